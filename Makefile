@@ -1,0 +1,66 @@
+# Gatehouse — the two commands: `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PORT ?= 8000
+HOST ?= 127.0.0.1
+WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
+export GATEHOUSE_SIMULATOR_URL ?= http://127.0.0.1:$(PORT)/sim
+
+.PHONY: run serve worker test test-services bench lint migrate seed clean help
+
+help:
+	@echo "make run      set up and start Gatehouse on the embedded default (SQLite, no servers)"
+	@echo "make test     set up and run the test suite"
+	@echo "make bench    measure gateway overhead against the simulator"
+	@echo "make lint     ruff"
+
+$(VENV)/.runtime: requirements.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Gatehouse needs Python 3.11 or newer")'
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: $(VENV)/.runtime requirements-dev.txt
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+migrate: $(VENV)/.runtime
+	$(PY) manage.py migrate --noinput
+
+seed: migrate
+	$(PY) manage.py seed_demo
+
+# Starts the ASGI server (console, /v1 and the simulator), a Celery worker with
+# beat, and a short burst of demo traffic so the console has data to show.
+run: seed
+	@echo "Gatehouse on http://$(HOST):$(PORT)/  (console login printed above; Ctrl-C stops everything)"
+	@trap 'kill 0' INT TERM EXIT; \
+	$(VENV)/bin/celery -A gatehouse worker --beat --loglevel=warning --concurrency=1 --without-gossip --without-mingle & \
+	$(VENV)/bin/uvicorn gatehouse.asgi:application --host $(HOST) --port $(PORT) --workers $(WORKERS) \
+		--loop uvloop --http httptools --no-access-log & \
+	$(PY) manage.py demo_traffic --url http://127.0.0.1:$(PORT) & \
+	wait
+
+serve: migrate
+	$(VENV)/bin/uvicorn gatehouse.asgi:application --host $(HOST) --port $(PORT) --workers $(WORKERS) \
+		--loop uvloop --http httptools --no-access-log
+
+worker: migrate
+	$(VENV)/bin/celery -A gatehouse worker --beat --loglevel=info
+
+test: $(VENV)/.dev
+	@if [ -x /usr/bin/chromium ]; then echo "Browser tests: running in /usr/bin/chromium"; \
+	else echo "Browser tests: SKIPPED — /usr/bin/chromium is not installed (apt-get install chromium)"; fi
+	GATEHOUSE_ENV=test GATEHOUSE_DATA_DIR=$(CURDIR)/var/test $(VENV)/bin/pytest $(PYTEST_ARGS)
+
+bench: $(VENV)/.dev
+	$(PY) bench/run.py $(BENCH_ARGS)
+
+lint: $(VENV)/.dev
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf var/test .pytest_cache

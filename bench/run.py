@@ -1,0 +1,245 @@
+"""Gateway overhead against the simulator: direct calls side by side with calls
+through Gatehouse (one gateway worker under uvicorn, key auth and usage recording on).
+
+    make bench                      # the full run (about two minutes)
+    make bench BENCH_ARGS="--quick" # fewer requests
+
+The simulator runs in its own process with zero added latency; the load
+generator (aiohttp) runs in this process. CPU time per request is read from
+/proc for the gateway process only; peak memory is its VmHWM.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import aiohttp
+import orjson
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT / "var" / "bench"
+PY = sys.executable
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+BODY = {"model": "bench-model", "messages": [{"role": "user", "content": "Say hello in five words."}], "max_tokens": 16}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def wait_http(url: str, timeout: float = 30) -> None:
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=1)  # noqa: S310 - loopback only
+            return
+        except Exception:
+            time.sleep(0.1)
+    raise RuntimeError(f"{url} did not come up")
+
+
+def uvicorn(app: str, port: int, env: dict[str, str]) -> subprocess.Popen:
+    cmd = [PY, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+           "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning"]
+    return subprocess.Popen(cmd, cwd=ROOT, env=env)
+
+
+def prepare(env: dict[str, str], sim_url: str) -> str:
+    """A fresh bench database with one organization, a key and a deployment."""
+    shutil.rmtree(DATA, ignore_errors=True)
+    DATA.mkdir(parents=True)
+    subprocess.run([PY, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
+    script = f"""
+from console import services as c
+from providers import services as p
+owner = c.user_create(username="bench", password="bench-pass-123")
+org = c.organization_create(name="Bench", owner=owner)
+prov = p.provider_create(name="sim", kind="openai", base_url="{sim_url}/openai/v1", secret="x")
+card, _ = p.model_card_upsert(name="bench-model", vendor="bench", input_price="1", output_price="2",
+                              capabilities=["chat", "streaming"])
+p.deployment_create(model=card, provider=prov, name="bench@sim", upstream_model="gpt-4o-mini")
+print(c.api_key_create(organization=org, name="bench").secret)
+"""
+    out = subprocess.run([PY, "manage.py", "shell", "-c", script], cwd=ROOT, env=env, check=True,
+                         capture_output=True, text=True)
+    return out.stdout.strip().splitlines()[-1]
+
+
+@dataclass
+class Result:
+    name: str
+    concurrency: int
+    requests: int
+    seconds: float
+    latencies: list[float]
+    ttfb: list[float]
+    errors: int
+    cpu_ms_per_req: float | None = None
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds
+
+    def pct(self, values: list[float], q: float) -> float:
+        values = sorted(values)
+        return values[min(len(values) - 1, int(q * len(values)))] * 1000 if values else float("nan")
+
+
+async def load(url: str, key: str, *, concurrency: int, total: int, stream: bool) -> tuple[float, list, list, int]:
+    body = orjson.dumps({**BODY, "stream": True} if stream else BODY)
+    headers = {"authorization": f"Bearer {key}", "content-type": "application/json"}
+    latencies: list[float] = []
+    ttfb: list[float] = []
+    errors = 0
+    remaining = total
+    connector = aiohttp.TCPConnector(limit=concurrency * 2, keepalive_timeout=60)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def worker() -> None:
+            nonlocal remaining, errors
+            while remaining > 0:
+                remaining -= 1
+                started = time.perf_counter()
+                async with session.post(url, data=body, headers=headers) as response:
+                    if stream:
+                        first = None
+                        async for _ in response.content.iter_any():
+                            if first is None:
+                                first = time.perf_counter()
+                        ttfb.append(first - started)
+                    else:
+                        await response.read()
+                    if response.status != 200:
+                        errors += 1
+                latencies.append(time.perf_counter() - started)
+
+        began = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        return time.perf_counter() - began, latencies, ttfb, errors
+
+
+def run_case(name: str, url: str, key: str, *, concurrency: int, total: int, stream: bool, pid: int | None) -> Result:
+    asyncio.run(load(url, key, concurrency=concurrency, total=max(50, total // 10), stream=stream))  # warm-up
+    cpu_before = cpu_seconds(pid) if pid else 0.0
+    seconds, latencies, ttfb, errors = asyncio.run(
+        load(url, key, concurrency=concurrency, total=total, stream=stream)
+    )
+    result = Result(name, concurrency, total, seconds, latencies, ttfb, errors)
+    if pid:
+        result.cpu_ms_per_req = (cpu_seconds(pid) - cpu_before) * 1000 / total
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="fewer requests per case")
+    parser.add_argument("--no-stock", action="store_true", help="skip the stock-adrf-dispatch comparison")
+    args = parser.parse_args()
+    n = {1: 3000, 16: 8000, 64: 8000, "stream": 3000}
+    if args.quick:
+        n = {1: 600, 16: 2000, 64: 2000, "stream": 600}
+
+    sim_port, gw_port = free_port(), free_port()
+    sim_url = f"http://127.0.0.1:{sim_port}"
+    env = {
+        **os.environ,
+        "GATEHOUSE_ENV": "development",
+        "GATEHOUSE_DATA_DIR": str(DATA),
+        "GATEHOUSE_SIMULATOR": "false",
+        "GATEHOUSE_SIM_LATENCY_SCALE": "0",
+        "GATEHOUSE_LOG_LEVEL": "WARNING",
+    }
+    env.pop("DATABASE_URL", None)
+    env.pop("REDIS_URL", None)
+    key = prepare(env, sim_url)
+    sim = uvicorn("providers.simulator.app:app", sim_port, env)
+    procs = [sim]
+    try:
+        wait_http(f"{sim_url}/_health")
+        direct = f"{sim_url}/openai/v1/chat/completions"
+        rows: list[tuple[str, Result, Result]] = []
+        memory: dict[str, float] = {}
+        for mode, stock in (("async dispatch", False), ("stock adrf dispatch", True)):
+            if stock and args.no_stock:
+                continue
+            gw_env = {**env, "GATEHOUSE_STOCK_DRF_DISPATCH": "true" if stock else "false"}
+            gateway = uvicorn("gatehouse.asgi:application", gw_port, gw_env)
+            procs.append(gateway)
+            wait_http(f"http://127.0.0.1:{gw_port}/v1/models")
+            through = f"http://127.0.0.1:{gw_port}/v1/chat/completions"
+            cases = [(1, False, n[1]), (16, False, n[16]), (64, False, n[64]), (16, True, n["stream"])]
+            if stock:
+                cases = [(1, False, n[1]), (16, False, n[16])]
+            for concurrency, stream, total in cases:
+                label = f"{'stream' if stream else 'non-stream'} c={concurrency}"
+                d = run_case(label, direct, "x", concurrency=concurrency, total=total, stream=stream, pid=None)
+                g = run_case(label, through, key, concurrency=concurrency, total=total, stream=stream,
+                             pid=gateway.pid)
+                rows.append((f"{mode}: {label}", d, g))
+                print(f"  {mode:20} {label:16} direct {d.rps:7.0f} req/s  gateway {g.rps:7.0f} req/s  "
+                      f"p50 +{g.pct(g.latencies, .5) - d.pct(d.latencies, .5):.2f} ms  "
+                      f"cpu {g.cpu_ms_per_req:.2f} ms/req  errors {g.errors}", flush=True)
+            memory[mode] = peak_rss_mb(gateway.pid)
+            gateway.terminate()
+            gateway.wait(timeout=20)
+            procs.remove(gateway)
+        report = render(rows, memory)
+        out = ROOT / "bench" / "results"
+        out.mkdir(exist_ok=True)
+        (out / "latest.md").write_text(report)
+        sys.stdout.write("\n" + report)
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(timeout=20)
+
+
+def render(rows, memory) -> str:
+    lines = [
+        "| case | direct req/s | gateway req/s | direct p50 ms | gateway p50 ms | added p50 ms | "
+        "direct p99 ms | gateway p99 ms | gateway CPU ms/req | TTFB p50 direct / gateway ms | errors |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for name, d, g in rows:
+        ttfb = (f"{d.pct(d.ttfb, .5):.2f} / {g.pct(g.ttfb, .5):.2f}" if g.ttfb else "")
+        lines.append(
+            f"| {name} | {d.rps:.0f} | {g.rps:.0f} | {d.pct(d.latencies, .5):.2f} | {g.pct(g.latencies, .5):.2f} | "
+            f"{g.pct(g.latencies, .5) - d.pct(d.latencies, .5):+.2f} | {d.pct(d.latencies, .99):.2f} | "
+            f"{g.pct(g.latencies, .99):.2f} | {g.cpu_ms_per_req:.2f} | {ttfb} | {g.errors} |"
+        )
+    lines.append("")
+    for mode, mb in memory.items():
+        lines.append(f"Gateway worker peak memory ({mode}): {mb:.0f} MB")
+    lines.append(f"Machine: {os.cpu_count()} cores; Python {sys.version.split()[0]}; one gateway worker (uvicorn, uvloop).")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    main()

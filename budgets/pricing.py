@@ -1,0 +1,36 @@
+"""Cost from tokens and per-1M prices. Decimal throughout."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+MILLION = Decimal(1_000_000)
+ZERO = Decimal(0)
+
+
+@dataclass(frozen=True, slots=True)
+class Cost:
+    input: Decimal
+    output: Decimal
+
+    @property
+    def total(self) -> Decimal:
+        return self.input + self.output
+
+
+def cost_of(
+    *,
+    input_tokens: int,
+    output_tokens: int,
+    cached_tokens: int,
+    input_price: Decimal,
+    output_price: Decimal,
+    cached_input_price: Decimal,
+) -> Cost:
+    """Cached prompt tokens are billed at the cached price, the rest at the input price."""
+    cached = min(cached_tokens, input_tokens)
+    fresh = input_tokens - cached
+    input_cost = (Decimal(fresh) * input_price + Decimal(cached) * cached_input_price) / MILLION
+    output_cost = Decimal(output_tokens) * output_price / MILLION
+    return Cost(input=input_cost, output=output_cost)

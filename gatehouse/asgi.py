@@ -1,0 +1,69 @@
+"""The ASGI entry point: one process serves the console, the `/v1` data plane and,
+when enabled, the built-in simulator.
+
+`/v1/...` goes to the lean gateway handler (no middleware, no thread hops),
+`/sim/...` to the simulator, everything else to Django's standard handler.
+Lifespan events start the data plane's background loops and flush buffered usage
+records on a clean shutdown.
+"""
+
+import logging
+import os
+
+import django
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gatehouse.settings")
+django.setup()
+
+from django.conf import settings  # noqa: E402
+from django.core.asgi import get_asgi_application  # noqa: E402
+
+from routing.asgi import GatewayASGIHandler  # noqa: E402
+from routing.runtime import runtime, runtime_stop  # noqa: E402
+
+logger = logging.getLogger("gatehouse")
+
+
+class GatehouseApp:
+    def __init__(self) -> None:
+        self.django = get_asgi_application()
+        self.gateway = GatewayASGIHandler()
+        self.simulator = None
+        if settings.GATEHOUSE["SIMULATOR"]:
+            from providers.simulator.app import app as simulator
+
+            self.simulator = simulator
+
+    async def __call__(self, scope, receive, send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            path = scope["path"]
+            if path.startswith("/v1/") or path == "/v1":
+                await self.gateway(scope, receive, send)
+                return
+            if self.simulator is not None and path.startswith("/sim/"):
+                inner = {**scope, "path": path[4:], "root_path": scope.get("root_path", "") + "/sim"}
+                await self.simulator(inner, receive, send)
+                return
+            await self.django(scope, receive, send)
+        elif kind == "lifespan":
+            await self.lifespan(receive, send)
+
+    async def lifespan(self, receive, send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                try:
+                    await runtime()
+                except Exception as exc:  # a broken database must not look like a healthy start
+                    logger.exception("gateway runtime failed to start")
+                    await send({"type": "lifespan.startup.failed", "message": str(exc)})
+                    return
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await runtime_stop()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+
+application = GatehouseApp()

@@ -1,0 +1,22 @@
+from django.contrib import admin
+from django.urls import include, path, re_path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+from routing import views as gateway
+
+v1 = [
+    path("chat/completions", gateway.ChatCompletionsView.as_view(), name="chat-completions"),
+    path("embeddings", gateway.EmbeddingsView.as_view(), name="embeddings"),
+    path("models", gateway.ModelsView.as_view(), name="models"),
+    path("models/<path:model>", gateway.ModelDetailView.as_view(), name="model-detail"),
+    re_path(r"^(?P<path>.*)$", gateway.not_found),
+]
+
+urlpatterns = [
+    path("v1/", include((v1, "v1"))),
+    path("api/v1/", include("console.api.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("admin/", admin.site.urls),
+    path("", include("console.urls")),
+]

@@ -1,0 +1,121 @@
+"""The model registry, providers and deployments."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.db import models
+from django.utils import timezone
+
+from console.models import Organization
+
+
+class Tier(models.TextChoices):
+    FRONTIER = "frontier", "Frontier"
+    MID = "mid", "Mid-tier"
+    OPEN_WEIGHT = "open-weight", "Open-weight"
+    EDGE = "edge", "Edge"
+
+
+class Lifecycle(models.TextChoices):
+    ACTIVE = "active", "Active"
+    DEPRECATED = "deprecated", "Deprecated"
+    RETIRED = "retired", "Retired"
+
+
+class ProviderKind(models.TextChoices):
+    OPENAI = "openai", "OpenAI / OpenAI-compatible"
+    AZURE_OPENAI = "azure_openai", "Azure OpenAI"
+    ANTHROPIC = "anthropic", "Anthropic"
+    GEMINI = "gemini", "Google Gemini"
+
+
+CAPABILITIES = ("chat", "embeddings", "tools", "vision", "json_mode", "streaming")
+
+PRICE = {"max_digits": 14, "decimal_places": 6, "default": Decimal("0")}
+
+
+class ModelCard(models.Model):
+    """A model in the registry; shared by every organization (a global catalog)."""
+
+    name = models.CharField(max_length=200, unique=True, help_text="The name apps send as `model`.")
+    display_name = models.CharField(max_length=200, blank=True)
+    vendor = models.CharField(max_length=100)
+    version = models.CharField(max_length=100, blank=True)
+    tier = models.CharField(max_length=16, choices=Tier.choices, default=Tier.MID)
+    context_window = models.PositiveIntegerField(default=128_000)
+    max_output_tokens = models.PositiveIntegerField(default=4096)
+    input_price = models.DecimalField(**PRICE, help_text="USD per 1M input tokens.")
+    output_price = models.DecimalField(**PRICE, help_text="USD per 1M output tokens.")
+    cached_input_price = models.DecimalField(**PRICE, help_text="USD per 1M cached input tokens.")
+    operator_priced = models.BooleanField(default=False, help_text="Self-hosted: the operator sets the price.")
+    capabilities = models.JSONField(default=list, blank=True)
+    lifecycle = models.CharField(max_length=16, choices=Lifecycle.choices, default=Lifecycle.ACTIVE)
+    description = models.TextField(blank=True)
+    source = models.CharField(max_length=32, default="catalog")  # catalog | import | manual
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["vendor", "name"]
+        indexes = [models.Index(fields=["tier"]), models.Index(fields=["vendor"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def has(self, capability: str) -> bool:
+        return capability in (self.capabilities or [])
+
+
+class Provider(models.Model):
+    """An upstream account: kind, endpoint and an encrypted credential."""
+
+    organization = models.ForeignKey(
+        Organization, null=True, blank=True, on_delete=models.CASCADE, related_name="providers"
+    )
+    name = models.CharField(max_length=200, unique=True)
+    kind = models.CharField(max_length=16, choices=ProviderKind.choices)
+    base_url = models.CharField(max_length=500, help_text="`sim://openai` points at the built-in simulator.")
+    api_version = models.CharField(max_length=64, blank=True)
+    # Fernet token of the secret; write-only in every interface.
+    secret_encrypted = models.TextField(blank=True)
+    # Alternatively the name of an environment variable that holds the secret.
+    secret_env = models.CharField(max_length=100, blank=True)
+    extra_headers = models.JSONField(default=dict, blank=True)
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def has_secret(self) -> bool:
+        return bool(self.secret_encrypted or self.secret_env)
+
+    @property
+    def is_simulator(self) -> bool:
+        return self.base_url.startswith("sim://")
+
+
+class Deployment(models.Model):
+    """One way to serve a model card: a provider plus the upstream's model id."""
+
+    model = models.ForeignKey(ModelCard, on_delete=models.CASCADE, related_name="deployments")
+    provider = models.ForeignKey(Provider, on_delete=models.CASCADE, related_name="deployments")
+    name = models.CharField(max_length=200, unique=True)
+    upstream_model = models.CharField(max_length=200)
+    weight = models.PositiveIntegerField(default=1)
+    timeout = models.FloatField(default=120.0, help_text="Seconds.")
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["model__name", "name"]
+
+    def __str__(self) -> str:
+        return self.name

@@ -1,0 +1,1 @@
+"""Routing configuration models arrive with the routing engine."""

@@ -1,0 +1,42 @@
+"""The state one request carries through the pipeline."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from console.keycache import KeyContext
+from providers.adapters.base import Usage
+from providers.snapshot import DeploymentInfo, ModelInfo
+
+
+def new_request_id() -> str:
+    return "req_" + uuid.uuid4().hex
+
+
+@dataclass(slots=True)
+class RequestContext:
+    request_id: str
+    endpoint: str
+    key: KeyContext
+    started: float = field(default_factory=time.perf_counter)
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    stream: bool = False
+    include_usage: bool = False
+    model_requested: str = ""
+    model: ModelInfo | None = None
+    deployment: DeploymentInfo | None = None
+    attempts: int = 0
+    attempt_trail: list[dict[str, Any]] = field(default_factory=list)
+    usage: Usage | None = None
+    ttft: float | None = None  # seconds after `started`
+    tags: list[str] = field(default_factory=list)
+    workflow: str = ""
+    end_user: str = ""
+    metadata: dict[str, str] = field(default_factory=dict)
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.started

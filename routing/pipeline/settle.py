@@ -1,0 +1,91 @@
+"""Stage 9 — settle: real cost from real usage, the usage record, gateway headers."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from budgets.pricing import cost_of
+from budgets.usage import UsageEvent, usage_buffer
+from routing.pipeline.context import RequestContext
+
+ZERO = Decimal(0)
+
+
+def settle(
+    ctx: RequestContext,
+    *,
+    status: int,
+    error_type: str = "",
+    error_code: str = "",
+    error_message: str = "",
+) -> UsageEvent:
+    """Build the usage record for this request and queue it for the batch writer."""
+    latency = ctx.elapsed()
+    usage = ctx.usage
+    deployment = ctx.deployment
+    model = ctx.model
+    event = UsageEvent(
+        request_id=ctx.request_id,
+        created_at=ctx.created_at,
+        organization_id=ctx.key.organization_id,
+        team_id=ctx.key.team_id,
+        user_id=ctx.key.user_id,
+        key_id=ctx.key.key_id,
+        endpoint=ctx.endpoint,
+        stream=ctx.stream,
+        model_requested=ctx.model_requested,
+        model_used=model.name if model is not None and deployment is not None else "",
+        deployment_id=deployment.id if deployment else None,
+        deployment_name=deployment.name if deployment else "",
+        provider_name=deployment.provider_name if deployment else "",
+        attempts=ctx.attempts,
+        status_code=status,
+        error_type=error_type,
+        error_code=error_code or "",
+        error_message=error_message[:500],
+        latency_ms=latency * 1000.0,
+        ttft_ms=ctx.ttft * 1000.0 if ctx.ttft is not None else None,
+        tags=ctx.tags,
+        workflow=ctx.workflow,
+        end_user=ctx.end_user,
+        metadata=ctx.metadata if not ctx.attempt_trail else {**ctx.metadata, "attempt_trail": ctx.attempt_trail},
+    )
+    if model is not None:
+        event.input_price = model.price.input
+        event.output_price = model.price.output
+        event.cached_input_price = model.price.cached_input
+    if usage is not None and model is not None:
+        event.input_tokens = usage.prompt_tokens
+        event.output_tokens = usage.completion_tokens
+        event.cached_tokens = usage.cached_tokens
+        event.tokens_estimated = usage.estimated
+        cost = cost_of(
+            input_tokens=usage.prompt_tokens,
+            output_tokens=usage.completion_tokens,
+            cached_tokens=usage.cached_tokens,
+            input_price=model.price.input,
+            output_price=model.price.output,
+            cached_input_price=model.price.cached_input,
+        )
+        event.input_cost = cost.input
+        event.output_cost = cost.output
+        event.cost = cost.total
+        if usage.completion_tokens:
+            generation = latency - (ctx.ttft or 0.0)
+            if generation > 0:
+                event.tokens_per_second = usage.completion_tokens / generation
+    usage_buffer.add(event)
+    return event
+
+
+def gateway_headers(ctx: RequestContext, cost: Decimal | None = None) -> dict[str, str]:
+    headers = {"x-request-id": ctx.request_id}
+    if ctx.deployment is not None:
+        headers["x-gatehouse-model"] = ctx.deployment.model_name
+        headers["x-gatehouse-deployment"] = ctx.deployment.name
+        headers["x-gatehouse-provider"] = ctx.deployment.provider_name
+    if ctx.attempts:
+        headers["x-gatehouse-attempts"] = str(ctx.attempts)
+    if cost is not None:
+        headers["x-gatehouse-cost"] = f"{cost:.10f}".rstrip("0").rstrip(".") if cost else "0"
+    return headers
