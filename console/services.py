@@ -94,9 +94,22 @@ def membership_remove(*, membership: Membership, actor: AbstractBaseUser | None 
     if membership.role == Role.OWNER and Membership.objects.filter(organization=org, role=Role.OWNER).count() <= 1:
         raise ValidationError("An organization keeps at least one owner.")
     with transaction.atomic():
-        username = membership.user.get_username()
+        user = membership.user
+        username = user.get_username()
+        # A departed member's keys stop working, and they leave the org's teams.
+        keys = list(ApiKey.objects.filter(organization=org, user=user, revoked_at__isnull=True))
+        for key in keys:
+            api_key_revoke(key=key, actor=actor)
+        for team in Team.objects.filter(organization=org, members=user):
+            team.members.remove(user)
         membership.delete()
-        audit_record(action="membership.remove", organization_id=org.id, actor=_actor(actor), target=username)
+        audit_record(
+            action="membership.remove",
+            organization_id=org.id,
+            actor=_actor(actor),
+            target=username,
+            data={"keys_revoked": len(keys)},
+        )
 
 
 def team_create(
@@ -224,6 +237,8 @@ def api_key_update(*, key: ApiKey, actor: AbstractBaseUser | None = None, **fiel
 
 def api_key_rotate(*, key: ApiKey, actor: AbstractBaseUser | None = None) -> IssuedKey:
     """Issue a new secret with the same settings and revoke the old one."""
+    if key.status != "active":
+        raise ValidationError(f"Only an active key can be rotated; this one is {key.status}.")
     with transaction.atomic():
         issued = api_key_create(
             organization=key.organization,

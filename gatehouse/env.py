@@ -100,7 +100,8 @@ def database_from_url(url: str, *, base_dir: Path) -> dict:
                 "transaction_mode": "IMMEDIATE",
                 "timeout": 30,
             },
-            "TEST": {"NAME": str(path.with_name("test_" + path.name))},
+            # One test database per test process, so concurrent runs never share a file.
+            "TEST": {"NAME": str(path.with_name(f"test_{os.getpid()}_{path.name}"))},
         }
     if scheme in {"postgres", "postgresql", "pgsql"}:
         options = dict(parse_qsl(parts.query))

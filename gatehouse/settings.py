@@ -24,11 +24,12 @@ from gatehouse.env import (
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-DATA_DIR = Path(env_str("GATEHOUSE_DATA_DIR", str(BASE_DIR / "var")))
 
-GATEHOUSE_ENV = env_str("GATEHOUSE_ENV", "development").lower()
+# pytest announces itself in PYTEST_VERSION; test runs then keep their data apart.
+GATEHOUSE_ENV = env_str("GATEHOUSE_ENV", "test" if env_str("PYTEST_VERSION") else "development").lower()
 if GATEHOUSE_ENV not in {"development", "production", "test"}:
     raise ImproperlyConfigured("GATEHOUSE_ENV must be development, production or test.")
+DATA_DIR = Path(env_str("GATEHOUSE_DATA_DIR", str(BASE_DIR / "var" / ("test" if GATEHOUSE_ENV == "test" else ""))))
 PRODUCTION = GATEHOUSE_ENV == "production"
 
 DEBUG = env_bool("GATEHOUSE_DEBUG", not PRODUCTION)
@@ -84,6 +85,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_htmx",
     "template_partials",
     "console",
@@ -176,12 +178,13 @@ CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", REDIS_URL or "filesystem://")
 CELERY_RESULT_BACKEND = env_str("CELERY_RESULT_BACKEND", REDIS_URL or "")
 if CELERY_BROKER_URL == "filesystem://":
     _broker_dir = DATA_DIR / "celery"
-    for _sub in ("out", "processed"):
+    for _sub in ("out", "processed", "control"):
         (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "out"),
         "data_folder_out": str(_broker_dir / "out"),
         "data_folder_processed": str(_broker_dir / "processed"),
+        "control_folder": str(_broker_dir / "control"),
         "polling_interval": 0.1,
     }
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
@@ -211,6 +214,9 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # The data plane.

@@ -18,5 +18,7 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("admin/", admin.site.urls),
+    path("registry/", include("providers.urls")),
+    path("usage/", include("budgets.urls")),
     path("", include("console.urls")),
 ]

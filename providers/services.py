@@ -174,6 +174,8 @@ def provider_update(
     unknown = set(fields) - allowed
     if unknown:
         raise ValidationError(f"Cannot change {', '.join(sorted(unknown))}.")
+    if "name" in fields and Provider.objects.filter(name=fields["name"]).exclude(pk=provider.pk).exists():
+        raise ValidationError({"name": f"A provider named {fields['name']!r} exists already."})
     for field, value in fields.items():
         setattr(provider, field, value)
     _check_provider(provider.kind, provider.base_url)
@@ -254,6 +256,8 @@ def deployment_update(*, deployment: Deployment, actor: AbstractBaseUser | None 
     unknown = set(fields) - allowed
     if unknown:
         raise ValidationError(f"Cannot change {', '.join(sorted(unknown))}.")
+    if "name" in fields and Deployment.objects.filter(name=fields["name"]).exclude(pk=deployment.pk).exists():
+        raise ValidationError({"name": f"A deployment named {fields['name']!r} exists already."})
     for field, value in fields.items():
         setattr(deployment, field, value)
     if deployment.weight < 0 or deployment.timeout <= 0:

@@ -60,6 +60,7 @@ class GatewayView(APIView):
     """
 
     authentication_classes = [VirtualKeyAuthentication]
+    schema = None  # the data plane follows OpenAI's published API, not the management schema
     permission_classes: list = []
     parser_classes: list = []
     throttle_classes: list = []
