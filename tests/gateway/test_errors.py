@@ -127,7 +127,7 @@ def faulty_model(demo, name: str, headers: dict[str, str], *, timeout: float = 5
     [
         ("429", 429, openai.RateLimitError),
         ("500", 502, openai.InternalServerError),
-        ("503", 502, openai.InternalServerError),
+        ("503", 503, openai.InternalServerError),
         ("malformed", 502, openai.InternalServerError),
         ("401", 502, openai.InternalServerError),
         ("400", 400, openai.BadRequestError),

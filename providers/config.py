@@ -1,0 +1,614 @@
+"""Config-as-code: the registry as a YAML file that can be reviewed in version control.
+
+A file holds one list per section (`models`, `providers`, `deployments`, ...); every
+entry is keyed by a unique `name`. A section handler exports its entries and plans
+the changes a file asks for; the plan is applied in one transaction, all or
+nothing, through the same services the console uses (so every write is audited
+and announced). Sections absent from a file are left alone; `--prune` removes what
+a present section no longer lists.
+
+Other apps add sections (budgets, routes, ...) by giving their AppConfig a
+`config_sections` attribute: a callable, or the dotted path of one, returning
+section handlers. A handler's `order` decides when it applies; prunes run in
+reverse order.
+
+Secrets never appear in a file: a provider names the environment variable that
+holds its key (`secret_env`). A secret stored encrypted in the database exports
+as `secret_stored: true`, which apply ignores; so do the names of credential-like
+extra headers (`secret_headers`), whose values are kept as they are.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import yaml
+from django.apps import apps
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils.module_loading import import_string
+
+from console.models import Organization
+from providers import services
+from providers.catalog import MODEL_FIELD_NAMES, PRICE_FIELDS, model_entry_parse, price_text
+from providers.models import Deployment, Lifecycle, ModelCard, Provider, ProviderKind
+
+CONFIG_VERSION = 1
+HEADER = "# Gatehouse configuration. Apply with: manage.py apply_config FILE [--dry-run] [--prune]\n"
+ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
+SENSITIVE_HEADER = re.compile(r"authorization|api[-_]?key|token|secret|password|cookie|signature|credential", re.I)
+
+CREATE, UPDATE, UNCHANGED, PRUNE = "create", "update", "unchanged", "prune"
+
+
+class ConfigError(Exception):
+    """A file that cannot be applied; each problem names its entry."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = list(problems)
+        super().__init__("\n".join(f"{source}: {problem}" for problem in self.problems))
+
+
+@dataclass(frozen=True)
+class Change:
+    section: str
+    name: str
+    action: str  # create | update | unchanged | prune
+    detail: tuple[str, ...] = ()
+    run: Callable[[], Any] | None = field(default=None, repr=False, compare=False)
+
+    def describe(self) -> str:
+        text = f"{self.action:<9} {self.section}/{self.name}"
+        return f"{text}: {', '.join(self.detail)}" if self.detail else text
+
+
+@dataclass
+class ConfigPlan:
+    source: str
+    changes: list[Change] = field(default_factory=list)
+
+    def count(self, action: str) -> int:
+        return sum(1 for change in self.changes if change.action == action)
+
+    @property
+    def has_changes(self) -> bool:
+        return any(change.action != UNCHANGED for change in self.changes)
+
+    def summary(self) -> str:
+        return (
+            f"{self.count(CREATE)} to create, {self.count(UPDATE)} to update, "
+            f"{self.count(PRUNE)} to prune, {self.count(UNCHANGED)} unchanged"
+        )
+
+
+class PlanContext:
+    """What a section may ask while planning: names that will exist after the apply."""
+
+    def __init__(self, *, document: Mapping[str, list], prune: bool, sections: dict[str, ConfigSection]) -> None:
+        self.document = document
+        self.prune = prune
+        self.sections = sections
+        self._existing: dict[str, set[str]] = {}
+
+    def declared(self, section: str) -> set[str]:
+        return {
+            entry["name"].strip()
+            for entry in self.document.get(section) or []
+            if isinstance(entry, Mapping) and isinstance(entry.get("name"), str)
+        }
+
+    def existing(self, section: str) -> set[str]:
+        if section not in self._existing:
+            self._existing[section] = self.sections[section].existing_names()
+        return self._existing[section]
+
+    def names_after(self, section: str) -> set[str]:
+        if section not in self.document:
+            return self.existing(section)
+        if self.prune:
+            return self.declared(section)
+        return self.declared(section) | self.existing(section)
+
+
+class ConfigSection(Protocol):
+    name: str
+    order: int
+
+    def existing_names(self) -> set[str]: ...
+
+    def export(self) -> list[dict[str, Any]]: ...
+
+    def plan(self, entries: list[Any], *, context: PlanContext, problems: list[str]) -> list[Change]: ...
+
+
+# --------------------------------------------------------------------------- field parsing
+
+
+def _text(limit: int) -> Callable[[Any], str]:
+    def parse(value: Any) -> str:
+        if not isinstance(value, str):
+            raise ValueError(f"{value!r} is not text")
+        if len(value) > limit:
+            raise ValueError(f"longer than {limit} characters")
+        return value
+
+    return parse
+
+
+def _flag(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f"{value!r} is not true or false")
+    return value
+
+
+def _entries_parse(
+    entries: Any,
+    *,
+    section: str,
+    spec: tuple[tuple[str, Any, Callable[[Any], Any]], ...],
+    ignored: frozenset[str] = frozenset(),
+    forbidden: Mapping[str, str] | None = None,
+    problems: list[str],
+) -> list[tuple[str, dict[str, Any]]]:
+    """Validate a section's entries against a field spec (default None: required)."""
+    if not isinstance(entries, list):
+        problems.append(f"{section}: expected a list of entries")
+        return []
+    known = {key for key, _, _ in spec} | ignored | set(forbidden or {}) | {"name"}
+    parsed: list[tuple[str, dict[str, Any]]] = []
+    seen: set[str] = set()
+    for index, entry in enumerate(entries):
+        path = f"{section}[{index}]"
+        if not isinstance(entry, Mapping):
+            problems.append(f"{path}: expected a mapping of fields")
+            continue
+        found: list[str] = []
+        name = entry.get("name")
+        if not isinstance(name, str) or not name.strip():
+            found.append(f"{path}.name: an entry needs a name")
+        elif len(name) > 200:
+            found.append(f"{path}.name: longer than 200 characters")
+        elif name.strip() in seen:
+            found.append(f"{path}.name: {name.strip()!r} appears twice in {section}")
+        for key in sorted(set(entry) - known, key=str):
+            found.append(f"{path}.{key}: unknown field")
+        for key, message in (forbidden or {}).items():
+            if key in entry:
+                found.append(f"{path}.{key}: {message}")
+        values: dict[str, Any] = {}
+        for key, default, parse in spec:
+            if key not in entry:
+                if default is None:
+                    found.append(f"{path}.{key}: required")
+                values[key] = default
+                continue
+            try:
+                values[key] = parse(entry[key])
+            except ValueError as exc:
+                found.append(f"{path}.{key}: {exc}")
+        problems.extend(found)
+        if not found:
+            values["name"] = name.strip()
+            seen.add(values["name"])
+            parsed.append((path, values))
+    return parsed
+
+
+def _changed(current: Mapping[str, Any], desired: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in desired.items() if current[key] != value}
+
+
+# --------------------------------------------------------------------------- models
+
+
+class ModelSection:
+    """Model cards. Pruning retires a card (usage history keeps its name) rather than deleting it."""
+
+    name = "models"
+    order = 10
+
+    def existing_names(self) -> set[str]:
+        return set(ModelCard.objects.values_list("name", flat=True))
+
+    def export(self) -> list[dict[str, Any]]:
+        rows = []
+        for card in ModelCard.objects.order_by("name"):
+            row: dict[str, Any] = {"name": card.name}
+            for key in MODEL_FIELD_NAMES:
+                value = getattr(card, key)
+                row[key] = price_text(value) if key in PRICE_FIELDS else value
+            row["capabilities"] = sorted(card.capabilities or [])
+            rows.append(row)
+        return rows
+
+    def plan(self, entries: list[Any], *, context: PlanContext, problems: list[str]) -> list[Change]:
+        if not isinstance(entries, list):
+            problems.append("models: expected a list of entries")
+            return []
+        cards = {card.name: card for card in ModelCard.objects.all()}
+        changes: list[Change] = []
+        seen: set[str] = set()
+        for index, entry in enumerate(entries):
+            path = f"models[{index}]"
+            fields, found = model_entry_parse(entry, path=path)
+            if not found and fields["name"] in seen:
+                found.append(f"{path}.name: {fields['name']!r} appears twice in models")
+            problems.extend(found)
+            if found:
+                continue
+            name = fields.pop("name")
+            seen.add(name)
+            card = cards.get(name)
+            if card is None:
+                run = _bind(services.model_card_upsert, name=name, source="config", **fields)
+                changes.append(Change(self.name, name, CREATE, run=run))
+                continue
+            changed = _changed({key: getattr(card, key) for key in fields}, fields)
+            if changed:
+                run = _bind(services.model_card_upsert, name=name, **changed)
+                changes.append(Change(self.name, name, UPDATE, tuple(sorted(changed)), run=run))
+            else:
+                changes.append(Change(self.name, name, UNCHANGED))
+        if context.prune:
+            for name, card in sorted(cards.items()):
+                if name not in seen and card.lifecycle != Lifecycle.RETIRED:
+                    run = _bind(services.model_card_upsert, name=name, lifecycle=Lifecycle.RETIRED.value)
+                    changes.append(Change(self.name, name, PRUNE, ("retire",), run=run))
+        return changes
+
+
+def _bind(function: Callable[..., Any], **kwargs: Any) -> Callable[[], Any]:
+    return lambda: function(**kwargs)
+
+
+# --------------------------------------------------------------------------- providers
+
+
+def _kind(value: Any) -> str:
+    if value not in ProviderKind.values:
+        raise ValueError(f"{value!r} is not one of {', '.join(ProviderKind.values)}")
+    return value
+
+
+def _base_url(value: Any) -> str:
+    if not isinstance(value, str) or not value.startswith(("http://", "https://", "sim://")):
+        raise ValueError("must start with http://, https:// or sim://")
+    return value.rstrip("/")
+
+
+def _organization(value: Any) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{value!r} is not an organization slug")
+    return value
+
+
+def _secret_env(value: Any) -> str:
+    if not isinstance(value, str) or not (value == "" or ENV_NAME.match(value)):
+        raise ValueError("must be the name of an environment variable (letters, digits, underscores)")
+    return value
+
+
+def _headers(value: Any) -> dict[str, str]:
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        raise ValueError("expected a mapping of header names to text values")
+    sensitive = sorted(k for k in value if SENSITIVE_HEADER.search(k))
+    if sensitive:
+        raise ValueError(
+            f"{', '.join(sensitive)} looks like a credential; set it in the console, never in a config file"
+        )
+    return dict(value)
+
+
+PROVIDER_SPEC: tuple[tuple[str, Any, Callable[[Any], Any]], ...] = (
+    ("organization", "", _organization),  # "" stands for absent: a shared provider
+    ("kind", None, _kind),
+    ("base_url", None, _base_url),
+    ("api_version", "", _text(64)),
+    ("secret_env", "", _secret_env),
+    ("extra_headers", {}, _headers),
+    ("is_active", True, _flag),
+)
+SECRET_INLINE = "secrets are never written in config files; set secret_env to the name of an environment variable"
+
+
+def _split_headers(headers: Mapping[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    plain = {k: v for k, v in headers.items() if not SENSITIVE_HEADER.search(k)}
+    sensitive = {k: v for k, v in headers.items() if SENSITIVE_HEADER.search(k)}
+    return plain, sensitive
+
+
+class ProviderSection:
+    name = "providers"
+    order = 20
+
+    def existing_names(self) -> set[str]:
+        return set(Provider.objects.values_list("name", flat=True))
+
+    def export(self) -> list[dict[str, Any]]:
+        rows = []
+        for provider in Provider.objects.select_related("organization").order_by("name"):
+            plain, sensitive = _split_headers(provider.extra_headers or {})
+            row: dict[str, Any] = {"name": provider.name}
+            if provider.organization is not None:
+                row["organization"] = provider.organization.slug
+            row["kind"] = provider.kind
+            row["base_url"] = provider.base_url
+            if provider.api_version:
+                row["api_version"] = provider.api_version
+            if provider.secret_env:
+                row["secret_env"] = provider.secret_env
+            if provider.secret_encrypted:
+                row["secret_stored"] = True
+            if plain:
+                row["extra_headers"] = dict(sorted(plain.items()))
+            if sensitive:
+                row["secret_headers"] = sorted(sensitive)
+            row["is_active"] = provider.is_active
+            rows.append(row)
+        return rows
+
+    def plan(self, entries: list[Any], *, context: PlanContext, problems: list[str]) -> list[Change]:
+        parsed = _entries_parse(
+            entries,
+            section=self.name,
+            spec=PROVIDER_SPEC,
+            ignored=frozenset({"secret_stored", "secret_headers"}),
+            forbidden={"secret": SECRET_INLINE, "secret_encrypted": SECRET_INLINE},
+            problems=problems,
+        )
+        orgs = {org.slug: org for org in Organization.objects.filter(slug__in={v["organization"] for _, v in parsed})}
+        existing = {p.name: p for p in Provider.objects.select_related("organization")}
+        changes: list[Change] = []
+        for path, values in parsed:
+            name, slug = values.pop("name"), values.pop("organization")
+            organization = orgs.get(slug) if slug else None
+            if slug and organization is None:
+                problems.append(f"{path}.organization: unknown organization {slug!r}")
+                continue
+            provider = existing.get(name)
+            if provider is None:
+                run = _bind(_provider_create, name=name, organization=organization, fields=values)
+                changes.append(Change(self.name, name, CREATE, run=run))
+                continue
+            if provider.organization_id != (organization.id if organization else None):
+                problems.append(f"{path}.organization: a provider cannot move between organizations")
+                continue
+            # Credential-like headers never leave the database, so a file keeps them as they are.
+            values["extra_headers"] = {**values["extra_headers"], **_split_headers(provider.extra_headers or {})[1]}
+            current = {key: getattr(provider, key) for key in values}
+            changed = _changed(current, values)
+            if changed:
+                run = _bind(_provider_update, name=name, fields=changed)
+                changes.append(Change(self.name, name, UPDATE, tuple(sorted(changed)), run=run))
+            else:
+                changes.append(Change(self.name, name, UNCHANGED))
+        if context.prune:
+            declared = context.declared(self.name)
+            for name, provider in sorted(existing.items()):
+                if name not in declared:
+                    count = provider.deployments.count()
+                    detail = (f"delete with {count} deployment{'s' if count != 1 else ''}",)
+                    changes.append(Change(self.name, name, PRUNE, detail, run=_bind(_provider_delete, name=name)))
+        return changes
+
+
+def _provider_create(*, name: str, organization: Organization | None, fields: dict) -> None:
+    fields = dict(fields)
+    is_active = fields.pop("is_active")
+    provider = services.provider_create(name=name, organization=organization, **fields)
+    if not is_active:
+        services.provider_update(provider=provider, is_active=False)
+
+
+def _provider_update(*, name: str, fields: dict) -> None:
+    services.provider_update(provider=Provider.objects.get(name=name), **fields)
+
+
+def _provider_delete(*, name: str) -> None:
+    services.provider_delete(provider=Provider.objects.get(name=name))
+
+
+# --------------------------------------------------------------------------- deployments
+
+
+def _weight(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{value!r} is not a whole number of 0 or more")
+    return value
+
+
+def _timeout(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 3600:
+        raise ValueError(f"{value!r} is not a number of seconds between 0 and 3600")
+    return float(value)
+
+
+DEPLOYMENT_SPEC: tuple[tuple[str, Any, Callable[[Any], Any]], ...] = (
+    ("model", None, _text(200)),
+    ("provider", None, _text(200)),
+    ("upstream_model", "", _text(200)),  # "": the model's name
+    ("weight", 1, _weight),
+    ("timeout", 120.0, _timeout),
+    ("is_active", True, _flag),
+)
+
+
+class DeploymentSection:
+    name = "deployments"
+    order = 30
+
+    def existing_names(self) -> set[str]:
+        return set(Deployment.objects.values_list("name", flat=True))
+
+    def export(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "name": d.name,
+                "model": d.model.name,
+                "provider": d.provider.name,
+                "upstream_model": d.upstream_model,
+                "weight": d.weight,
+                "timeout": float(d.timeout),
+                "is_active": d.is_active,
+            }
+            for d in Deployment.objects.select_related("model", "provider").order_by("name")
+        ]
+
+    def plan(self, entries: list[Any], *, context: PlanContext, problems: list[str]) -> list[Change]:
+        parsed = _entries_parse(entries, section=self.name, spec=DEPLOYMENT_SPEC, problems=problems)
+        models, providers = context.names_after("models"), context.names_after("providers")
+        existing = {d.name: d for d in Deployment.objects.select_related("model", "provider")}
+        changes: list[Change] = []
+        for path, values in parsed:
+            name = values.pop("name")
+            bad = False
+            if values["model"] not in models:
+                problems.append(f"{path}.model: unknown model {values['model']!r}")
+                bad = True
+            if values["provider"] not in providers:
+                problems.append(f"{path}.provider: unknown provider {values['provider']!r}")
+                bad = True
+            if bad:
+                continue
+            values["upstream_model"] = values["upstream_model"] or values["model"]
+            deployment = existing.get(name)
+            if deployment is None:
+                changes.append(Change(self.name, name, CREATE, run=_bind(_deployment_create, name=name, fields=values)))
+                continue
+            current = {
+                "model": deployment.model.name,
+                "provider": deployment.provider.name,
+                "upstream_model": deployment.upstream_model,
+                "weight": deployment.weight,
+                "timeout": deployment.timeout,
+                "is_active": deployment.is_active,
+            }
+            changed = _changed(current, values)
+            if changed:
+                run = _bind(_deployment_update, name=name, fields=changed)
+                changes.append(Change(self.name, name, UPDATE, tuple(sorted(changed)), run=run))
+            else:
+                changes.append(Change(self.name, name, UNCHANGED))
+        if context.prune:
+            declared = context.declared(self.name)
+            for name in sorted(set(existing) - declared):
+                changes.append(Change(self.name, name, PRUNE, ("delete",), run=_bind(_deployment_delete, name=name)))
+        return changes
+
+
+def _resolve(fields: dict[str, Any]) -> dict[str, Any]:
+    """Model and provider names as rows, looked up when the change runs (they may be new)."""
+    resolved = dict(fields)
+    if "model" in resolved:
+        resolved["model"] = ModelCard.objects.get(name=resolved["model"])
+    if "provider" in resolved:
+        resolved["provider"] = Provider.objects.get(name=resolved["provider"])
+    return resolved
+
+
+def _deployment_create(*, name: str, fields: dict) -> None:
+    resolved = _resolve(fields)
+    is_active = resolved.pop("is_active")
+    deployment = services.deployment_create(name=name, **resolved)
+    if not is_active:
+        services.deployment_update(deployment=deployment, is_active=False)
+
+
+def _deployment_update(*, name: str, fields: dict) -> None:
+    deployment = Deployment.objects.select_related("provider").get(name=name)
+    services.deployment_update(deployment=deployment, **_resolve(fields))
+
+
+def _deployment_delete(*, name: str) -> None:
+    services.deployment_delete(deployment=Deployment.objects.select_related("provider").get(name=name))
+
+
+# --------------------------------------------------------------------------- the file
+
+
+def config_sections() -> list[ConfigSection]:
+    """The built-in sections plus those other apps declare on their AppConfig."""
+    sections: list[ConfigSection] = [ModelSection(), ProviderSection(), DeploymentSection()]
+    for app_config in apps.get_app_configs():
+        factory = getattr(app_config, "config_sections", None)
+        if factory is None:
+            continue
+        if isinstance(factory, str):
+            factory = import_string(factory)
+        sections.extend(factory())
+    names = [section.name for section in sections]
+    duplicates = sorted({name for name in names if names.count(name) > 1})
+    if duplicates:
+        raise RuntimeError(f"config sections declared twice: {', '.join(duplicates)}")
+    return sorted(sections, key=lambda section: section.order)
+
+
+def config_export(*, sections: Iterable[str] | None = None) -> str:
+    """The registry as YAML: stable key order, entries sorted by name, prices as strings."""
+    wanted = set(sections) if sections is not None else None
+    document: dict[str, Any] = {"version": CONFIG_VERSION}
+    for section in config_sections():
+        if wanted is None or section.name in wanted:
+            document[section.name] = section.export()
+    body = yaml.safe_dump(document, sort_keys=False, default_flow_style=False, allow_unicode=True, width=120)
+    return HEADER + body
+
+
+def config_parse(text: str, *, source: str) -> dict[str, Any]:
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(source, [f"not valid YAML: {exc}"]) from exc
+    if document is None:
+        document = {}
+    if not isinstance(document, dict):
+        raise ConfigError(source, ["expected a mapping of sections (models, providers, deployments, ...)"])
+    return document
+
+
+def config_plan(document: Mapping[str, Any], *, source: str, prune: bool = False) -> ConfigPlan:
+    """Validate a whole file and say what applying it would do; raises ConfigError."""
+    sections = {section.name: section for section in config_sections()}
+    problems: list[str] = []
+    version = document.get("version", CONFIG_VERSION)
+    if version != CONFIG_VERSION:
+        problems.append(f"version: {version!r} is not supported (expected {CONFIG_VERSION})")
+    for key in document:
+        if key != "version" and key not in sections:
+            problems.append(f"{key}: unknown section (known: {', '.join(sections)})")
+    body = {name: document[name] if document[name] is not None else [] for name in sections if name in document}
+    context = PlanContext(document=body, prune=prune, sections=sections)
+    plan = ConfigPlan(source=source)
+    for name, section in sections.items():
+        if name in body:
+            plan.changes.extend(section.plan(body[name], context=context, problems=problems))
+    if problems:
+        raise ConfigError(source, problems)
+    return plan
+
+
+def config_apply(document: Mapping[str, Any], *, source: str, prune: bool = False, dry_run: bool = False) -> ConfigPlan:
+    """Plan and (unless dry_run) apply a file in one transaction: everything or nothing.
+
+    Writes run in section order (file order within a section), prunes in reverse
+    section order, so deployments go before the providers and models they use.
+    """
+    with transaction.atomic():
+        plan = config_plan(document, source=source, prune=prune)
+        if dry_run or not plan.has_changes:
+            return plan
+        writes = [change for change in plan.changes if change.action in (CREATE, UPDATE)]
+        order = {section.name: section.order for section in config_sections()}
+        prunes = sorted((c for c in plan.changes if c.action == PRUNE), key=lambda c: -order[c.section])
+        for change in [*writes, *prunes]:
+            try:
+                change.run()
+            except ValidationError as exc:
+                raise ConfigError(source, [f"{change.section}/{change.name}: {'; '.join(exc.messages)}"]) from exc
+    return plan

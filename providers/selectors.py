@@ -1,0 +1,78 @@
+"""Reads of the registry for the console and the management API."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+from django.db.models import Count, Q, QuerySet
+
+from console.models import Organization
+from providers.catalog import CatalogError, catalog_load
+from providers.models import Deployment, ModelCard, Provider
+
+
+def model_list(
+    *, tier: str | None = None, vendor: str | None = None, search: str | None = None, lifecycle: str | None = None
+) -> QuerySet[ModelCard]:
+    """Model cards, filtered; `search` matches name, display name, vendor and description."""
+    cards = ModelCard.objects.annotate(deployment_count=Count("deployments"))
+    if tier:
+        cards = cards.filter(tier=tier)
+    if vendor:
+        cards = cards.filter(vendor=vendor)
+    if lifecycle:
+        cards = cards.filter(lifecycle=lifecycle)
+    if search:
+        term = search.strip()
+        cards = cards.filter(
+            Q(name__icontains=term)
+            | Q(display_name__icontains=term)
+            | Q(vendor__icontains=term)
+            | Q(description__icontains=term)
+        )
+    return cards.order_by("vendor", "name")
+
+
+@dataclass(frozen=True)
+class VendorSummary:
+    vendor: str
+    display_name: str
+    models: int
+
+
+@lru_cache(maxsize=1)
+def _vendor_names() -> dict[str, str]:
+    try:
+        return {key: info.display_name for key, info in catalog_load().vendors.items()}
+    except CatalogError:
+        return {}
+
+
+def vendor_list() -> list[VendorSummary]:
+    """Every vendor in the registry with its model count, in one aggregate query."""
+    names = _vendor_names()
+    rows = ModelCard.objects.values("vendor").annotate(models=Count("id")).order_by("vendor")
+    return [
+        VendorSummary(vendor=row["vendor"], display_name=names.get(row["vendor"], row["vendor"]), models=row["models"])
+        for row in rows
+    ]
+
+
+def provider_list_for(*, organization: Organization) -> QuerySet[Provider]:
+    """Providers an organization can use: the shared ones and its own."""
+    return (
+        Provider.objects.filter(Q(organization__isnull=True) | Q(organization=organization))
+        .select_related("organization")
+        .annotate(deployment_count=Count("deployments"))
+        .order_by("name")
+    )
+
+
+def deployment_list_for(*, organization: Organization) -> QuerySet[Deployment]:
+    """Deployments on the providers an organization can use, with model and provider joined."""
+    return (
+        Deployment.objects.filter(Q(provider__organization__isnull=True) | Q(provider__organization=organization))
+        .select_related("model", "provider", "provider__organization")
+        .order_by("model__name", "name")
+    )
