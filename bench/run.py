@@ -52,6 +52,7 @@ def peak_rss_mb(pid: int) -> float:
 
 
 def wait_http(url: str, timeout: float = 30) -> None:
+    import urllib.error
     import urllib.request
 
     deadline = time.monotonic() + timeout
@@ -59,7 +60,9 @@ def wait_http(url: str, timeout: float = 30) -> None:
         try:
             urllib.request.urlopen(url, timeout=1)  # noqa: S310 - loopback only
             return
-        except Exception:
+        except urllib.error.HTTPError:
+            return  # it answers: up
+        except OSError:
             time.sleep(0.1)
     raise RuntimeError(f"{url} did not come up")
 
@@ -193,7 +196,8 @@ def main() -> None:
             procs.append(gateway)
             wait_http(f"http://127.0.0.1:{gw_port}/v1/models")
             through = f"http://127.0.0.1:{gw_port}/v1/chat/completions"
-            cases = [(1, False, n[1]), (16, False, n[16]), (64, False, n[64]), (16, True, n["stream"])]
+            cases = [(1, False, n[1]), (16, False, n[16]), (64, False, n[64]), (1, True, n["stream"]),
+                     (16, True, n["stream"])]
             if stock:
                 cases = [(1, False, n[1]), (16, False, n[16])]
             for concurrency, stream, total in cases:
