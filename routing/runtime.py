@@ -80,14 +80,23 @@ class GatewayRuntime:
         await self.http.aclose()
 
     async def _every(self, interval: float, job) -> None:
+        # While the database is unreachable every run fails the same way: say so once,
+        # and once more when it recovers, instead of flooding the log.
+        failing = ""
         while True:
             await asyncio.sleep(interval)
             try:
                 await job()
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                logger.exception("background job %s failed; retrying next interval", job.__name__)
+            except Exception as exc:
+                if str(exc) != failing:
+                    failing = str(exc)
+                    logger.exception("background job %s failed; retrying every %ss", job.__name__, interval)
+            else:
+                if failing:
+                    logger.info("background job %s recovered", job.__name__)
+                    failing = ""
 
     async def poll_changes(self) -> None:
         events = await sync_to_async(change_feed_since)(self.change_cursor)

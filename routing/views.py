@@ -308,6 +308,8 @@ class ModelDetailView(GatewayView):
 
 
 async def not_found(request, path: str = "") -> HttpResponse:
-    return error_response(
+    response = error_response(
         GatewayError(f"Unknown path /v1/{path}. See /api/docs/ for what this gateway serves.", status=404, code="unknown_url")
     )
+    response["x-request-id"] = new_request_id()
+    return response

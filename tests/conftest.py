@@ -15,7 +15,6 @@ import time
 from dataclasses import dataclass
 from decimal import Decimal
 
-os.environ.setdefault("GATEHOUSE_ENV", "test")
 
 import pytest  # noqa: E402
 
@@ -67,6 +66,16 @@ def gateway_server(django_db_setup, django_db_blocker):
     yield server
     with django_db_blocker.unblock():
         server.stop()
+        close_pools()
+
+
+def close_pools() -> None:
+    """Close pooled connections other threads opened, so the test database can be dropped."""
+    from django.db import connections
+
+    for connection in connections.all():
+        if getattr(connection, "pool", None) is not None:
+            connection.close_pool()
 
 
 def gateway_sync() -> None:

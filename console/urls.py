@@ -1,0 +1,31 @@
+from django.contrib.auth import views as auth_views
+from django.urls import path
+
+from console import views
+
+app_name = "console"
+
+urlpatterns = [
+    path("", views.home, name="home"),
+    path(
+        "login/",
+        auth_views.LoginView.as_view(template_name="console/login.html", redirect_authenticated_user=True),
+        name="login",
+    ),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("organization/switch/", views.organization_switch, name="organization-switch"),
+    path("teams/", views.team_list, name="team-list"),
+    path("teams/<int:pk>/", views.team_detail, name="team-detail"),
+    path("teams/<int:pk>/edit/", views.team_edit, name="team-edit"),
+    path("teams/<int:pk>/delete/", views.team_delete, name="team-delete"),
+    path("teams/<int:pk>/members/add/", views.team_member_add, name="team-member-add"),
+    path("teams/<int:pk>/members/<int:user_id>/remove/", views.team_member_remove, name="team-member-remove"),
+    path("users/", views.member_list, name="member-list"),
+    path("users/new/", views.member_invite, name="member-invite"),
+    path("users/<int:pk>/role/", views.member_role, name="member-role"),
+    path("users/<int:pk>/remove/", views.member_remove, name="member-remove"),
+    path("keys/", views.key_list, name="key-list"),
+    path("keys/new/", views.key_create, name="key-create"),
+    path("keys/<int:pk>/", views.key_detail, name="key-detail"),
+    path("keys/<int:pk>/revoke/", views.key_revoke, name="key-revoke"),
+]

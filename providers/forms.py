@@ -1,0 +1,90 @@
+"""Console forms for the registry filters, providers and deployments."""
+
+from __future__ import annotations
+
+from django import forms
+
+from providers.models import Lifecycle, ModelCard, ProviderKind, Tier
+
+
+class ModelFilterForm(forms.Form):
+    search = forms.CharField(required=False, max_length=200, label="Search")
+    tier = forms.ChoiceField(required=False, choices=[("", "All tiers"), *Tier.choices])
+    vendor = forms.ChoiceField(required=False, choices=[("", "All vendors")])
+    lifecycle = forms.ChoiceField(required=False, choices=[("", "Any lifecycle"), *Lifecycle.choices])
+
+    def __init__(self, *args, vendors: list[tuple[str, str]], **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["vendor"].choices = [("", "All vendors"), *vendors]
+
+
+class ProviderForm(forms.Form):
+    name = forms.CharField(max_length=200)
+    kind = forms.ChoiceField(choices=ProviderKind.choices)
+    base_url = forms.CharField(
+        max_length=500,
+        label="Base URL",
+        help_text="e.g. https://api.openai.com/v1 — sim://openai/v1 points at the built-in simulator.",
+    )
+    api_version = forms.CharField(max_length=64, required=False, label="API version", help_text="Azure OpenAI only.")
+    secret = forms.CharField(
+        required=False,
+        strip=True,
+        label="API key",
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+        help_text="Write-only: stored encrypted and never shown again.",
+    )
+    secret_env = forms.CharField(
+        max_length=100,
+        required=False,
+        label="Or: environment variable",
+        help_text="The name of an environment variable of the gateway that holds the key.",
+    )
+    extra_headers = forms.JSONField(
+        required=False,
+        initial=dict,
+        label="Extra headers (JSON)",
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text='Sent with every upstream call, e.g. {"OpenAI-Organization": "org-…"}.',
+    )
+
+    def clean_base_url(self) -> str:
+        value = self.cleaned_data["base_url"].strip()
+        if not value.startswith(("http://", "https://", "sim://")):
+            raise forms.ValidationError("The base URL must start with http://, https:// or sim://.")
+        return value.rstrip("/")
+
+    def clean_extra_headers(self) -> dict[str, str]:
+        value = self.cleaned_data.get("extra_headers") or {}
+        if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+            raise forms.ValidationError('Give an object of header names to string values, e.g. {"X-Team": "research"}.')
+        return value
+
+
+class ProviderEditForm(ProviderForm):
+    clear_secret = forms.BooleanField(required=False, label="Remove the stored API key")
+    is_active = forms.BooleanField(required=False, label="Active")
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("clear_secret") and cleaned.get("secret"):
+            self.add_error("clear_secret", "Either enter a new key or remove the stored one, not both.")
+        return cleaned
+
+
+class DeploymentForm(forms.Form):
+    model = forms.ModelChoiceField(queryset=ModelCard.objects.order_by("name"), empty_label="Choose a model")
+    name = forms.CharField(max_length=200, required=False, help_text="Unique. Leave empty for model@provider.")
+    upstream_model = forms.CharField(
+        max_length=200,
+        required=False,
+        label="Upstream model id",
+        help_text="The id the provider knows the model by. Leave empty for the registry name.",
+    )
+    weight = forms.IntegerField(min_value=0, initial=1, help_text="Share of traffic among deployments of a model.")
+    timeout = forms.FloatField(min_value=0.1, initial=120.0, label="Timeout (seconds)")
+
+
+class DeploymentEditForm(DeploymentForm):
+    name = forms.CharField(max_length=200)
+    is_active = forms.BooleanField(required=False, label="Active")
