@@ -54,7 +54,7 @@ worker: migrate
 test: $(VENV)/.dev
 	@if [ -x /usr/bin/chromium ]; then echo "Browser tests: running in /usr/bin/chromium"; \
 	else echo "Browser tests: SKIPPED — /usr/bin/chromium is not installed (apt-get install chromium)"; fi
-	GATEHOUSE_ENV=test GATEHOUSE_DATA_DIR=$(CURDIR)/var/test $(VENV)/bin/pytest $(PYTEST_ARGS)
+	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 bench: $(VENV)/.dev
 	$(PY) bench/run.py $(BENCH_ARGS)
