@@ -2,7 +2,8 @@
 when enabled, the built-in simulator.
 
 `/v1/...` goes to the lean gateway handler (no middleware, no thread hops),
-`/sim/...` to the simulator, everything else to Django's standard handler.
+`/static/...` to an in-memory static file server, `/sim/...` to the simulator,
+everything else to Django's standard handler.
 Lifespan events start the data plane's background loops and flush buffered usage
 records on a clean shutdown.
 """
@@ -18,6 +19,7 @@ django.setup()
 from django.conf import settings  # noqa: E402
 from django.core.asgi import get_asgi_application  # noqa: E402
 
+from gatehouse.static import StaticFiles  # noqa: E402
 from routing.asgi import GatewayASGIHandler  # noqa: E402
 from routing.runtime import runtime, runtime_stop  # noqa: E402
 
@@ -28,6 +30,7 @@ class GatehouseApp:
     def __init__(self) -> None:
         self.django = get_asgi_application()
         self.gateway = GatewayASGIHandler()
+        self.static = StaticFiles()
         self.simulator = None
         if settings.GATEHOUSE["SIMULATOR"]:
             from providers.simulator.app import app as simulator
@@ -40,6 +43,9 @@ class GatehouseApp:
             path = scope["path"]
             if path.startswith("/v1/") or path == "/v1":
                 await self.gateway(scope, receive, send)
+                return
+            if path.startswith(self.static.prefix):
+                await self.static(scope, receive, send)
                 return
             if self.simulator is not None and path.startswith("/sim/"):
                 inner = {**scope, "path": path[4:], "root_path": scope.get("root_path", "") + "/sim"}
