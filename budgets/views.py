@@ -13,8 +13,8 @@ from django.utils import timezone
 from budgets.filters import UsageFilters, UsageFilterSet
 from budgets.models import UsageRecord
 from budgets.selectors import organization_zone, usage_daily, usage_get, usage_list, usage_summary
+from console.access import HtmxHttpRequest, organization_required, render_page, wants_partial
 from console.models import ApiKey, Role, Team
-from console.views import HtmxHttpRequest, organization_required, render_page, wants_partial
 
 PAGE_SIZE = 50
 CHART_DAYS = 30

@@ -16,8 +16,8 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
+from console.access import HtmxHttpRequest, is_manager, manager_required, organization_required, render_page
 from console.forms import form_error_apply
-from console.views import HtmxHttpRequest, is_manager, manager_required, organization_required, render_page
 from providers import services
 from providers.forms import DeploymentEditForm, DeploymentForm, ModelFilterForm, ProviderEditForm, ProviderForm
 from providers.models import Deployment, Provider

@@ -1,0 +1,71 @@
+"""The console shell: home and the organization switcher."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.db.models import Count, Q
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from budgets.filters import UsageFilters
+from budgets.selectors import usage_summary, usage_totals
+from console.access import (
+    HtmxHttpRequest,
+    organization_required,
+)
+from console.forms import (
+    OrganizationSwitchForm,
+)
+from console.middleware import SESSION_KEY
+from console.models import ApiKey, Membership, Role, Team
+from providers.models import ModelCard
+
+KEYS_PER_PAGE = 50
+
+
+@organization_required
+def home(request: HtmxHttpRequest) -> HttpResponse:
+    org = request.organization
+    member = request.membership.role == Role.MEMBER
+    keys = ApiKey.objects.filter(organization=org)
+    if member:
+        keys = keys.filter(user=request.user)
+    now = timezone.now()
+    key_counts = keys.aggregate(
+        total=Count("id"),
+        active=Count("id", filter=Q(revoked_at__isnull=True) & (Q(expires_at__isnull=True) | Q(expires_at__gt=now))),
+    )
+    spend = usage_totals(
+        usage_summary(
+            organization_id=org.id,
+            group_by="day",
+            since=now - timedelta(days=30),
+            filters=UsageFilters(user=request.user.id) if member else None,
+        )
+    )
+    context = {
+        "team_count": Team.objects.filter(organization=org).count(),
+        "member_count": Membership.objects.filter(organization=org).count(),
+        "key_counts": key_counts,
+        "model_count": ModelCard.objects.count(),
+        "spend": spend,
+    }
+    return render(request, "console/home.html", context)
+
+
+@login_required
+@require_POST
+def organization_switch(request: HtmxHttpRequest) -> HttpResponse:
+    form = OrganizationSwitchForm(request.POST, user=request.user)
+    if not form.is_valid():
+        raise PermissionDenied("You are not a member of that organization.")
+    org = form.cleaned_data["organization"]
+    request.session[SESSION_KEY] = org.id
+    messages.success(request, f"Now working in {org.name}.")
+    return redirect("console:home")
