@@ -116,6 +116,8 @@ def database_from_url(url: str, *, base_dir: Path) -> dict:
             # Under ASGI persistent connections leak per thread; use a pool instead.
             "CONN_MAX_AGE": 0,
             "OPTIONS": {**options},
+            # One test database per test process, so concurrent runs never collide.
+            "TEST": {"NAME": f"test_{unquote(parts.path.lstrip('/')) or 'postgres'}_{os.getpid()}"},
         }
         if pool:
             db["OPTIONS"]["pool"] = {"min_size": 1, "max_size": 10, "timeout": 10}
