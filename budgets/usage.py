@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import deque
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import close_old_connections
 
 from budgets.models import UsageRecord
@@ -57,17 +59,17 @@ class UsageEvent:
 
 
 class UsageBuffer:
-    """A process-wide list of pending records.
+    """A process-wide queue of pending records.
 
-    `add` is called on the event loop and costs a list append; `flush` runs in a
-    worker thread and writes everything pending with one bulk insert. A failed
-    write keeps the batch for the next attempt (bounded by `max_pending`).
+    `add` is called on the event loop and costs a deque append; `flush` runs in a
+    worker thread and writes everything pending with one bulk insert. Deque appends
+    and pops are atomic, so no record can slip between a flush's read and its reset.
+    A failed write puts the batch back for the next attempt (bounded by GATEHOUSE_USAGE_BUFFER_MAX).
     """
 
-    def __init__(self, max_pending: int = 50_000) -> None:
-        self._pending: list[UsageEvent] = []
-        self._lock = threading.Lock()
-        self.max_pending = max_pending
+    def __init__(self) -> None:
+        self._pending: deque[UsageEvent] = deque()
+        self._flush_lock = threading.Lock()
         self.dropped = 0
 
     def add(self, event: UsageEvent) -> None:
@@ -76,10 +78,19 @@ class UsageBuffer:
     def __len__(self) -> int:
         return len(self._pending)
 
+    def _take(self) -> list[UsageEvent]:
+        batch = []
+        pop = self._pending.popleft
+        try:
+            while True:
+                batch.append(pop())
+        except IndexError:
+            return batch
+
     def flush(self) -> int:
         """Write what is pending; returns how many records were written."""
-        with self._lock:
-            batch, self._pending = self._pending, []
+        with self._flush_lock:
+            batch = self._take()
             if not batch:
                 return 0
             try:
@@ -89,12 +100,13 @@ class UsageBuffer:
                 )
             except Exception:
                 logger.exception("usage flush failed; %d records kept for the next attempt", len(batch))
-                self._pending[:0] = batch
-                overflow = len(self._pending) - self.max_pending
+                self._pending.extendleft(reversed(batch))
+                overflow = len(self._pending) - settings.GATEHOUSE["USAGE_BUFFER_MAX"]
                 if overflow > 0:
-                    del self._pending[:overflow]
+                    for _ in range(overflow):
+                        self._pending.popleft()
                     self.dropped += overflow
-                    logger.error("usage buffer overflow: %d records dropped", overflow)
+                    logger.error("usage buffer overflow: %d oldest records dropped", overflow)
                 raise
             return len(batch)
 
