@@ -1,8 +1,12 @@
 """Gateway overhead against the simulator: direct calls side by side with calls
-through Gatehouse (one gateway worker under uvicorn, key auth and usage recording on).
+through Gatehouse (one gateway worker under uvicorn, key auth and usage recording on),
+then the same with budgets and rate limits on (database counters, and Redis when
+it answers at BENCH_REDIS_URL, default redis://127.0.0.1:6379/15), and the
+admission step's own cost (`bench/admission.py`).
 
-    make bench                      # the full run (about two minutes)
+    make bench                      # the full run (about three minutes)
     make bench BENCH_ARGS="--quick" # fewer requests
+    make bench BENCH_ARGS="--no-budgets" # skip the budget runs
 
 The simulator runs in its own process with zero added latency; the load
 generator (aiohttp) runs in this process. CPU time per request is read from
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import shutil
 import socket
@@ -30,6 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "var" / "bench"
 PY = sys.executable
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+REDIS_PREFIX = "gh-bench:"
 BODY = {"model": "bench-model", "messages": [{"role": "user", "content": "Say hello in five words."}], "max_tokens": 16}
 
 
@@ -87,11 +93,44 @@ prov = p.provider_create(name="sim", kind="openai", base_url="{sim_url}/openai/v
 card, _ = p.model_card_upsert(name="bench-model", vendor="bench", input_price="1", output_price="2",
                               capabilities=["chat", "streaming"])
 p.deployment_create(model=card, provider=prov, name="bench@sim", upstream_model="gpt-4o-mini")
+from budgets import services as b
+capped = c.organization_create(name="Bench Budgets", owner=owner)
+team = c.team_create(organization=capped, name="bench team")
+c.team_member_add(team=team, user=owner)
+capped_key = c.api_key_create(organization=capped, name="bench capped", team=team, user=owner)
+for scope, ref in (("organization", capped.id), ("team", team.id), ("user", owner.id), ("key", capped_key.key.id)):
+    b.budget_create(organization=capped, scope=scope, scope_id=ref, amount="1000000", period="monthly")
+    if scope != "organization":
+        b.rate_limit_set(organization=capped, scope=scope, scope_id=ref, rpm=10000000, tpm=1000000000)
+print(capped_key.secret)
 print(c.api_key_create(organization=org, name="bench").secret)
 """
     out = subprocess.run([PY, "manage.py", "shell", "-c", script], cwd=ROOT, env=env, check=True,
                          capture_output=True, text=True)
-    return out.stdout.strip().splitlines()[-1]
+    lines = out.stdout.strip().splitlines()
+    return lines[-1], lines[-2]
+
+
+def redis_url() -> str | None:
+    """BENCH_REDIS_URL (default redis://127.0.0.1:6379/15) when a Redis answers there."""
+    url = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/15")
+    try:
+        import redis
+
+        client = redis.Redis.from_url(url, socket_connect_timeout=1)
+        client.ping()
+        for key in client.scan_iter(match=REDIS_PREFIX + "*", count=1000):
+            client.delete(key)
+        client.close()
+        return url
+    except Exception:  # noqa: BLE001 - any failure means: no Redis for the bench
+        return None
+
+
+def admission_cost(env: dict[str, str], store: str, n: int) -> dict:
+    out = subprocess.run([PY, "bench/admission.py", "--store", store, "--requests", str(n)], cwd=ROOT, env=env,  # noqa: S603
+                         check=True, capture_output=True, text=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 @dataclass
@@ -163,6 +202,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer requests per case")
     parser.add_argument("--no-stock", action="store_true", help="skip the stock-adrf-dispatch comparison")
+    parser.add_argument("--no-budgets", action="store_true", help="skip the runs with budgets and rate limits on")
     args = parser.parse_args()
     n = {1: 3000, 16: 8000, 64: 8000, "stream": 3000}
     if args.quick:
@@ -180,7 +220,16 @@ def main() -> None:
     }
     env.pop("DATABASE_URL", None)
     env.pop("REDIS_URL", None)
-    key = prepare(env, sim_url)
+    key, capped_key = prepare(env, sim_url)
+    redis = None if args.no_budgets else redis_url()
+    modes: list[tuple[str, bool, dict[str, str], str]] = [("async dispatch", False, {}, key)]
+    if not args.no_stock:
+        modes.append(("stock adrf dispatch", True, {}, key))
+    if not args.no_budgets:
+        modes.append(("budgets+limits, database", False, {}, capped_key))
+        if redis:
+            modes.append(("budgets+limits, Redis", False, {"REDIS_URL": redis, "GATEHOUSE_REDIS_PREFIX": REDIS_PREFIX},
+                          capped_key))
     sim = uvicorn("providers.simulator.app:app", sim_port, env)
     procs = [sim]
     try:
@@ -188,10 +237,8 @@ def main() -> None:
         direct = f"{sim_url}/openai/v1/chat/completions"
         rows: list[tuple[str, Result, Result]] = []
         memory: dict[str, float] = {}
-        for mode, stock in (("async dispatch", False), ("stock adrf dispatch", True)):
-            if stock and args.no_stock:
-                continue
-            gw_env = {**env, "GATEHOUSE_STOCK_DRF_DISPATCH": "true" if stock else "false"}
+        for mode, stock, extra_env, mode_key in modes:
+            gw_env = {**env, **extra_env, "GATEHOUSE_STOCK_DRF_DISPATCH": "true" if stock else "false"}
             gateway = uvicorn("gatehouse.asgi:application", gw_port, gw_env)
             procs.append(gateway)
             wait_http(f"http://127.0.0.1:{gw_port}/v1/models")
@@ -200,10 +247,12 @@ def main() -> None:
                      (16, True, n["stream"])]
             if stock:
                 cases = [(1, False, n[1]), (16, False, n[16])]
+            elif mode_key != key:
+                cases = [(1, False, n[1]), (16, False, n[16]), (16, True, n["stream"])]
             for concurrency, stream, total in cases:
                 label = f"{'stream' if stream else 'non-stream'} c={concurrency}"
                 d = run_case(label, direct, "x", concurrency=concurrency, total=total, stream=stream, pid=None)
-                g = run_case(label, through, key, concurrency=concurrency, total=total, stream=stream,
+                g = run_case(label, through, mode_key, concurrency=concurrency, total=total, stream=stream,
                              pid=gateway.pid)
                 rows.append((f"{mode}: {label}", d, g))
                 print(f"  {mode:20} {label:16} direct {d.rps:7.0f} req/s  gateway {g.rps:7.0f} req/s  "
@@ -213,7 +262,16 @@ def main() -> None:
             gateway.terminate()
             gateway.wait(timeout=20)
             procs.remove(gateway)
-        report = render(rows, memory)
+        admission = []
+        if not args.no_budgets:
+            admission.append(admission_cost(env, "db", n[1]))
+            if redis:
+                admission.append(admission_cost({**env, "REDIS_URL": redis, "GATEHOUSE_REDIS_PREFIX": REDIS_PREFIX},
+                                                "redis", n[1]))
+            for row in admission:
+                print(f"  admission ({row['store']}): p50 {row['admit_p50_us']} us, p99 {row['admit_p99_us']} us",
+                      flush=True)
+        report = render(rows, memory, admission)
         out = ROOT / "bench" / "results"
         out.mkdir(exist_ok=True)
         (out / "latest.md").write_text(report)
@@ -225,7 +283,7 @@ def main() -> None:
             proc.wait(timeout=20)
 
 
-def render(rows, memory) -> str:
+def render(rows, memory, admission=()) -> str:
     lines = [
         "| case | direct req/s | gateway req/s | direct p50 ms | gateway p50 ms | added p50 ms | "
         "direct p99 ms | gateway p99 ms | gateway CPU ms/req | TTFB p50 direct / gateway ms | errors |",
@@ -238,6 +296,25 @@ def render(rows, memory) -> str:
             f"{g.pct(g.latencies, .5) - d.pct(d.latencies, .5):+.2f} | {d.pct(d.latencies, .99):.2f} | "
             f"{g.pct(g.latencies, .99):.2f} | {g.cpu_ms_per_req:.2f} | {ttfb} | {g.errors} |"
         )
+    base = {name.split(": ", 1)[1]: g for name, _, g in rows if name.startswith("async dispatch: ")}
+    extra = [(name, g, base[name.split(": ", 1)[1]]) for name, _, g in rows
+             if name.startswith("budgets+limits") and name.split(": ", 1)[1] in base]
+    if extra:
+        lines += ["", "Budgets and rate limits on (budgets on organization, team, user and key; limits on key, user "
+                  "and team), compared with the same case without:", "",
+                  "| case | added p50 ms | added p99 ms | added CPU ms/req |", "|---|---:|---:|---:|"]
+        for name, g, b in extra:
+            lines.append(f"| {name} | {g.pct(g.latencies, .5) - b.pct(b.latencies, .5):+.2f} | "
+                         f"{g.pct(g.latencies, .99) - b.pct(b.latencies, .99):+.2f} | "
+                         f"{g.cpu_ms_per_req - b.cpu_ms_per_req:+.2f} |")
+    if admission:
+        lines += ["", "The admission step's own cost (`bench/admission.py`: admit on 4 budgets + 3 rate limits, "
+                  "sequential, in-process):", "",
+                  "| store | admit p50 us | admit p90 us | admit p99 us | settlement per request p50 us |",
+                  "|---|---:|---:|---:|---:|"]
+        for row in admission:
+            lines.append(f"| {row['store']} | {row['admit_p50_us']} | {row['admit_p90_us']} | {row['admit_p99_us']} | "
+                         f"{row['settle_per_request_p50_us']} |")
     lines.append("")
     for mode, mb in memory.items():
         lines.append(f"Gateway worker peak memory ({mode}): {mb:.0f} MB")

@@ -1,12 +1,18 @@
-"""Cost from tokens and per-1M prices. Decimal throughout."""
+"""Cost from tokens and per-1M prices. Decimal throughout.
+
+Costs are rounded (half away from zero) to 1e-10 USD, the precision usage records
+store and budget counters count in, so a record, a rollup and a counter hold the
+very same number on every database.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 
 MILLION = Decimal(1_000_000)
 ZERO = Decimal(0)
+COST_QUANTUM = Decimal(1).scaleb(-10)
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,4 +39,7 @@ def cost_of(
     fresh = input_tokens - cached
     input_cost = (Decimal(fresh) * input_price + Decimal(cached) * cached_input_price) / MILLION
     output_cost = Decimal(output_tokens) * output_price / MILLION
-    return Cost(input=input_cost, output=output_cost)
+    return Cost(
+        input=input_cost.quantize(COST_QUANTUM, rounding=ROUND_HALF_UP),
+        output=output_cost.quantize(COST_QUANTUM, rounding=ROUND_HALF_UP),
+    )

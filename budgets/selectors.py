@@ -1,4 +1,4 @@
-"""Reads of usage records for the management API and the console.
+"""Reads of usage records and budgets for the management API and the console.
 
 Sums are computed by the database, never by iterating records. Money stays
 Decimal: on SQLite, which stores decimals as floating point, costs are summed as
@@ -7,6 +7,8 @@ integers of 1e-10 USD so the totals are exact there too.
 
 from __future__ import annotations
 
+from collections import defaultdict
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
@@ -17,8 +19,10 @@ from django.db.models import BigIntegerField, Count, DecimalField, F, Q, QuerySe
 from django.db.models.functions import Cast, Coalesce, NullIf, Round, TruncDate
 from django.utils import timezone
 
+from budgets.clock import clock
 from budgets.filters import UsageFilters
-from budgets.models import MONEY, UsageRecord
+from budgets.models import MONEY, Budget, BudgetAlert, BudgetCounter, RateLimit, UsageRecord, units_to_usd
+from budgets.periods import period_bounds, zone_of
 from console.models import ApiKey, Organization, Team
 
 GroupBy = Literal["day", "model", "key", "team"]
@@ -178,3 +182,189 @@ def usage_daily(*, organization_id: int, days: int = 30) -> list[dict[str, Any]]
             }
         )
     return series
+
+
+# --------------------------------------------------------------------------- budgets
+
+
+@dataclass(frozen=True, slots=True)
+class BudgetStatus:
+    """One budget in one period: what is spent, held and left, and when it resets."""
+
+    budget: Budget
+    period_start: datetime
+    period_end: datetime | None
+    spent: Decimal
+    held: Decimal
+
+    @property
+    def limit(self) -> Decimal:
+        return self.budget.amount
+
+    @property
+    def remaining(self) -> Decimal:
+        return max(ZERO, self.limit - self.spent - self.held)
+
+    @property
+    def spent_percent(self) -> float:
+        """For drawing bars only; the money itself stays Decimal."""
+        return float(self.spent / self.limit * 100) if self.limit else (100.0 if self.spent else 0.0)
+
+    @property
+    def held_percent(self) -> float:
+        return float(self.held / self.limit * 100) if self.limit else 0.0
+
+    @property
+    def over(self) -> bool:
+        return self.spent > self.limit
+
+
+def budget_list(*, organization_id: int, include_archived: bool = False) -> QuerySet[Budget]:
+    budgets = Budget.objects.filter(organization_id=organization_id).select_related("organization")
+    if not include_archived:
+        budgets = budgets.filter(archived_at__isnull=True)
+    return budgets.order_by("scope", "scope_id", "period", "id")
+
+
+def budget_statuses(*, budgets: list[Budget], at: datetime | None = None) -> dict[int, BudgetStatus]:
+    """The current period of each budget, read in one query."""
+    at = at or clock.now()
+    bounds = {b.id: period_bounds(b.period, at, zone_of(b.organization.time_zone)) for b in budgets}
+    query = Q(pk__in=[])
+    for budget_id, (start, _) in bounds.items():
+        query |= Q(budget_id=budget_id, period_start=start)
+    rows = {
+        (row["budget_id"], row["period_start"]): row
+        for row in BudgetCounter.objects.filter(query).values("budget_id", "period_start", "spent_units", "held_units")
+    }
+    statuses = {}
+    for budget in budgets:
+        start, end = bounds[budget.id]
+        row = rows.get((budget.id, start)) or {"spent_units": 0, "held_units": 0}
+        statuses[budget.id] = BudgetStatus(
+            budget=budget,
+            period_start=start,
+            period_end=end,
+            spent=units_to_usd(row["spent_units"]),
+            held=units_to_usd(row["held_units"]),
+        )
+    return statuses
+
+
+def budget_periods(*, budget: Budget, at: datetime | None = None, limit: int = 36) -> list[BudgetStatus]:
+    """The budget's periods, newest first, the current one always included."""
+    current = budget_statuses(budgets=[budget], at=at)[budget.id]
+    history = [current]
+    for row in budget.counters.exclude(period_start=current.period_start).order_by("-period_start")[:limit]:
+        history.append(
+            BudgetStatus(
+                budget=budget,
+                period_start=row.period_start,
+                period_end=row.period_end,
+                spent=units_to_usd(row.spent_units),
+                held=units_to_usd(row.held_units),
+            )
+        )
+    return sorted(history, key=lambda status: status.period_start, reverse=True)
+
+
+@dataclass
+class BudgetNode:
+    """A node of the budget tree: the organization, a team, a user or a key."""
+
+    kind: str  # organization | team | user | key | group
+    id: int | None
+    label: str
+    statuses: list[BudgetStatus] = field(default_factory=list)
+    limit: RateLimit | None = None
+    children: list[BudgetNode] = field(default_factory=list)
+    detail: str = ""
+
+    @property
+    def scope_value(self) -> str:
+        return f"{self.kind}:{self.id}"
+
+
+def budget_tree(*, organization: Organization, at: datetime | None = None) -> BudgetNode:
+    """organization -> teams -> members -> their keys in the team, in a fixed number of queries.
+
+    Members in no team and keys with neither team nor user hang under the organization.
+    """
+    from django.contrib.auth import get_user_model
+
+    budgets = list(budget_list(organization_id=organization.id))
+    statuses = budget_statuses(budgets=budgets, at=at)
+    by_scope: dict[tuple[str, int], list[BudgetStatus]] = defaultdict(list)
+    for budget in budgets:
+        by_scope[(budget.scope, budget.scope_id)].append(statuses[budget.id])
+    limits = {(limit.scope, limit.scope_id): limit for limit in RateLimit.objects.filter(organization=organization)}
+
+    def node(kind: str, pk: int, label: str, detail: str = "") -> BudgetNode:
+        return BudgetNode(kind=kind, id=pk, label=label, statuses=by_scope.get((kind, pk), []),
+                          limit=limits.get((kind, pk)), detail=detail)
+
+    root = node("organization", organization.id, organization.name)
+    users = {
+        user.id: user
+        for user in get_user_model().objects.filter(memberships__organization=organization).order_by("username")
+    }
+    keys = list(
+        ApiKey.objects.filter(organization=organization).order_by("name", "id").values_list(
+            "id", "name", "prefix", "team_id", "user_id", "revoked_at"
+        )
+    )
+    in_a_team: set[int] = set()
+    teams = Team.objects.filter(organization=organization).prefetch_related("members").order_by("name")
+    for team in teams:
+        team_node = node("team", team.id, team.name)
+        members = sorted((u for u in team.members.all() if u.id in users), key=lambda u: u.get_username())
+        for user in members:
+            in_a_team.add(user.id)
+            user_node = node("user", user.id, user.get_username(), user.email)
+            user_node.children = [
+                node("key", pk, name, f"{prefix}… revoked" if revoked else f"{prefix}…")
+                for pk, name, prefix, team_id, user_id, revoked in keys
+                if team_id == team.id and user_id == user.id
+            ]
+            team_node.children.append(user_node)
+        unowned = [
+            node("key", pk, name, f"{prefix}… (no user)")
+            for pk, name, prefix, team_id, user_id, revoked in keys
+            if team_id == team.id and (user_id is None or user_id not in {m.id for m in members})
+        ]
+        team_node.children.extend(unowned)
+        root.children.append(team_node)
+    for user in users.values():
+        if user.id in in_a_team:
+            continue
+        user_node = node("user", user.id, user.get_username(), user.email)
+        user_node.children = [
+            node("key", pk, name, f"{prefix}…")
+            for pk, name, prefix, team_id, user_id, revoked in keys
+            if team_id is None and user_id == user.id
+        ]
+        root.children.append(user_node)
+    loose = [node("key", pk, name, f"{prefix}…") for pk, name, prefix, team_id, user_id, _ in keys
+             if team_id is None and user_id is None]
+    if loose:
+        root.children.append(BudgetNode(kind="group", id=None, label="Keys without team or user", children=loose))
+    return root
+
+
+def alerts_active(*, organization_id: int, at: datetime | None = None) -> list[BudgetAlert]:
+    """Undismissed alerts of periods that have not ended, highest threshold per budget first."""
+    at = at or clock.now()
+    alerts = (
+        BudgetAlert.objects.filter(organization_id=organization_id, dismissed_at__isnull=True,
+                                   budget__archived_at__isnull=True)
+        .filter(Q(period_end__isnull=True) | Q(period_end__gt=at))
+        .select_related("budget")
+        .order_by("budget_id", "-threshold")
+    )
+    seen: set[int] = set()
+    result = []
+    for alert in alerts:
+        if alert.budget_id not in seen:
+            seen.add(alert.budget_id)
+            result.append(alert)
+    return result

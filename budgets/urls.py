@@ -1,10 +1,20 @@
 from django.urls import path
 
-from budgets import views
+from budgets import budget_views, views
 
 app_name = "budgets"
 
 urlpatterns = [
-    path("", views.usage_list_view, name="usage-list"),
-    path("<str:request_id>/", views.usage_detail, name="usage-detail"),
+    path("usage/", views.usage_list_view, name="usage-list"),
+    path("budgets/", budget_views.budget_tree_view, name="budget-tree"),
+    path("budgets/new/", budget_views.budget_create, name="budget-create"),
+    path("budgets/limits/", budget_views.rate_limit_set, name="rate-limit-set"),
+    path("budgets/limits/<int:pk>/delete/", budget_views.rate_limit_delete, name="rate-limit-delete"),
+    path("budgets/alerts/", budget_views.alert_settings, name="alert-settings"),
+    path("budgets/alerts/<int:pk>/dismiss/", budget_views.alert_dismiss, name="alert-dismiss"),
+    path("budgets/<int:pk>/", budget_views.budget_history, name="budget-history"),
+    path("budgets/<int:pk>/row/", budget_views.budget_row, name="budget-row"),
+    path("budgets/<int:pk>/edit/", budget_views.budget_edit, name="budget-edit"),
+    path("budgets/<int:pk>/archive/", budget_views.budget_archive, name="budget-archive"),
+    path("usage/<str:request_id>/", views.usage_detail, name="usage-detail"),
 ]

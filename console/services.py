@@ -315,6 +315,9 @@ def organization_update(
             target=organization.slug,
             data=changed,
         )
+    if "time_zone" in changed:
+        # Budget periods are calendar periods in the organization's time zone.
+        change_publish(topic="budgets", ref=f"org:{organization.id}")
     return organization
 
 

@@ -19,6 +19,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("admin/", admin.site.urls),
     path("registry/", include("providers.urls")),
-    path("usage/", include("budgets.urls")),
+    path("", include("budgets.urls")),
+    path("routing/", include("routing.urls")),
     path("", include("console.urls")),
 ]

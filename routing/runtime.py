@@ -10,19 +10,30 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import weakref
 
 import httpx
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db import connections
 from httpx_aiohttp import AiohttpTransport
 
+from budgets.facade import budgets_changed, budgets_start, budgets_stop, budgets_tick, tick_interval
 from budgets.usage import usage_buffer
 from console.changes import change_feed_head, change_feed_since
 from console.keycache import key_cache
 from providers.snapshot import CatalogSnapshot, catalog_build
+from routing.engine.snapshot import RoutingSnapshot, routing_build
+from routing.engine.state import routing_state
 
 logger = logging.getLogger(__name__)
+
+
+# Builds can overlap (the change-feed poller and an explicit refresh run in
+# different threads): they take turns, so a build that read older data can never
+# replace one that read newer data.
+_build_lock = threading.Lock()
 
 
 class Catalog:
@@ -32,11 +43,38 @@ class Catalog:
         self.current: CatalogSnapshot | None = None
 
     def refresh(self) -> CatalogSnapshot:
-        self.current = catalog_build()
-        return self.current
+        with _build_lock:
+            snapshot = catalog_build()
+            compiled = routing_build(snapshot)  # routes are compiled against the registry
+            self.current = snapshot
+            policies.install(compiled)
+        return snapshot
+
+
+class Routing:
+    """Holder of the current routing snapshot (policies, rules, matrix, breakers)."""
+
+    def __init__(self) -> None:
+        self.current: RoutingSnapshot | None = None
+
+    def install(self, snapshot: RoutingSnapshot) -> None:
+        state = routing_state()
+        if hasattr(state, "configure"):
+            state.configure(namespace=snapshot.namespace)
+        self.current = snapshot
+
+    def refresh(self) -> RoutingSnapshot:
+        if catalog.current is None:
+            catalog.refresh()
+            return self.current
+        with _build_lock:
+            snapshot = routing_build(catalog.current)
+            self.install(snapshot)
+        return snapshot
 
 
 catalog = Catalog()
+policies = Routing()
 
 
 def _new_http_client() -> httpx.AsyncClient:
@@ -61,10 +99,12 @@ class GatewayRuntime:
         self.change_cursor = await sync_to_async(change_feed_head)()
         if catalog.current is None:
             await sync_to_async(catalog.refresh)()
+        await budgets_start()
         if self.background:
             self._tasks = [
                 asyncio.create_task(self._every(settings.GATEHOUSE["CHANGE_POLL_INTERVAL"], self.poll_changes)),
                 asyncio.create_task(self._every(settings.GATEHOUSE["USAGE_FLUSH_INTERVAL"], self.flush_usage)),
+                asyncio.create_task(self._every(tick_interval(), budgets_tick)),
             ]
 
     async def stop(self) -> None:
@@ -76,8 +116,12 @@ class GatewayRuntime:
             except asyncio.CancelledError:
                 pass
         self._tasks = []
+        await budgets_stop()
         await self.flush_usage()
+        await routing_state().flush()
         await self.http.aclose()
+        # The database work of this loop ran in one worker thread; give its connection back.
+        await sync_to_async(connections.close_all)()
 
     async def _every(self, interval: float, job) -> None:
         # While the database is unreachable every run fails the same way: say so once,
@@ -102,15 +146,23 @@ class GatewayRuntime:
         events = await sync_to_async(change_feed_since)(self.change_cursor)
         if not events:
             return
-        rebuild = False
+        rebuild = budgets = reroute = False
         for event_id, topic, ref in events:
             self.change_cursor = event_id
             if topic == "key":
                 key_cache.invalidate(ref)
             elif topic == "catalog":
                 rebuild = True
+            elif topic == "budgets":
+                budgets = True
+            elif topic == "routing":
+                reroute = True
         if rebuild:
             await sync_to_async(catalog.refresh)()
+        elif reroute:
+            await sync_to_async(policies.refresh)()
+        if budgets:
+            await budgets_changed()
 
     async def flush_usage(self) -> int:
         if not len(usage_buffer):

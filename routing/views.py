@@ -15,14 +15,17 @@ from django.http import HttpResponse, StreamingHttpResponse
 from console.keycache import KeyContext
 from providers.adapters.base import ChatStream, UpstreamError, Usage
 from providers.tokens import count_tokens, estimate_prompt_tokens, estimate_text_tokens
+from routing.engine.listing import route_model_object, route_model_objects
 from routing.errors import GatewayError, error_payload, error_response
+from routing.pipeline.admit import admit, admit_deployments
 from routing.pipeline.authenticate import authenticate
 from routing.pipeline.call import chat_call, embeddings_call, stream_open
+from routing.pipeline.classify import classify
 from routing.pipeline.context import RequestContext, new_request_id
-from routing.pipeline.route import candidates, resolve_model
+from routing.pipeline.route import route_order, route_resolve
 from routing.pipeline.settle import gateway_headers, settle
 from routing.pipeline.validate import parse_json, require_model, validate_chat, validate_embeddings
-from routing.runtime import catalog, runtime
+from routing.runtime import catalog, policies, runtime
 
 logger = logging.getLogger(__name__)
 
@@ -167,16 +170,19 @@ class ChatCompletionsView(GatewayView):
             require_model(body)
             validate_chat(body)
             ctx.stream = bool(body.get("stream"))
-            ctx.model = resolve_model(ctx, catalog.current, ctx.model_requested, capability="chat")
-            # classify, guard (in) and admit take their place here.
-            targets = candidates(ctx, ctx.model)
-            max_attempts = settings.GATEHOUSE["MAX_ATTEMPTS"]
+            policy = policies.current.policy(ctx.key.organization_id)
+            classify(ctx, policy, body, request._request.headers)
+            plan = route_resolve(ctx, policy, body, capability="chat")
+            # guard (in) takes its place here.
+            await admit(ctx, body)
+            plan = await route_order(ctx, plan)
+            plan.ordered = await admit_deployments(ctx, plan.ordered, body)
             if ctx.stream:
                 options = body.get("stream_options") or {}
                 ctx.include_usage = bool(options.get("include_usage"))
-                stream = await stream_open(ctx, rt.http, targets, body, max_attempts=max_attempts)
+                stream = await stream_open(ctx, rt.http, plan, body)
                 return SSEResponse(self.relay(ctx, stream, body), gateway_headers(ctx))
-            result = await chat_call(ctx, rt.http, targets, body, max_attempts=max_attempts)
+            result = await chat_call(ctx, rt.http, plan, body)
         except (GatewayError, UpstreamError) as exc:
             return self.failed(ctx, exc)
         except asyncio.CancelledError:
@@ -251,11 +257,13 @@ class EmbeddingsView(GatewayView):
             body = self.read_body(request, ctx)
             require_model(body)
             validate_embeddings(body)
-            ctx.model = resolve_model(ctx, catalog.current, ctx.model_requested, capability="embeddings")
-            targets = candidates(ctx, ctx.model)
-            result = await embeddings_call(
-                ctx, rt.http, targets, body, max_attempts=settings.GATEHOUSE["MAX_ATTEMPTS"]
-            )
+            policy = policies.current.policy(ctx.key.organization_id)
+            classify(ctx, policy, body, request._request.headers)
+            plan = route_resolve(ctx, policy, body, capability="embeddings")
+            await admit(ctx, body)
+            plan = await route_order(ctx, plan)
+            plan.ordered = await admit_deployments(ctx, plan.ordered, body)
+            result = await embeddings_call(ctx, rt.http, plan, body)
         except (GatewayError, UpstreamError) as exc:
             return self.failed(ctx, exc)
         except asyncio.CancelledError:
@@ -286,6 +294,9 @@ class ModelsView(GatewayView):
             for name, model in sorted(catalog.current.models.items())
             if key.allows(name) and model.deployments_for(key.organization_id)
         ]
+        policy = policies.current.policy(key.organization_id)
+        data += route_model_objects(policy, key, exclude={entry["id"] for entry in data})
+        data.sort(key=lambda entry: entry["id"])
         return self.succeeded(ctx, {"object": "list", "data": data})
 
 
@@ -298,6 +309,9 @@ class ModelDetailView(GatewayView):
         ctx.model_requested = model
         info = catalog.current.model(model)
         if info is None or not ctx.key.allows(model) or not info.deployments_for(ctx.key.organization_id):
+            alias = route_model_object(policies.current.policy(ctx.key.organization_id), ctx.key, model)
+            if alias is not None:
+                return self.succeeded(ctx, alias)
             return self.failed(
                 ctx,
                 GatewayError(

@@ -1,8 +1,13 @@
 from rest_framework.routers import SimpleRouter
 
+from budgets.api.budgets import AlertSettingsViewSet, BudgetAlertViewSet, BudgetViewSet, RateLimitViewSet
 from budgets.api.views import UsageViewSet
 
 router = SimpleRouter()
 router.register("usage", UsageViewSet, basename="usage")
+router.register("budgets", BudgetViewSet, basename="budget")
+router.register("rate-limits", RateLimitViewSet, basename="rate-limit")
+router.register("budget-alerts", BudgetAlertViewSet, basename="budget-alert")
+router.register("budget-alert-settings", AlertSettingsViewSet, basename="budget-alert-settings")
 
 urlpatterns = router.urls

@@ -37,6 +37,15 @@ class RequestContext:
     workflow: str = ""
     end_user: str = ""
     metadata: dict[str, str] = field(default_factory=dict)
+    # Routing: what the classify and route stages decided, for the usage record and headers.
+    data_class: str = ""
+    detected: tuple[str, ...] = ()
+    route: str = ""
+    rule: str = ""
+    policy_version: int = 0
+    routing: dict[str, Any] = field(default_factory=dict)  # extra usage metadata (fallbacks, cascade layers)
+    prior_calls: list[tuple[ModelInfo, Usage]] = field(default_factory=list)  # cascade calls before the answer
+    response_headers: dict[str, str] = field(default_factory=dict)
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.started

@@ -6,7 +6,9 @@ from decimal import Decimal
 
 from budgets.pricing import cost_of
 from budgets.usage import UsageEvent, usage_buffer
+from routing.pipeline.admit import admission_headers, admission_settle
 from routing.pipeline.context import RequestContext
+from routing.pipeline.record import routing_headers, routing_record
 
 ZERO = Decimal(0)
 
@@ -74,7 +76,9 @@ def settle(
             generation = latency - (ctx.ttft or 0.0)
             if generation > 0:
                 event.tokens_per_second = usage.completion_tokens / generation
+    routing_record(ctx, event)
     usage_buffer.add(event)
+    admission_settle(ctx, event)
     return event
 
 
@@ -88,4 +92,6 @@ def gateway_headers(ctx: RequestContext, cost: Decimal | None = None) -> dict[st
         headers["x-gatehouse-attempts"] = str(ctx.attempts)
     if cost is not None:
         headers["x-gatehouse-cost"] = f"{cost:.10f}".rstrip("0").rstrip(".") if cost else "0"
+    headers.update(admission_headers(ctx))
+    headers.update(routing_headers(ctx))
     return headers

@@ -40,6 +40,15 @@ PATHS = {
     "/api/v1/usage/",
     "/api/v1/usage/{request_id}/",
     "/api/v1/usage/summary/",
+    "/api/v1/budgets/",
+    "/api/v1/budgets/{id}/",
+    "/api/v1/budgets/{id}/periods/",
+    "/api/v1/rate-limits/",
+    "/api/v1/rate-limits/{id}/",
+    "/api/v1/budget-alerts/",
+    "/api/v1/budget-alerts/active/",
+    "/api/v1/budget-alerts/{id}/dismiss/",
+    "/api/v1/budget-alert-settings/",
 }
 
 

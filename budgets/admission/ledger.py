@@ -1,0 +1,238 @@
+"""The hold ledger and counter mirror when the live counters are in Redis.
+
+Admissions and settlements append to an in-memory buffer (a dict append on the
+hot path); a background tick writes it with a handful of bulk statements. The
+touched counters are mirrored from Redis into `BudgetCounter` rows on the same
+tick, so the console, the API and `reconcile_spend` read them from the database.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db import close_old_connections, transaction
+
+from budgets.admission.db import ident_parts
+from budgets.admission.types import CounterRef, Hold
+from budgets.models import BudgetCounter, BudgetHold, HoldStatus
+
+logger = logging.getLogger(__name__)
+
+FINAL = (HoldStatus.SETTLED, HoldStatus.RELEASED, HoldStatus.EXPIRED)
+
+
+@dataclass(slots=True)
+class LedgerEntry:
+    request_id: str
+    organization_id: int | None = None
+    counters: list[str] | None = None
+    amount_units: int | None = None
+    created_at: datetime | None = None
+    expires_at: datetime | None = None
+    status: str | None = None
+    actual_units: int | None = None
+    settled_at: datetime | None = None
+    late: bool = False
+
+    @property
+    def complete(self) -> bool:
+        return self.created_at is not None
+
+    def merge(self, other: LedgerEntry) -> None:
+        for name in ("organization_id", "counters", "amount_units", "created_at", "expires_at", "actual_units",
+                     "settled_at"):
+            value = getattr(other, name)
+            if value is not None:
+                setattr(self, name, value)
+        if other.status is not None and not (self.status == HoldStatus.EXPIRED and other.late):
+            self.status = other.status
+        self.late = self.late or other.late
+
+
+class LedgerBuffer:
+    def __init__(self) -> None:
+        self._pending: dict[str, LedgerEntry] = {}
+        self._lock = threading.Lock()
+        self._touched: dict[str, CounterRef | None] = {}
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def _add(self, entry: LedgerEntry) -> None:
+        with self._lock:
+            current = self._pending.get(entry.request_id)
+            if current is None:
+                self._pending[entry.request_id] = entry
+            else:
+                current.merge(entry)
+
+    def held(self, hold: Hold) -> None:
+        self._add(
+            LedgerEntry(
+                request_id=hold.request_id,
+                organization_id=hold.organization_id,
+                counters=[ref.ident for ref in hold.counters],
+                amount_units=hold.amount_units,
+                created_at=hold.created_at,
+                expires_at=hold.expires_at,
+                status=HoldStatus.HELD,
+            )
+        )
+        self.touch(hold.counters)
+
+    def settled(self, hold: Hold, *, cost_units: int, failed: bool, owned: bool, at: datetime) -> None:
+        status = HoldStatus.RELEASED if failed and not cost_units else HoldStatus.SETTLED
+        self._add(
+            LedgerEntry(
+                request_id=hold.request_id,
+                status=status if owned else None,
+                actual_units=cost_units,
+                settled_at=at,
+                late=not owned,
+            )
+        )
+        self.touch(hold.counters)
+
+    def expired(self, row: dict, *, at: datetime) -> None:
+        self._add(LedgerEntry(**row, status=HoldStatus.EXPIRED, settled_at=at))
+
+    def touch(self, refs) -> None:
+        with self._lock:
+            for ref in refs:
+                self._touched[ref.ident] = ref
+
+    def touch_idents(self, idents) -> None:
+        """Counters changed without a reference at hand (expired holds): mirrored all the same."""
+        with self._lock:
+            for ident in idents:
+                self._touched.setdefault(ident, None)
+
+    def retouch(self, touched: dict[str, CounterRef | None]) -> None:
+        with self._lock:
+            for ident, ref in touched.items():
+                if ref is not None or ident not in self._touched:
+                    self._touched[ident] = ref
+
+    def take_touched(self) -> dict[str, CounterRef | None]:
+        with self._lock:
+            touched, self._touched = self._touched, {}
+        return touched
+
+    def flush(self) -> int:
+        """Write pending entries: new rows in bulk, updates of rows written earlier one by one."""
+        with self._lock:
+            batch, self._pending = self._pending, {}
+        if not batch:
+            return 0
+        try:
+            close_old_connections()
+            with transaction.atomic():
+                existing = {
+                    row.request_id: row for row in BudgetHold.objects.filter(request_id__in=list(batch)).order_by()
+                }
+                create = []
+                for request_id, entry in batch.items():
+                    row = existing.get(request_id)
+                    if row is None and entry.complete:
+                        create.append(
+                            BudgetHold(
+                                request_id=request_id,
+                                organization_id=entry.organization_id or 0,
+                                counters=entry.counters or [],
+                                amount_units=entry.amount_units or 0,
+                                created_at=entry.created_at,
+                                expires_at=entry.expires_at or entry.created_at,
+                                status=entry.status or HoldStatus.HELD,
+                                actual_units=entry.actual_units,
+                                settled_at=entry.settled_at,
+                                late=entry.late,
+                            )
+                        )
+                    elif row is not None:
+                        _row_update(row, entry)
+                    else:
+                        # A settlement whose admission entry is not written yet: keep it for the next tick.
+                        self._add(entry)
+                BudgetHold.objects.bulk_create(create, batch_size=500, ignore_conflicts=True)
+        except Exception:
+            with self._lock:
+                for request_id, entry in batch.items():
+                    current = self._pending.get(request_id)
+                    if current is not None:
+                        entry.merge(current)
+                    self._pending[request_id] = entry
+            logger.exception("hold ledger write failed; %d entries kept for the next attempt", len(batch))
+            raise
+        return len(batch)
+
+
+def _row_update(row: BudgetHold, entry: LedgerEntry) -> None:
+    fields = {}
+    if entry.status is not None and entry.status != row.status and row.status not in FINAL:
+        fields["status"] = entry.status
+    if entry.actual_units is not None and entry.actual_units != row.actual_units:
+        fields["actual_units"] = entry.actual_units
+    if entry.settled_at is not None and row.settled_at is None:
+        fields["settled_at"] = entry.settled_at
+    if entry.late and not row.late:
+        fields["late"] = True
+    if fields:
+        BudgetHold.objects.filter(pk=row.pk).update(**fields)
+
+
+ledger_buffer = LedgerBuffer()
+
+
+def mirror_write(values: dict[str, tuple[int, int]], refs: dict[str, CounterRef | None]) -> int:
+    """Copy live counter values into their database rows (created when missing)."""
+    if not values:
+        return 0
+    close_old_connections()
+    rows = []
+    for ident, (spent, held) in values.items():
+        budget_id, start = ident_parts(ident)
+        ref = refs.get(ident)
+        rows.append(
+            BudgetCounter(
+                budget_id=budget_id,
+                period_start=start,
+                period_end=ref.end if ref is not None else None,
+                limit_units=ref.budget.limit_units if ref is not None else 0,
+                spent_units=spent,
+                held_units=held,
+            )
+        )
+    with transaction.atomic():
+        BudgetCounter.objects.bulk_create(
+            rows,
+            update_conflicts=True,
+            unique_fields=["budget", "period_start"],
+            update_fields=["spent_units", "held_units"],
+            batch_size=500,
+        )
+    return len(rows)
+
+
+def mirror_current(budgets, *, at: datetime) -> list[tuple[str, int, int]]:
+    """(ident, spent, expire at) of the current periods' mirrored counters, to put back into a
+    Redis that lost them (a restart without persistence, or a switch from database counters)."""
+    from django.db.models import Q
+
+    from budgets.admission.redis_store import RETENTION
+    from budgets.periods import period_bounds
+
+    query = Q(pk__in=[])
+    for budget in budgets:
+        start, _ = period_bounds(budget.period, at, budget.zone)
+        query |= Q(budget_id=budget.id, period_start=start)
+    close_old_connections()
+    rows = BudgetCounter.objects.filter(query, spent_units__gt=0).values_list(
+        "budget_id", "period_start", "period_end", "spent_units"
+    )
+    return [
+        (f"{budget_id}:{int(start.timestamp())}", spent, int(end.timestamp()) + RETENTION if end else 0)
+        for budget_id, start, end, spent in rows
+    ]

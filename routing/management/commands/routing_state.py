@@ -1,0 +1,43 @@
+"""Show (or reset) what the gateways know about deployment health."""
+
+from __future__ import annotations
+
+import time
+
+from django.core.management.base import BaseCommand
+
+from providers.models import Deployment
+from routing.engine.state import routing_state
+
+
+class Command(BaseCommand):
+    help = "Show the shared routing state (breakers, in flight, latency) of every active deployment; --reset clears it."
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--reset", action="store_true", help="forget breakers, averages and counters")
+        parser.add_argument("--deployment", action="append", default=[], help="only this deployment (repeatable)")
+
+    def handle(self, *args, **options) -> None:
+        from routing.runtime import policies
+
+        state = routing_state()
+        snapshot = policies.refresh()  # sets the shared namespace of this installation
+        deployments = Deployment.objects.filter(is_active=True).order_by("name")
+        if options["deployment"]:
+            deployments = deployments.filter(name__in=options["deployment"])
+        rows = list(deployments.values_list("id", "name"))
+        if options["reset"]:
+            state.reset([i for i, _ in rows] if options["deployment"] else None)
+            self.stdout.write(f"Routing state reset ({state.name}, namespace {snapshot.namespace}).")
+            return
+        health = state.inspect([i for i, _ in rows])
+        now = time.time()
+        self.stdout.write(f"backend: {state.name}, namespace: {snapshot.namespace}")
+        for deployment_id, name in rows:
+            h = health[deployment_id]
+            latency = f"{h.latency:.2f} ms/token" if h.latency is not None else "-"
+            ttft = f"{h.ttft:.0f} ms TTFT" if h.ttft is not None else "-"
+            self.stdout.write(
+                f"{name:50} {h.status(now):9} in flight {h.inflight:3}  {latency:16} {ttft:12} "
+                f"ok {h.successes} / failed {h.failures}"
+            )

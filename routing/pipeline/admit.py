@@ -1,0 +1,164 @@
+"""Stage 5 — admit: rate limits and a budget reservation across key, user, team and org at once.
+
+The worst case of a request — its estimated prompt tokens plus `max_tokens` (or
+the model's output cap when the request sets none), at the registry's prices —
+is reserved on every applicable budget before anything is sent upstream; settle
+replaces the hold by the real cost. The admission state of a request lives here,
+keyed by request id, from admission until a few seconds after its settlement.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from dataclasses import dataclass, replace
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from budgets import facade
+from budgets.pricing import cost_of
+from budgets.usage import UsageEvent
+from providers.tokens import estimate_prompt_tokens, estimate_text_tokens
+from routing.errors import GatewayError
+from routing.pipeline.context import RequestContext
+
+T = TypeVar("T")
+FALLBACK_OUTPUT_CAP = 4096  # a model registered without an output cap
+FORGET_AFTER = 5.0  # seconds the state outlives settlement (the response headers still read it)
+
+
+@dataclass(slots=True)
+class AdmitState:
+    admission: facade.Admission
+    settled: bool = False
+
+
+_states: dict[str, AdmitState] = {}
+
+
+@dataclass(frozen=True, slots=True)
+class WorstCase:
+    cost: Decimal  # USD
+    tokens: int  # what the tokens-per-minute limits are charged up front
+
+
+def _positive_int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
+
+
+def worst_case(ctx: RequestContext, body: dict[str, Any]) -> WorstCase:
+    model = ctx.model
+    if ctx.endpoint == "embeddings":
+        prompt, output, rate_tokens = estimate_text_tokens(body.get("input")), 0, None
+    else:
+        prompt = estimate_prompt_tokens(body.get("messages") or [])
+        if body.get("tools"):
+            prompt += estimate_text_tokens(body.get("tools"))
+        requested = _positive_int(body.get("max_completion_tokens")) or _positive_int(body.get("max_tokens"))
+        choices = _positive_int(body.get("n")) or 1
+        cap = model.max_output_tokens if model is not None else 0
+        output = (requested or cap or FALLBACK_OUTPUT_CAP) * choices
+        # Like OpenAI, the token limits count max_tokens when the request sets it; the
+        # real count is trued up at settlement either way.
+        rate_tokens = prompt + (requested * choices if requested else 0)
+    if model is None:  # nothing priced to reserve against (the route stage raises first in practice)
+        return WorstCase(cost=Decimal(0), tokens=rate_tokens if rate_tokens is not None else prompt)
+    cost = cost_of(
+        input_tokens=prompt,
+        output_tokens=output,
+        cached_tokens=0,
+        input_price=model.price.input,
+        output_price=model.price.output,
+        cached_input_price=model.price.cached_input,
+    ).total
+    return WorstCase(cost=cost, tokens=rate_tokens if rate_tokens is not None else prompt)
+
+
+def refusal_error(refusal: facade.Refusal, headers: tuple[tuple[str, str], ...] = ()) -> GatewayError:
+    extra = dict(headers)
+    if refusal.retry_after is not None:
+        extra["retry-after"] = str(max(1, math.ceil(refusal.retry_after)))
+    if refusal.kind == "budget":
+        extra["x-should-retry"] = "false"  # OpenAI SDKs would retry a 429 otherwise
+        extra["x-gatehouse-budget-scope"] = refusal.scope
+        if refusal.resets_at is not None:
+            extra["x-gatehouse-budget-reset"] = refusal.resets_at.isoformat()
+        return GatewayError(refusal.message, status=429, type="insufficient_quota", code="budget_exceeded",
+                            headers=extra)
+    return GatewayError(refusal.message, status=429, type=refusal.kind, code="rate_limit_exceeded", headers=extra)
+
+
+def _unavailable() -> GatewayError:
+    return GatewayError(
+        "The gateway cannot check this request's budget right now; it was not sent. Please retry shortly.",
+        status=503,
+        type="service_unavailable",
+        code="budget_unavailable",
+    )
+
+
+async def admit(ctx: RequestContext, body: dict[str, Any]) -> None:
+    """Reserve the worst case on every applicable budget and take from the rate limits, or raise 429."""
+    need = worst_case(ctx, body)
+    key = ctx.key
+    try:
+        admission = await facade.admit(
+            request_id=ctx.request_id,
+            organization_id=key.organization_id,
+            team_id=key.team_id,
+            user_id=key.user_id,
+            key_id=key.key_id,
+            at=ctx.created_at,
+            cost=need.cost,
+            tokens=need.tokens,
+        )
+    except facade.BudgetUnavailable:
+        raise _unavailable() from None
+    if admission.refusal is not None:
+        raise refusal_error(admission.refusal, admission.headers)
+    if admission is not facade.FREE:
+        _states[ctx.request_id] = AdmitState(admission)
+
+
+async def admit_deployments(ctx: RequestContext, targets: list[T], body: dict[str, Any]) -> list[T]:
+    """Drop candidates (anything with a deployment `id`) at their own RPM/TPM limit, which
+    protects the provider's limits, and charge the first one with room."""
+    if not targets:
+        return targets
+    try:
+        gate = await facade.gate_deployments(
+            deployment_ids=[t.id for t in targets], tokens=worst_case(ctx, body).tokens
+        )
+    except facade.BudgetUnavailable:
+        raise _unavailable() from None
+    if gate.refusal is not None:
+        raise refusal_error(gate.refusal)
+    if gate.buckets:
+        state = _states.get(ctx.request_id)
+        admission = state.admission if state is not None else facade.FREE
+        merged = replace(admission, buckets=admission.buckets + gate.buckets, tokens=gate.tokens)
+        _states[ctx.request_id] = AdmitState(merged)
+    return targets[gate.skip :]
+
+
+def admission_settle(ctx: RequestContext, event: UsageEvent) -> None:
+    """Settle the request's hold with its real cost and tokens (once, whatever path ends it)."""
+    state = _states.get(ctx.request_id)
+    if state is None or state.settled:
+        return
+    state.settled = True
+    facade.settle(
+        admission=state.admission,
+        cost=event.cost,
+        tokens=event.input_tokens + event.output_tokens,
+        failed=event.status_code >= 400,
+    )
+    try:
+        asyncio.get_running_loop().call_later(FORGET_AFTER, _states.pop, ctx.request_id, None)
+    except RuntimeError:
+        _states.pop(ctx.request_id, None)
+
+
+def admission_headers(ctx: RequestContext) -> tuple[tuple[str, str], ...]:
+    state = _states.get(ctx.request_id)
+    return state.admission.headers if state is not None else ()

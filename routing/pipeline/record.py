@@ -1,0 +1,64 @@
+"""What routing adds to the usage record and the response headers.
+
+The record's metadata names the route, the policy version, the matched rule,
+the data class (and which detectors fired — never the values), the fallbacks
+taken and, for a cascade, every layer's model, tokens and cost. A cascade's cost
+is the sum of all its calls: the calls before the accepted answer are added to
+the answering call's tokens and cost here, before the record is queued.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from budgets.pricing import cost_of
+from budgets.usage import UsageEvent
+from routing.pipeline.context import RequestContext
+
+
+def routing_record(ctx: RequestContext, event: UsageEvent) -> None:
+    """Add routing facts to the record. An organization that has configured no policy
+    keeps today's records: the route then is just the model (no version, no extras)."""
+    routing: dict = {}
+    if ctx.route and (ctx.policy_version or ctx.routing or ctx.detected):
+        routing["route"] = ctx.route
+        routing["policy_version"] = ctx.policy_version
+    if ctx.rule:
+        routing["rule"] = ctx.rule
+    if ctx.data_class and routing:
+        routing["data_class"] = ctx.data_class
+    if ctx.detected:
+        routing["detected"] = list(ctx.detected)
+    routing.update(ctx.routing)
+    if ctx.prior_calls:
+        extra_input = extra_output = Decimal(0)
+        for model, usage in ctx.prior_calls:
+            cost = cost_of(
+                input_tokens=usage.prompt_tokens,
+                output_tokens=usage.completion_tokens,
+                cached_tokens=usage.cached_tokens,
+                input_price=model.price.input,
+                output_price=model.price.output,
+                cached_input_price=model.price.cached_input,
+            )
+            extra_input += cost.input
+            extra_output += cost.output
+            event.input_tokens += usage.prompt_tokens
+            event.output_tokens += usage.completion_tokens
+            event.cached_tokens += usage.cached_tokens
+        event.input_cost += extra_input
+        event.output_cost += extra_output
+        event.cost += extra_input + extra_output
+    if routing:
+        event.metadata = {**event.metadata, "routing": routing}
+
+
+def routing_headers(ctx: RequestContext) -> dict[str, str]:
+    headers = dict(ctx.response_headers)
+    if ctx.route:
+        headers["x-gatehouse-route"] = ctx.route
+        if ctx.policy_version:
+            headers["x-gatehouse-policy-version"] = str(ctx.policy_version)
+    if ctx.data_class:
+        headers["x-gatehouse-data-classification"] = ctx.data_class
+    return headers

@@ -1,0 +1,481 @@
+"""The shape of a routing policy document and its normalization.
+
+`policy_normalize` turns any accepted input (a console form, a YAML file, an
+older version) into the one canonical form: every field present, defaults
+filled, lists in their defined order. Two documents meaning the same policy are
+therefore equal, and `yaml.safe_dump` of the canonical form round-trips exactly.
+Problems are collected and raised together, each naming its place
+(`routes[2].targets[0].weight: ...`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from console.models import DataClass
+
+KINDS = ("standard", "cascade")
+STRATEGIES = ("weighted", "round_robin", "least_latency", "least_busy", "lowest_cost")
+FALLBACK_ON = ("any", "context_length", "content_policy")
+DETECTORS = ("email", "phone", "card", "ssn", "iban")
+BUILTIN_CLASSES = tuple(DataClass.values)  # public ... restricted, lowest rank first
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:/@-]{0,199}$")
+CLASS_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+MAX_ROUTES = 500
+MAX_RULES = 200
+MAX_TARGETS = 50
+MAX_LAYERS = 6
+MAX_ATTEMPTS_LIMIT = 10
+
+DEFAULT_DETECTORS = {"email": "pii", "phone": "pii", "card": "pci", "ssn": "pii", "iban": "pii"}
+VALIDATOR_DEFAULTS: dict[str, Any] = {
+    "json": True,
+    "regex": "",
+    "min_length": 0,
+    "max_length": 0,
+    "refusal": True,
+    "min_confidence": None,
+}
+RULE_LIST_FIELDS = ("models", "keywords", "tags", "workflows", "teams", "keys", "data_classes")
+RULE_FLAG_FIELDS = ("tools", "images", "response_format")
+
+
+class PolicyError(ValueError):
+    """A document that cannot be accepted; `problems` name each place."""
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("; ".join(self.problems))
+
+
+def default_classes() -> list[dict[str, Any]]:
+    return [{"name": value, "label": label, "rank": rank} for rank, (value, label) in enumerate(DataClass.choices)]
+
+
+def policy_empty() -> dict[str, Any]:
+    """The policy of an organization that has configured nothing: today's behaviour."""
+    return {
+        "settings": {"require_approval": False, "default_route": "", "unlisted_max_class": ""},
+        "data_classes": default_classes(),
+        "detectors": dict(DEFAULT_DETECTORS),
+        "routes": [],
+        "rules": [],
+        "matrix": {},
+    }
+
+
+# --------------------------------------------------------------------------- field helpers
+
+
+class _Problems:
+    def __init__(self) -> None:
+        self.items: list[str] = []
+
+    def add(self, path: str, message: str) -> None:
+        self.items.append(f"{path}: {message}")
+
+
+def _mapping(value: Any, path: str, problems: _Problems) -> Mapping[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        problems.add(path, "expected a mapping")
+        return {}
+    return value
+
+
+def _unknown(value: Mapping[str, Any], known: set[str], path: str, problems: _Problems) -> None:
+    for key in sorted(set(value) - known, key=str):
+        problems.add(f"{path}.{key}", "unknown field")
+
+
+def _text(value: Any, path: str, problems: _Problems, *, limit: int = 200, default: str = "") -> str:
+    if value is None:
+        return default
+    if not isinstance(value, str):
+        problems.add(path, f"{value!r} is not text")
+        return default
+    if len(value) > limit:
+        problems.add(path, f"longer than {limit} characters")
+        return default
+    return value.strip()
+
+
+def _int(value: Any, path: str, problems: _Problems, *, low: int, high: int, default: int) -> int:
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int):
+        problems.add(path, f"{value!r} is not a whole number")
+        return default
+    if not low <= value <= high:
+        problems.add(path, f"{value} is not between {low} and {high}")
+        return default
+    return value
+
+
+def _number(
+    value: Any, path: str, problems: _Problems, *, low: float, high: float, default: float | None
+) -> float | None:
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        problems.add(path, f"{value!r} is not a number")
+        return default
+    if not low <= value <= high:
+        problems.add(path, f"{value} is not between {low:g} and {high:g}")
+        return default
+    return float(value)
+
+
+def _flag(value: Any, path: str, problems: _Problems, *, default: bool) -> bool:
+    if value is None:
+        return default
+    if not isinstance(value, bool):
+        problems.add(path, f"{value!r} is not true or false")
+        return default
+    return value
+
+
+def _tristate(value: Any, path: str, problems: _Problems) -> bool | None:
+    if value is None or isinstance(value, bool):
+        return value
+    problems.add(path, f"{value!r} is not true, false or null")
+    return None
+
+
+def _texts(value: Any, path: str, problems: _Problems, *, limit: int = 200) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list):
+        problems.add(path, "expected a list")
+        return []
+    out: list[str] = []
+    for index, item in enumerate(value):
+        text = _text(item, f"{path}[{index}]", problems, limit=limit)
+        if text and text not in out:
+            out.append(text)
+    return out
+
+
+def _regex(value: Any, path: str, problems: _Problems) -> str:
+    text = _text(value, path, problems, limit=1000)
+    if text:
+        try:
+            re.compile(text)
+        except re.error as exc:
+            problems.add(path, f"not a valid regular expression ({exc})")
+            return ""
+    return text
+
+
+def _label(value: Any, path: str, problems: _Problems) -> str:
+    """A free-text name (rules): any printable text up to 100 characters."""
+    name = _text(value, path, problems, limit=100)
+    if not name:
+        problems.add(path, "a name is required")
+    elif not name.isprintable():
+        problems.add(path, "may not hold control characters")
+    return name
+
+
+def _name(value: Any, path: str, problems: _Problems) -> str:
+    name = _text(value, path, problems)
+    if not name:
+        problems.add(path, "a name is required")
+    elif not NAME_RE.match(name):
+        problems.add(path, f"{name!r} may hold letters, digits and . _ : / @ - only")
+    return name
+
+
+# --------------------------------------------------------------------------- sections
+
+
+def _settings(value: Any, problems: _Problems) -> dict[str, Any]:
+    data = _mapping(value, "settings", problems)
+    _unknown(data, {"require_approval", "default_route", "unlisted_max_class"}, "settings", problems)
+    return {
+        "require_approval": _flag(data.get("require_approval"), "settings.require_approval", problems, default=False),
+        "default_route": _text(data.get("default_route"), "settings.default_route", problems),
+        "unlisted_max_class": _text(data.get("unlisted_max_class"), "settings.unlisted_max_class", problems),
+    }
+
+
+def _classes(value: Any, problems: _Problems) -> list[dict[str, Any]]:
+    if value is None:
+        return default_classes()
+    if not isinstance(value, list):
+        problems.add("data_classes", "expected a list")
+        return default_classes()
+    classes: list[dict[str, Any]] = []
+    seen_names: set[str] = set()
+    seen_ranks: set[int] = set()
+    for index, entry in enumerate(value):
+        path = f"data_classes[{index}]"
+        data = _mapping(entry, path, problems)
+        _unknown(data, {"name", "label", "rank"}, path, problems)
+        name = _text(data.get("name"), f"{path}.name", problems, limit=32)
+        if not CLASS_RE.match(name or ""):
+            problems.add(f"{path}.name", f"{name!r} is not a class name (lower-case letters, digits, _ and -)")
+            continue
+        if name in seen_names:
+            problems.add(f"{path}.name", f"{name!r} appears twice")
+            continue
+        rank = _int(data.get("rank"), f"{path}.rank", problems, low=0, high=1000, default=index)
+        if rank in seen_ranks:
+            problems.add(f"{path}.rank", f"rank {rank} is used twice; ranks order the classes")
+            continue
+        seen_names.add(name)
+        seen_ranks.add(rank)
+        label = _text(data.get("label"), f"{path}.label", problems, limit=64) or name
+        classes.append({"name": name, "label": label, "rank": rank})
+    for builtin in BUILTIN_CLASSES:
+        if builtin not in seen_names:
+            problems.add("data_classes", f"the built-in class {builtin!r} cannot be removed (keys and headers name it)")
+    classes.sort(key=lambda c: c["rank"])
+    return classes
+
+
+def _detectors(value: Any, classes: set[str], problems: _Problems) -> dict[str, str]:
+    data = _mapping(value, "detectors", problems) if value is not None else DEFAULT_DETECTORS
+    _unknown(data, set(DETECTORS), "detectors", problems)
+    out: dict[str, str] = {}
+    for kind in DETECTORS:
+        cls = _text(data.get(kind, DEFAULT_DETECTORS[kind]), f"detectors.{kind}", problems, limit=32)
+        if cls and cls not in classes:
+            problems.add(f"detectors.{kind}", f"unknown data class {cls!r}")
+            cls = ""
+        out[kind] = cls  # "" switches the detector off
+    return out
+
+
+def _destination(data: Mapping[str, Any], path: str, problems: _Problems, *, kinds: tuple[str, ...]) -> dict[str, str]:
+    found = [kind for kind in kinds if data.get(kind)]
+    if len(found) != 1:
+        problems.add(path, f"name exactly one of {', '.join(kinds)}")
+        return {kinds[0]: ""}
+    kind = found[0]
+    return {kind: _name(data.get(kind), f"{path}.{kind}", problems)}
+
+
+def _validators(value: Any, path: str, problems: _Problems) -> dict[str, Any]:
+    data = _mapping(value, path, problems)
+    _unknown(data, set(VALIDATOR_DEFAULTS), path, problems)
+    out = {
+        "json": _flag(data.get("json"), f"{path}.json", problems, default=True),
+        "regex": _regex(data.get("regex"), f"{path}.regex", problems),
+        "min_length": _int(data.get("min_length"), f"{path}.min_length", problems, low=0, high=10**7, default=0),
+        "max_length": _int(data.get("max_length"), f"{path}.max_length", problems, low=0, high=10**7, default=0),
+        "refusal": _flag(data.get("refusal"), f"{path}.refusal", problems, default=True),
+        "min_confidence": _number(
+            data.get("min_confidence"), f"{path}.min_confidence", problems, low=0.0, high=1.0, default=None
+        ),
+    }
+    if out["max_length"] and out["min_length"] > out["max_length"]:
+        problems.add(f"{path}.min_length", "larger than max_length")
+    return out
+
+
+def _route(entry: Any, path: str, problems: _Problems) -> dict[str, Any] | None:
+    data = _mapping(entry, path, problems)
+    known = {"name", "kind", "description", "strategy", "targets", "fallbacks", "max_attempts", "exploration",
+             "layers", "compress"}
+    _unknown(data, known, path, problems)
+    before = len(problems.items)
+    name = _name(data.get("name"), f"{path}.name", problems)
+    kind = data.get("kind") or "standard"
+    if kind not in KINDS:
+        problems.add(f"{path}.kind", f"{kind!r} is not one of {', '.join(KINDS)}")
+        kind = "standard"
+    strategy = data.get("strategy") or "weighted"
+    if strategy not in STRATEGIES:
+        problems.add(f"{path}.strategy", f"{strategy!r} is not one of {', '.join(STRATEGIES)}")
+        strategy = "weighted"
+    targets = []
+    raw_targets = data.get("targets") or []
+    if not isinstance(raw_targets, list):
+        problems.add(f"{path}.targets", "expected a list")
+        raw_targets = []
+    for index, target in enumerate(raw_targets[:MAX_TARGETS]):
+        tpath = f"{path}.targets[{index}]"
+        tdata = _mapping(target, tpath, problems)
+        _unknown(tdata, {"model", "deployment", "weight"}, tpath, problems)
+        dest = _destination(tdata, tpath, problems, kinds=("model", "deployment"))
+        weight = _int(tdata.get("weight"), f"{tpath}.weight", problems, low=0, high=10_000, default=1)
+        targets.append({**dest, "weight": weight})
+    if len(raw_targets) > MAX_TARGETS:
+        problems.add(f"{path}.targets", f"at most {MAX_TARGETS} targets")
+    fallbacks = []
+    raw_fallbacks = data.get("fallbacks") or []
+    if not isinstance(raw_fallbacks, list):
+        problems.add(f"{path}.fallbacks", "expected a list")
+        raw_fallbacks = []
+    seen_when: set[str] = set()
+    for index, fallback in enumerate(raw_fallbacks):
+        fpath = f"{path}.fallbacks[{index}]"
+        fdata = _mapping(fallback, fpath, problems)
+        _unknown(fdata, {"when", "route"}, fpath, problems)
+        on = fdata.get("when") or "any"
+        if on not in FALLBACK_ON:
+            problems.add(f"{fpath}.when", f"{on!r} is not one of {', '.join(FALLBACK_ON)}")
+            continue
+        if on in seen_when:
+            problems.add(f"{fpath}.when", f"a second fallback for {on!r}")
+            continue
+        seen_when.add(on)
+        route = _name(fdata.get("route"), f"{fpath}.route", problems)
+        if route == name:
+            problems.add(f"{fpath}.route", "a route cannot fall back to itself")
+        fallbacks.append({"when": on, "route": route})
+    fallbacks.sort(key=lambda f: FALLBACK_ON.index(f["when"]))
+    layers = []
+    compress = {"model": "", "keep_turns": 0}
+    if kind == "cascade":
+        raw_layers = data.get("layers") or []
+        if not isinstance(raw_layers, list) or len(raw_layers) < 2:
+            problems.add(f"{path}.layers", "a cascade lists at least two layers, cheapest first")
+            raw_layers = raw_layers if isinstance(raw_layers, list) else []
+        if len(raw_layers) > MAX_LAYERS:
+            problems.add(f"{path}.layers", f"at most {MAX_LAYERS} layers")
+        for index, layer in enumerate(raw_layers[:MAX_LAYERS]):
+            lpath = f"{path}.layers[{index}]"
+            ldata = _mapping(layer, lpath, problems)
+            _unknown(ldata, {"model", "route", "validators"}, lpath, problems)
+            dest = _destination(ldata, lpath, problems, kinds=("model", "route"))
+            if dest.get("route") == name:
+                problems.add(f"{lpath}.route", "a cascade cannot contain itself")
+            layers.append({**dest, "validators": _validators(ldata.get("validators"), f"{lpath}.validators", problems)})
+        cdata = _mapping(data.get("compress"), f"{path}.compress", problems)
+        _unknown(cdata, {"model", "keep_turns"}, f"{path}.compress", problems)
+        compress = {
+            "model": _text(cdata.get("model"), f"{path}.compress.model", problems),
+            "keep_turns": _int(cdata.get("keep_turns"), f"{path}.compress.keep_turns", problems, low=0, high=50,
+                               default=0),
+        }
+        if targets:
+            problems.add(f"{path}.targets", "a cascade routes through its layers; leave targets empty")
+    else:
+        if not targets:
+            problems.add(f"{path}.targets", "a route needs at least one target (a model or a deployment)")
+        if data.get("layers"):
+            problems.add(f"{path}.layers", "only a cascade route has layers")
+    route = {
+        "name": name,
+        "kind": kind,
+        "description": _text(data.get("description"), f"{path}.description", problems, limit=500),
+        "strategy": strategy,
+        "targets": targets,
+        "fallbacks": fallbacks,
+        "max_attempts": _int(data.get("max_attempts"), f"{path}.max_attempts", problems, low=0,
+                             high=MAX_ATTEMPTS_LIMIT, default=0),
+        "exploration": _number(data.get("exploration"), f"{path}.exploration", problems, low=0.0, high=0.5,
+                               default=0.05),
+        "layers": layers,
+        "compress": compress,
+    }
+    return route if len(problems.items) == before else None
+
+
+def _rule(entry: Any, path: str, classes: set[str], problems: _Problems) -> dict[str, Any] | None:
+    data = _mapping(entry, path, problems)
+    known = {"name", "route", "enabled", "pattern", "min_tokens", "max_tokens", *RULE_LIST_FIELDS, *RULE_FLAG_FIELDS}
+    _unknown(data, known, path, problems)
+    before = len(problems.items)
+    rule: dict[str, Any] = {
+        "name": _label(data.get("name"), f"{path}.name", problems),
+        "route": _name(data.get("route"), f"{path}.route", problems),
+        "enabled": _flag(data.get("enabled"), f"{path}.enabled", problems, default=True),
+        "pattern": _regex(data.get("pattern"), f"{path}.pattern", problems),
+        "min_tokens": _int(data.get("min_tokens"), f"{path}.min_tokens", problems, low=0, high=10**8, default=0),
+        "max_tokens": _int(data.get("max_tokens"), f"{path}.max_tokens", problems, low=0, high=10**8, default=0),
+    }
+    for field in RULE_LIST_FIELDS:
+        rule[field] = _texts(data.get(field), f"{path}.{field}", problems)
+    for field in RULE_FLAG_FIELDS:
+        rule[field] = _tristate(data.get(field), f"{path}.{field}", problems)
+    for cls in rule["data_classes"]:
+        if cls not in classes:
+            problems.add(f"{path}.data_classes", f"unknown data class {cls!r}")
+    if rule["max_tokens"] and rule["min_tokens"] > rule["max_tokens"]:
+        problems.add(f"{path}.min_tokens", "larger than max_tokens")
+    return rule if len(problems.items) == before else None
+
+
+def _matrix(value: Any, class_order: dict[str, int], problems: _Problems) -> dict[str, list[str]]:
+    data = _mapping(value, "matrix", problems)
+    out: dict[str, list[str]] = {}
+    for subject in sorted(data, key=str):
+        path = f"matrix.{subject}"
+        if not isinstance(subject, str) or not NAME_RE.match(subject):
+            problems.add(path, "expected a model or deployment name")
+            continue
+        approved = _texts(data[subject], path, problems, limit=32)
+        unknown = [cls for cls in approved if cls not in class_order]
+        if unknown:
+            problems.add(path, f"unknown data class {', '.join(map(repr, unknown))}")
+            continue
+        out[subject] = sorted(approved, key=class_order.__getitem__)
+    return out
+
+
+def policy_normalize(document: Any) -> dict[str, Any]:
+    """The canonical form of a policy document; raises PolicyError listing every problem."""
+    problems = _Problems()
+    data = _mapping(document, "policy", problems)
+    _unknown(data, {"settings", "data_classes", "detectors", "routes", "rules", "matrix"}, "policy", problems)
+    settings = _settings(data.get("settings"), problems)
+    classes = _classes(data.get("data_classes"), problems)
+    class_order = {c["name"]: c["rank"] for c in classes}
+    detectors = _detectors(data.get("detectors"), set(class_order), problems)
+    routes: list[dict[str, Any]] = []
+    raw_routes = data.get("routes") or []
+    if not isinstance(raw_routes, list):
+        problems.add("routes", "expected a list")
+        raw_routes = []
+    if len(raw_routes) > MAX_ROUTES:
+        problems.add("routes", f"at most {MAX_ROUTES} routes")
+    names: set[str] = set()
+    for index, entry in enumerate(raw_routes[:MAX_ROUTES]):
+        route = _route(entry, f"routes[{index}]", problems)
+        if route is None:
+            continue
+        if route["name"] in names:
+            problems.add(f"routes[{index}].name", f"{route['name']!r} appears twice")
+            continue
+        names.add(route["name"])
+        routes.append(route)
+    routes.sort(key=lambda r: r["name"])
+    rules: list[dict[str, Any]] = []
+    raw_rules = data.get("rules") or []
+    if not isinstance(raw_rules, list):
+        problems.add("rules", "expected a list")
+        raw_rules = []
+    if len(raw_rules) > MAX_RULES:
+        problems.add("rules", f"at most {MAX_RULES} rules")
+    rule_names: set[str] = set()
+    for index, entry in enumerate(raw_rules[:MAX_RULES]):
+        rule = _rule(entry, f"rules[{index}]", set(class_order), problems)
+        if rule is None:
+            continue
+        if rule["name"] in rule_names:
+            problems.add(f"rules[{index}].name", f"{rule['name']!r} appears twice")
+            continue
+        rule_names.add(rule["name"])
+        rules.append(rule)
+    matrix = _matrix(data.get("matrix"), class_order, problems)
+    unlisted = settings["unlisted_max_class"]
+    if unlisted and unlisted not in class_order:
+        problems.add("settings.unlisted_max_class", f"unknown data class {unlisted!r}")
+    if problems.items:
+        raise PolicyError(problems.items)
+    return {
+        "settings": settings,
+        "data_classes": classes,
+        "detectors": detectors,
+        "routes": routes,
+        "rules": rules,
+        "matrix": matrix,
+    }

@@ -1,0 +1,221 @@
+"""Budget test helpers and fixtures, shared by tests/budgets and the gateway tests: an
+organization built through the services, a clean budget state per test, and the two
+counter stores (database, and Redis when REDIS_URL is set)."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+import pytest
+from asgiref.sync import async_to_sync
+
+REDIS_URL = os.environ.get("REDIS_URL", "")
+
+
+def redis_flush(url: str, prefix: str) -> None:
+    """Delete this test session's keys (and only those)."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        keys = list(client.scan_iter(match=prefix + "*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
+
+
+def budget_state_reset() -> None:
+    from budgets.admission.db import known_counters
+    from budgets.admission.ledger import ledger_buffer
+    from budgets.admission.ratelimit import local_buckets
+    from budgets.admission.snapshot import budget_snapshot
+    from budgets.alerts import alert_queue
+    from budgets.conf import budget_settings_reset
+
+    budget_settings_reset()
+    known_counters.clear()
+    local_buckets.clear()
+    alert_queue.clear()
+    ledger_buffer._pending.clear()
+    ledger_buffer._touched.clear()
+    budget_snapshot.current = None
+
+
+@pytest.fixture(autouse=True)
+def clean_budget_state():
+    budget_state_reset()
+    yield
+    budget_state_reset()
+
+
+@pytest.fixture(params=["db", "redis"])
+def store(request, settings):
+    """Run the test on the database counters and on Redis (skipped without REDIS_URL)."""
+    from budgets.conf import budget_settings, budget_settings_reset
+
+    if request.param == "redis" and not REDIS_URL:
+        pytest.skip("REDIS_URL is not set")
+    settings.GATEHOUSE_BUDGETS = {"redis_url": REDIS_URL if request.param == "redis" else ""}
+    budget_settings_reset()
+    if request.param == "redis":
+        redis_flush(REDIS_URL, budget_settings().redis_prefix)
+    yield request.param
+    if request.param == "redis":
+        redis_flush(REDIS_URL, budget_settings().redis_prefix)
+    budget_settings_reset()
+
+
+@dataclass
+class World:
+    org: object
+    owner: object
+    member: object
+    team: object
+    key: object
+    other_key: object
+
+
+@pytest.fixture
+def world(db) -> World:
+    from console import services
+
+    owner = services.user_create(username="owner-b", email="owner@b.test")
+    member = services.user_create(username="member-b", email="member@b.test")
+    org = services.organization_create(name="Budget Org", slug="budget-org", owner=owner)
+    services.membership_set(organization=org, user=member, role="member", actor=owner)
+    team = services.team_create(organization=org, name="Research", actor=owner)
+    services.team_member_add(team=team, user=member, actor=owner)
+    key = services.api_key_create(organization=org, name="app", team=team, user=member, actor=owner).key
+    other = services.api_key_create(organization=org, name="other app", team=team, user=owner, actor=owner).key
+    return World(org=org, owner=owner, member=member, team=team, key=key, other_key=other)
+
+
+def admit(world: World, *, cost: str = "0.01", tokens: int = 100, at: datetime | None = None, key=None,
+          request_id: str | None = None):
+    from budgets import facade
+    from budgets.admission.snapshot import budget_snapshot
+    from budgets.clock import clock
+
+    if budget_snapshot.current is None:
+        budget_snapshot.refresh()
+    key = key or world.key
+    return async_to_sync(facade.admit)(
+        request_id=request_id or f"req_{uuid.uuid4().hex}",
+        organization_id=world.org.id,
+        team_id=key.team_id,
+        user_id=key.user_id,
+        key_id=key.id,
+        at=at or clock.now(),
+        cost=Decimal(cost),
+        tokens=tokens,
+    )
+
+
+def settle(admission, *, cost: str = "0", tokens: int = 0, failed: bool = False) -> None:
+    from budgets import facade
+
+    facade.settle(admission=admission, cost=Decimal(cost), tokens=tokens, failed=failed)
+
+
+def tick() -> None:
+    """One background tick outside the gateway: settle what is queued, write ledger and mirror, reap."""
+    from budgets.admission import engine
+
+    async def run() -> None:
+        current = engine.engine()
+        await current.tick(force_reap=True)
+        await current.stop()
+        engine.engine_forget()
+
+    async_to_sync(run)()
+
+
+def refresh() -> None:
+    from budgets.admission.snapshot import budget_snapshot
+
+    budget_snapshot.refresh()
+
+
+# --------------------------------------------------------------------------- gateway helpers
+
+PRICED_MODEL = "budget-test-model"
+PROMPT = [{"role": "user", "content": "hi"}]
+
+
+def budget_sync() -> None:
+    """Make the gateway see the budget definitions as they are now (instead of its poll)."""
+    from budgets.admission.snapshot import budget_snapshot
+
+    budget_snapshot.refresh()
+
+
+def priced_model(*, suffix: str = "", output_tokens: int = 1000, extra_headers: dict | None = None,
+                 organization=None, price_in: str = "10", price_out: str = "30"):
+    """A model on its own simulator provider that always answers `output_tokens` (capped by max_tokens)."""
+    from providers import services as provider_services
+    from tests.conftest import gateway_sync
+
+    headers = {"x-sim-latency-scale": "0", "x-sim-output-tokens": str(output_tokens), **(extra_headers or {})}
+    provider = provider_services.provider_create(
+        name=f"sim-budget{suffix}", kind="openai", base_url="sim://openai/v1", secret="sim", extra_headers=headers,
+        organization=organization,
+    )
+    card, _ = provider_services.model_card_upsert(
+        name=PRICED_MODEL + suffix, vendor="openai", input_price=Decimal(price_in), output_price=Decimal(price_out),
+        cached_input_price=Decimal(price_in), capabilities=["chat", "streaming"], max_output_tokens=1000,
+    )
+    deployment = provider_services.deployment_create(model=card, provider=provider, name=f"{card.name}@sim")
+    gateway_sync()
+    return card, deployment
+
+
+def worst_case_usd(*, max_tokens: int, messages=PROMPT, price_in: str = "10", price_out: str = "30") -> Decimal:
+    from budgets.pricing import cost_of
+    from providers.tokens import estimate_prompt_tokens
+
+    return cost_of(
+        input_tokens=estimate_prompt_tokens(messages), output_tokens=max_tokens, cached_tokens=0,
+        input_price=Decimal(price_in), output_price=Decimal(price_out), cached_input_price=Decimal(price_in),
+    ).total
+
+
+def counters_of(budget) -> list:
+    """The budget's counter rows, once the store has caught up (Redis mode mirrors on its tick)."""
+    from budgets.models import BudgetCounter
+
+    return list(BudgetCounter.objects.filter(budget=budget).order_by("period_start"))
+
+
+def wait_until(predicate, timeout: float = 10.0, interval: float = 0.05):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(interval)
+
+
+def settled(budget, *, spent=None, timeout: float = 10.0):
+    """The current counter once no hold is open on it (and its spend is `spent`, when given)."""
+    from budgets.models import BudgetHold, HoldStatus
+
+    def ready():
+        rows = counters_of(budget)
+        if not rows or rows[-1].held_units != 0:
+            return None
+        if spent is not None and rows[-1].spent != spent:
+            return None
+        if BudgetHold.objects.filter(status=HoldStatus.HELD, organization_id=budget.organization_id).exists():
+            return None
+        return rows[-1]
+
+    return wait_until(ready, timeout=timeout)
