@@ -57,6 +57,7 @@ test: $(VENV)/.dev
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 bench: $(VENV)/.dev
+	$(PY) bench/routing.py $(if $(filter --quick,$(BENCH_ARGS)),--quick,)
 	$(PY) bench/run.py $(BENCH_ARGS)
 
 lint: $(VENV)/.dev
