@@ -46,8 +46,14 @@ async def measure(n: int) -> dict:
     async def one() -> None:
         started = time.perf_counter()
         admission = await facade.admit(
-            request_id=f"bench_{uuid.uuid4().hex}", organization_id=key.organization_id, team_id=key.team_id,
-            user_id=key.user_id, key_id=key.id, at=clock.now(), cost=Decimal("0.00005"), tokens=40,
+            request_id=f"bench_{uuid.uuid4().hex}",
+            organization_id=key.organization_id,
+            team_id=key.team_id,
+            user_id=key.user_id,
+            key_id=key.id,
+            at=clock.now(),
+            cost=Decimal("0.00005"),
+            tokens=40,
         )
         admit_us.append((time.perf_counter() - started) * 1e6)
         assert admission.ok, admission.refusal

@@ -46,11 +46,25 @@ from routing.pipeline.route import route_order, route_resolve  # noqa: E402
 from routing.policy.document import policy_empty, policy_normalize  # noqa: E402
 
 PROMPT = ("The quarterly report for the procurement team covers 42 vendors and 17 open contracts. " * 24)[:2000]
-BODY = {"model": "fast", "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": PROMPT}],
-        "max_tokens": 256}
-KEY = KeyContext(key_id=1, name="bench", prefix="sk-gh-bench", organization_id=1, team_id=None, user_id=None,
-                 allowed_models=frozenset(), expires_at=None, revoked=False, data_classification="internal",
-                 app_name="", tags=())
+BODY = {
+    "model": "fast",
+    "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": PROMPT}],
+    "max_tokens": 256,
+}
+KEY = KeyContext(
+    key_id=1,
+    name="bench",
+    prefix="sk-gh-bench",
+    organization_id=1,
+    team_id=None,
+    user_id=None,
+    allowed_models=frozenset(),
+    expires_at=None,
+    revoked=False,
+    data_classification="internal",
+    app_name="",
+    tags=(),
+)
 
 
 def catalog() -> CatalogSnapshot:
@@ -58,25 +72,46 @@ def catalog() -> CatalogSnapshot:
     for index in range(5):
         name = f"model-{index}"
         deployment = DeploymentInfo(
-            id=index + 1, name=f"{name}@p", model_name=name, provider_name="p", provider_kind="openai",
-            organization_id=None, weight=1 + index, target=Target("openai", "http://127.0.0.1:1/v1", "k", name),
+            id=index + 1,
+            name=f"{name}@p",
+            model_name=name,
+            provider_name="p",
+            provider_kind="openai",
+            organization_id=None,
+            weight=1 + index,
+            target=Target("openai", "http://127.0.0.1:1/v1", "k", name),
         )
         models[name] = ModelInfo(
-            id=index + 1, name=name, vendor="v", tier="mid", context_window=128_000, max_output_tokens=4096,
-            capabilities=frozenset({"chat"}), lifecycle="active",
-            price=Price(Decimal(index + 1), Decimal(2 * index + 2), Decimal(0)), created=0, deployments=(deployment,),
+            id=index + 1,
+            name=name,
+            vendor="v",
+            tier="mid",
+            context_window=128_000,
+            max_output_tokens=4096,
+            capabilities=frozenset({"chat"}),
+            lifecycle="active",
+            price=Price(Decimal(index + 1), Decimal(2 * index + 2), Decimal(0)),
+            created=0,
+            deployments=(deployment,),
         )
     return CatalogSnapshot(models=models)
 
 
 def document(strategy: str, *, matrix: bool) -> dict:
     doc = policy_empty()
-    doc["routes"] = [{"name": "fast", "strategy": strategy,
-                      "targets": [{"model": f"model-{i}", "weight": i + 1} for i in range(5)]}]
+    doc["routes"] = [
+        {"name": "fast", "strategy": strategy, "targets": [{"model": f"model-{i}", "weight": i + 1} for i in range(5)]}
+    ]
     doc["rules"] = [
-        {"name": f"rule {i}", "route": "fast", "keywords": [f"keyword{i}", f"other{i}"], "tags": [] if i % 2 else [],
-         "workflows": [f"workflow-{i}"] if i % 3 == 0 else [], "pattern": rf"\bticket-{i}\d+\b" if i % 4 == 0 else "",
-         "min_tokens": 100_000 if i % 5 == 0 else 0}
+        {
+            "name": f"rule {i}",
+            "route": "fast",
+            "keywords": [f"keyword{i}", f"other{i}"],
+            "tags": [] if i % 2 else [],
+            "workflows": [f"workflow-{i}"] if i % 3 == 0 else [],
+            "pattern": rf"\bticket-{i}\d+\b" if i % 4 == 0 else "",
+            "min_tokens": 100_000 if i % 5 == 0 else 0,
+        }
         for i in range(20)
     ]
     if matrix:
@@ -85,8 +120,14 @@ def document(strategy: str, *, matrix: bool) -> dict:
 
 
 def measure(name: str, strategy: str, *, matrix: bool, runs: int, state=None) -> tuple[str, float, float, float]:
-    policy = policy_compile(organization_id=1, version=1, document=document(strategy, matrix=matrix),
-                            catalog=catalog(), breakers={}, team_ids={})
+    policy = policy_compile(
+        organization_id=1,
+        version=1,
+        document=document(strategy, matrix=matrix),
+        catalog=catalog(),
+        breakers={},
+        team_ids={},
+    )
     routing_state_set(state or MemoryState())
 
     async def loop() -> list[int]:
@@ -117,8 +158,12 @@ def detector(runs: int) -> tuple[str, float, float, float]:
         detect(PROMPT, kinds)
         samples.append(time.perf_counter_ns() - started)
     samples.sort()
-    return ("detector alone, 2 KB prompt, 5 detectors", samples[len(samples) // 2] / 1000,
-            samples[int(len(samples) * 0.99)] / 1000, statistics.fmean(samples) / 1000)
+    return (
+        "detector alone, 2 KB prompt, 5 detectors",
+        samples[len(samples) // 2] / 1000,
+        samples[int(len(samples) * 0.99)] / 1000,
+        statistics.fmean(samples) / 1000,
+    )
 
 
 def main() -> None:
@@ -127,15 +172,20 @@ def main() -> None:
     parser.add_argument("--redis", metavar="URL", help="also measure with the Redis state backend at URL")
     args = parser.parse_args()
     runs = 2000 if args.quick else 20_000
-    rows = [measure(f"{strategy}, 5 deployments, 20 rules", strategy, matrix=False, runs=runs)
-            for strategy in ("weighted", "round_robin", "least_latency", "least_busy", "lowest_cost")]
-    rows.append(measure("weighted + compliance matrix (detector on the 2 KB prompt)", "weighted", matrix=True,
-                        runs=runs))
+    rows = [
+        measure(f"{strategy}, 5 deployments, 20 rules", strategy, matrix=False, runs=runs)
+        for strategy in ("weighted", "round_robin", "least_latency", "least_busy", "lowest_cost")
+    ]
+    rows.append(
+        measure("weighted + compliance matrix (detector on the 2 KB prompt)", "weighted", matrix=True, runs=runs)
+    )
     if args.redis:
         from routing.engine.state.redis import RedisState
 
-        for ttl, label in ((0.0, "every decision reads Redis (one pipelined round trip)"),
-                           (0.05, "Redis, reads reused for 50 ms (the default)")):
+        for ttl, label in (
+            (0.0, "every decision reads Redis (one pipelined round trip)"),
+            (0.05, "Redis, reads reused for 50 ms (the default)"),
+        ):
             state = RedisState(args.redis, prefix="gatehouse:routing:bench", cache_ttl=ttl)
             rows.append(measure(f"weighted, {label}", "weighted", matrix=False, runs=runs, state=state))
             state.reset()

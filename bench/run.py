@@ -21,7 +21,6 @@ import json
 import os
 import shutil
 import socket
-import statistics
 import subprocess
 import sys
 import time
@@ -74,8 +73,25 @@ def wait_http(url: str, timeout: float = 30) -> None:
 
 
 def uvicorn(app: str, port: int, env: dict[str, str]) -> subprocess.Popen:
-    cmd = [PY, "-m", "uvicorn", app, "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
-           "--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning"]
+    cmd = [
+        PY,
+        "-m",
+        "uvicorn",
+        app,
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "1",
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
     return subprocess.Popen(cmd, cwd=ROOT, env=env)
 
 
@@ -105,8 +121,9 @@ for scope, ref in (("organization", capped.id), ("team", team.id), ("user", owne
 print(capped_key.secret)
 print(c.api_key_create(organization=org, name="bench").secret)
 """
-    out = subprocess.run([PY, "manage.py", "shell", "-c", script], cwd=ROOT, env=env, check=True,
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [PY, "manage.py", "shell", "-c", script], cwd=ROOT, env=env, check=True, capture_output=True, text=True
+    )
     lines = out.stdout.strip().splitlines()
     return lines[-1], lines[-2]
 
@@ -128,8 +145,14 @@ def redis_url() -> str | None:
 
 
 def admission_cost(env: dict[str, str], store: str, n: int) -> dict:
-    out = subprocess.run([PY, "bench/admission.py", "--store", store, "--requests", str(n)], cwd=ROOT, env=env,  # noqa: S603
-                         check=True, capture_output=True, text=True)
+    out = subprocess.run(
+        [PY, "bench/admission.py", "--store", store, "--requests", str(n)],
+        cwd=ROOT,
+        env=env,  # noqa: S603
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
@@ -189,9 +212,7 @@ async def load(url: str, key: str, *, concurrency: int, total: int, stream: bool
 def run_case(name: str, url: str, key: str, *, concurrency: int, total: int, stream: bool, pid: int | None) -> Result:
     asyncio.run(load(url, key, concurrency=concurrency, total=max(50, total // 10), stream=stream))  # warm-up
     cpu_before = cpu_seconds(pid) if pid else 0.0
-    seconds, latencies, ttfb, errors = asyncio.run(
-        load(url, key, concurrency=concurrency, total=total, stream=stream)
-    )
+    seconds, latencies, ttfb, errors = asyncio.run(load(url, key, concurrency=concurrency, total=total, stream=stream))
     result = Result(name, concurrency, total, seconds, latencies, ttfb, errors)
     if pid:
         result.cpu_ms_per_req = (cpu_seconds(pid) - cpu_before) * 1000 / total
@@ -228,8 +249,14 @@ def main() -> None:
     if not args.no_budgets:
         modes.append(("budgets+limits, database", False, {}, capped_key))
         if redis:
-            modes.append(("budgets+limits, Redis", False, {"REDIS_URL": redis, "GATEHOUSE_REDIS_PREFIX": REDIS_PREFIX},
-                          capped_key))
+            modes.append(
+                (
+                    "budgets+limits, Redis",
+                    False,
+                    {"REDIS_URL": redis, "GATEHOUSE_REDIS_PREFIX": REDIS_PREFIX},
+                    capped_key,
+                )
+            )
     sim = uvicorn("providers.simulator.app:app", sim_port, env)
     procs = [sim]
     try:
@@ -243,8 +270,13 @@ def main() -> None:
             procs.append(gateway)
             wait_http(f"http://127.0.0.1:{gw_port}/v1/models")
             through = f"http://127.0.0.1:{gw_port}/v1/chat/completions"
-            cases = [(1, False, n[1]), (16, False, n[16]), (64, False, n[64]), (1, True, n["stream"]),
-                     (16, True, n["stream"])]
+            cases = [
+                (1, False, n[1]),
+                (16, False, n[16]),
+                (64, False, n[64]),
+                (1, True, n["stream"]),
+                (16, True, n["stream"]),
+            ]
             if stock:
                 cases = [(1, False, n[1]), (16, False, n[16])]
             elif mode_key != key:
@@ -252,12 +284,16 @@ def main() -> None:
             for concurrency, stream, total in cases:
                 label = f"{'stream' if stream else 'non-stream'} c={concurrency}"
                 d = run_case(label, direct, "x", concurrency=concurrency, total=total, stream=stream, pid=None)
-                g = run_case(label, through, mode_key, concurrency=concurrency, total=total, stream=stream,
-                             pid=gateway.pid)
+                g = run_case(
+                    label, through, mode_key, concurrency=concurrency, total=total, stream=stream, pid=gateway.pid
+                )
                 rows.append((f"{mode}: {label}", d, g))
-                print(f"  {mode:20} {label:16} direct {d.rps:7.0f} req/s  gateway {g.rps:7.0f} req/s  "
-                      f"p50 +{g.pct(g.latencies, .5) - d.pct(d.latencies, .5):.2f} ms  "
-                      f"cpu {g.cpu_ms_per_req:.2f} ms/req  errors {g.errors}", flush=True)
+                print(
+                    f"  {mode:20} {label:16} direct {d.rps:7.0f} req/s  gateway {g.rps:7.0f} req/s  "
+                    f"p50 +{g.pct(g.latencies, 0.5) - d.pct(d.latencies, 0.5):.2f} ms  "
+                    f"cpu {g.cpu_ms_per_req:.2f} ms/req  errors {g.errors}",
+                    flush=True,
+                )
             memory[mode] = peak_rss_mb(gateway.pid)
             gateway.terminate()
             gateway.wait(timeout=20)
@@ -266,11 +302,14 @@ def main() -> None:
         if not args.no_budgets:
             admission.append(admission_cost(env, "db", n[1]))
             if redis:
-                admission.append(admission_cost({**env, "REDIS_URL": redis, "GATEHOUSE_REDIS_PREFIX": REDIS_PREFIX},
-                                                "redis", n[1]))
+                admission.append(
+                    admission_cost({**env, "REDIS_URL": redis, "GATEHOUSE_REDIS_PREFIX": REDIS_PREFIX}, "redis", n[1])
+                )
             for row in admission:
-                print(f"  admission ({row['store']}): p50 {row['admit_p50_us']} us, p99 {row['admit_p99_us']} us",
-                      flush=True)
+                print(
+                    f"  admission ({row['store']}): p50 {row['admit_p50_us']} us, p99 {row['admit_p99_us']} us",
+                    flush=True,
+                )
         report = render(rows, memory, admission)
         out = ROOT / "bench" / "results"
         out.mkdir(exist_ok=True)
@@ -290,35 +329,53 @@ def render(rows, memory, admission=()) -> str:
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for name, d, g in rows:
-        ttfb = (f"{d.pct(d.ttfb, .5):.2f} / {g.pct(g.ttfb, .5):.2f}" if g.ttfb else "")
+        ttfb = f"{d.pct(d.ttfb, 0.5):.2f} / {g.pct(g.ttfb, 0.5):.2f}" if g.ttfb else ""
         lines.append(
-            f"| {name} | {d.rps:.0f} | {g.rps:.0f} | {d.pct(d.latencies, .5):.2f} | {g.pct(g.latencies, .5):.2f} | "
-            f"{g.pct(g.latencies, .5) - d.pct(d.latencies, .5):+.2f} | {d.pct(d.latencies, .99):.2f} | "
-            f"{g.pct(g.latencies, .99):.2f} | {g.cpu_ms_per_req:.2f} | {ttfb} | {g.errors} |"
+            f"| {name} | {d.rps:.0f} | {g.rps:.0f} | {d.pct(d.latencies, 0.5):.2f} | {g.pct(g.latencies, 0.5):.2f} | "
+            f"{g.pct(g.latencies, 0.5) - d.pct(d.latencies, 0.5):+.2f} | {d.pct(d.latencies, 0.99):.2f} | "
+            f"{g.pct(g.latencies, 0.99):.2f} | {g.cpu_ms_per_req:.2f} | {ttfb} | {g.errors} |"
         )
     base = {name.split(": ", 1)[1]: g for name, _, g in rows if name.startswith("async dispatch: ")}
-    extra = [(name, g, base[name.split(": ", 1)[1]]) for name, _, g in rows
-             if name.startswith("budgets+limits") and name.split(": ", 1)[1] in base]
+    extra = [
+        (name, g, base[name.split(": ", 1)[1]])
+        for name, _, g in rows
+        if name.startswith("budgets+limits") and name.split(": ", 1)[1] in base
+    ]
     if extra:
-        lines += ["", "Budgets and rate limits on (budgets on organization, team, user and key; limits on key, user "
-                  "and team), compared with the same case without:", "",
-                  "| case | added p50 ms | added p99 ms | added CPU ms/req |", "|---|---:|---:|---:|"]
+        lines += [
+            "",
+            "Budgets and rate limits on (budgets on organization, team, user and key; limits on key, user "
+            "and team), compared with the same case without:",
+            "",
+            "| case | added p50 ms | added p99 ms | added CPU ms/req |",
+            "|---|---:|---:|---:|",
+        ]
         for name, g, b in extra:
-            lines.append(f"| {name} | {g.pct(g.latencies, .5) - b.pct(b.latencies, .5):+.2f} | "
-                         f"{g.pct(g.latencies, .99) - b.pct(b.latencies, .99):+.2f} | "
-                         f"{g.cpu_ms_per_req - b.cpu_ms_per_req:+.2f} |")
+            lines.append(
+                f"| {name} | {g.pct(g.latencies, 0.5) - b.pct(b.latencies, 0.5):+.2f} | "
+                f"{g.pct(g.latencies, 0.99) - b.pct(b.latencies, 0.99):+.2f} | "
+                f"{g.cpu_ms_per_req - b.cpu_ms_per_req:+.2f} |"
+            )
     if admission:
-        lines += ["", "The admission step's own cost (`bench/admission.py`: admit on 4 budgets + 3 rate limits, "
-                  "sequential, in-process):", "",
-                  "| store | admit p50 us | admit p90 us | admit p99 us | settlement per request p50 us |",
-                  "|---|---:|---:|---:|---:|"]
+        lines += [
+            "",
+            "The admission step's own cost (`bench/admission.py`: admit on 4 budgets + 3 rate limits, "
+            "sequential, in-process):",
+            "",
+            "| store | admit p50 us | admit p90 us | admit p99 us | settlement per request p50 us |",
+            "|---|---:|---:|---:|---:|",
+        ]
         for row in admission:
-            lines.append(f"| {row['store']} | {row['admit_p50_us']} | {row['admit_p90_us']} | {row['admit_p99_us']} | "
-                         f"{row['settle_per_request_p50_us']} |")
+            lines.append(
+                f"| {row['store']} | {row['admit_p50_us']} | {row['admit_p90_us']} | {row['admit_p99_us']} | "
+                f"{row['settle_per_request_p50_us']} |"
+            )
     lines.append("")
     for mode, mb in memory.items():
         lines.append(f"Gateway worker peak memory ({mode}): {mb:.0f} MB")
-    lines.append(f"Machine: {os.cpu_count()} cores; Python {sys.version.split()[0]}; one gateway worker (uvicorn, uvloop).")
+    lines.append(
+        f"Machine: {os.cpu_count()} cores; Python {sys.version.split()[0]}; one gateway worker (uvicorn, uvloop)."
+    )
     return "\n".join(lines) + "\n"
 
 

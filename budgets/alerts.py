@@ -295,8 +295,10 @@ def alerts_retry() -> int:
     """Deliver again what failed before (the Celery task runs this every minute)."""
     due = list(
         BudgetAlert.objects.filter(attempts__lt=MAX_ATTEMPTS)
-        .exclude(webhook_status__in=[DeliveryStatus.SENT, DeliveryStatus.NONE], email_status__in=[
-            DeliveryStatus.SENT, DeliveryStatus.NONE])
+        .exclude(
+            webhook_status__in=[DeliveryStatus.SENT, DeliveryStatus.NONE],
+            email_status__in=[DeliveryStatus.SENT, DeliveryStatus.NONE],
+        )
         .filter(created_at__lt=timezone.now() - timedelta(seconds=30))
         .values_list("id", flat=True)[:100]
     )

@@ -41,8 +41,13 @@ def _depth(request: HtmxHttpRequest) -> int:
 
 def _row(request: HtmxHttpRequest, budget: Budget, **extra) -> HttpResponse:
     status = budget_statuses(budgets=[budget])[budget.id]
-    context = {"status": status, "can_manage": is_manager(request), "zone": zone_of(budget.organization.time_zone),
-               "depth": _depth(request), **extra}
+    context = {
+        "status": status,
+        "can_manage": is_manager(request),
+        "zone": zone_of(budget.organization.time_zone),
+        "depth": _depth(request),
+        **extra,
+    }
     return render(request, "budgets/budget_tree.html#budget-row", context)
 
 
@@ -73,8 +78,13 @@ def budget_create(request: HtmxHttpRequest) -> HttpResponse:
         else:
             messages.success(request, f"Budget {budget.name} created.")
             return redirect("budgets:budget-tree")
-    context = {"tree": budget_tree(organization=org), "can_manage": True, "zone": zone_of(org.time_zone),
-               "form": form, "limit_form": RateLimitForm(organization=org)}
+    context = {
+        "tree": budget_tree(organization=org),
+        "can_manage": True,
+        "zone": zone_of(org.time_zone),
+        "form": form,
+        "limit_form": RateLimitForm(organization=org),
+    }
     return render(request, "budgets/budget_tree.html", context, status=400)
 
 
@@ -87,8 +97,11 @@ def budget_row(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def budget_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     budget = _budget(request, pk)
-    initial = {"amount": f"{budget.amount.normalize():f}", "hard": budget.hard,
-               "thresholds": ", ".join(str(t) for t in budget.thresholds)}
+    initial = {
+        "amount": f"{budget.amount.normalize():f}",
+        "hard": budget.hard,
+        "thresholds": ", ".join(str(t) for t in budget.thresholds),
+    }
     form = BudgetEditForm(request.POST if request.method == "POST" else None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
@@ -101,10 +114,8 @@ def budget_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
             messages.success(request, f"Budget {budget.name} saved.")
             return redirect("budgets:budget-tree")
     status = budget_statuses(budgets=[budget])[budget.id]
-    context = {"status": status, "form": form, "zone": zone_of(budget.organization.time_zone),
-               "depth": _depth(request)}
-    return render(request, "budgets/budget_tree.html#budget-edit-row", context,
-                  status=400 if form.errors else 200)
+    context = {"status": status, "form": form, "zone": zone_of(budget.organization.time_zone), "depth": _depth(request)}
+    return render(request, "budgets/budget_tree.html#budget-edit-row", context, status=400 if form.errors else 200)
 
 
 @manager_required
@@ -118,15 +129,15 @@ def budget_archive(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 
 @spend_readers_required
 def budget_history(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    budget = get_object_or_404(Budget.objects.select_related("organization"), pk=pk,
-                               organization=request.organization)
+    budget = get_object_or_404(Budget.objects.select_related("organization"), pk=pk, organization=request.organization)
     periods = budget_periods(budget=budget)
     current = periods[0]
     ident = f"{budget.id}:{int(current.period_start.timestamp())}"
     holds = [
         hold
-        for hold in BudgetHold.objects.filter(organization_id=budget.organization_id,
-                                              created_at__gte=current.period_start).order_by("-created_at")[:2000]
+        for hold in BudgetHold.objects.filter(
+            organization_id=budget.organization_id, created_at__gte=current.period_start
+        ).order_by("-created_at")[:2000]
         if ident in hold.counters
     ][:HOLDS_SHOWN]
     for hold in holds:
@@ -177,8 +188,10 @@ def rate_limit_delete(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 def alert_settings(request: HtmxHttpRequest) -> HttpResponse:
     org = request.organization
     current = AlertSettings.objects.filter(organization=org).first()
-    initial = {"webhook_url": current.webhook_url if current else "",
-               "emails": ", ".join(current.emails) if current else ""}
+    initial = {
+        "webhook_url": current.webhook_url if current else "",
+        "emails": ", ".join(current.emails) if current else "",
+    }
     form = AlertSettingsForm(initial=initial)
     generated = ""
     if request.method == "POST":
@@ -189,8 +202,11 @@ def alert_settings(request: HtmxHttpRequest) -> HttpResponse:
             data = form.cleaned_data
             try:
                 current, generated = services.alert_settings_set(
-                    organization=org, actor=request.user, webhook_url=data["webhook_url"],
-                    webhook_secret=data["webhook_secret"] or None, emails=data["emails"],
+                    organization=org,
+                    actor=request.user,
+                    webhook_url=data["webhook_url"],
+                    webhook_secret=data["webhook_secret"] or None,
+                    emails=data["emails"],
                 )
             except ValidationError as exc:
                 form_error_apply(form, exc)

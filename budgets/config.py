@@ -47,7 +47,7 @@ def _choice(values: list[str]) -> Parser:
 
 def _amount(value: Any) -> Decimal:
     if isinstance(value, bool) or not isinstance(value, str | int):
-        raise ValueError("write amounts as quoted decimals, e.g. \"500.00\"")
+        raise ValueError('write amounts as quoted decimals, e.g. "500.00"')
     try:
         amount = Decimal(str(value))
     except InvalidOperation as exc:
@@ -64,8 +64,9 @@ def _flag(value: Any) -> bool:
 
 
 def _thresholds(value: Any) -> list[int]:
-    if not isinstance(value, list) or not all(isinstance(t, int) and not isinstance(t, bool) and 0 < t <= 1000
-                                              for t in value):
+    if not isinstance(value, list) or not all(
+        isinstance(t, int) and not isinstance(t, bool) and 0 < t <= 1000 for t in value
+    ):
         raise ValueError("a list of whole percentages between 1 and 1000")
     return sorted(set(value))
 
@@ -84,8 +85,14 @@ def _text(value: Any) -> str:
     return value
 
 
-def _entries(section: str, entries: Any, spec: dict[str, tuple[Any, Parser]], problems: list[str],
-             *, organization_required: bool = True) -> list[tuple[str, dict[str, Any]]]:
+def _entries(
+    section: str,
+    entries: Any,
+    spec: dict[str, tuple[Any, Parser]],
+    problems: list[str],
+    *,
+    organization_required: bool = True,
+) -> list[tuple[str, dict[str, Any]]]:
     """Validate entries; identity is (organization, name), so two organizations may reuse a name."""
     if not isinstance(entries, list):
         problems.append(f"{section}: expected a list of entries")
@@ -139,8 +146,10 @@ def target_resolve(*, organization: Organization | None, scope: str, target: Any
         found = Team.objects.filter(organization=organization, name=target).values_list("id", flat=True).first()
     elif scope == Scope.USER:
         found = (
-            get_user_model().objects.filter(username=target, memberships__organization=organization)
-            .values_list("id", flat=True).first()
+            get_user_model()
+            .objects.filter(username=target, memberships__organization=organization)
+            .values_list("id", flat=True)
+            .first()
         )
     elif scope == Scope.KEY:
         found = ApiKey.objects.filter(organization=organization, prefix=target).values_list("id", flat=True).first()
@@ -187,21 +196,28 @@ class BudgetSection:
     order = 60
 
     def existing_names(self) -> set[str]:
-        return {f"{slug}/{name}" for slug, name in Budget.objects.filter(archived_at__isnull=True).values_list(
-            "organization__slug", "name")}
+        return {
+            f"{slug}/{name}"
+            for slug, name in Budget.objects.filter(archived_at__isnull=True).values_list("organization__slug", "name")
+        }
 
     def export(self) -> list[dict[str, Any]]:
         names = _names()
         rows = []
         budgets = Budget.objects.filter(archived_at__isnull=True).select_related("organization")
         for budget in budgets.order_by("organization__slug", "name"):
-            row: dict[str, Any] = {"name": budget.name, "organization": budget.organization.slug,
-                                   "scope": budget.scope}
+            row: dict[str, Any] = {"name": budget.name, "organization": budget.organization.slug, "scope": budget.scope}
             target = target_name(budget.scope, budget.scope_id, names)
             if target is not None:
                 row["target"] = target
-            row.update({"amount": f"{budget.amount.normalize():f}", "period": budget.period, "hard": budget.hard,
-                        "thresholds": list(budget.thresholds)})
+            row.update(
+                {
+                    "amount": f"{budget.amount.normalize():f}",
+                    "period": budget.period,
+                    "hard": budget.hard,
+                    "thresholds": list(budget.thresholds),
+                }
+            )
             rows.append(row)
         return rows
 
@@ -227,12 +243,22 @@ class BudgetSection:
             ident = (organization.slug, values["name"])
             declared.add(ident)
             label = f"{ident[0]}/{ident[1]}"
-            fields = {"amount": values["amount"], "period": values["period"], "hard": values["hard"],
-                      "thresholds": values["thresholds"]}
+            fields = {
+                "amount": values["amount"],
+                "period": values["period"],
+                "hard": values["hard"],
+                "thresholds": values["thresholds"],
+            }
             budget = existing.get(ident)
             if budget is None:
-                run = _bind(services.budget_create, organization=organization, scope=values["scope"],
-                            scope_id=scope_id, name=values["name"], **fields)
+                run = _bind(
+                    services.budget_create,
+                    organization=organization,
+                    scope=values["scope"],
+                    scope_id=scope_id,
+                    name=values["name"],
+                    **fields,
+                )
                 changes.append(Change(self.name, label, CREATE, run=run))
                 continue
             if (budget.scope, budget.scope_id) != (values["scope"], scope_id):
@@ -247,8 +273,15 @@ class BudgetSection:
         if context.prune:
             for ident, budget in sorted(existing.items()):
                 if ident not in declared:
-                    changes.append(Change(self.name, f"{ident[0]}/{ident[1]}", PRUNE, ("archive",),
-                                          run=_bind(services.budget_archive, budget=budget)))
+                    changes.append(
+                        Change(
+                            self.name,
+                            f"{ident[0]}/{ident[1]}",
+                            PRUNE,
+                            ("archive",),
+                            run=_bind(services.budget_archive, budget=budget),
+                        )
+                    )
         return changes
 
 
@@ -288,8 +321,10 @@ class RateLimitSection:
     def plan(self, entries: list[Any], *, context: PlanContext, problems: list[str]) -> list[Change]:
         parsed = _entries(self.name, entries, LIMIT_SPEC, problems, organization_required=False)
         orgs = {o.slug: o for o in Organization.objects.filter(slug__in={v["organization"] for _, v in parsed})}
-        existing = {(r.organization.slug if r.organization else None, r.name): r
-                    for r in RateLimit.objects.select_related("organization")}
+        existing = {
+            (r.organization.slug if r.organization else None, r.name): r
+            for r in RateLimit.objects.select_related("organization")
+        }
         changes: list[Change] = []
         declared = set()
         for path, values in parsed:
@@ -314,18 +349,36 @@ class RateLimitSection:
             label = f"{slug or '-'}/{values['name']}"
             current = existing.get(ident)
             if current is not None and (current.scope, current.scope_id, current.rpm, current.tpm) == (
-                values["scope"], scope_id, values["rpm"], values["tpm"]
+                values["scope"],
+                scope_id,
+                values["rpm"],
+                values["tpm"],
             ):
                 changes.append(Change(self.name, label, UNCHANGED))
                 continue
-            run = _bind(_limit_apply, previous=current, organization=organization, scope=values["scope"],
-                        scope_id=scope_id, rpm=values["rpm"], tpm=values["tpm"], name=values["name"])
+            run = _bind(
+                _limit_apply,
+                previous=current,
+                organization=organization,
+                scope=values["scope"],
+                scope_id=scope_id,
+                rpm=values["rpm"],
+                tpm=values["tpm"],
+                name=values["name"],
+            )
             changes.append(Change(self.name, label, CREATE if current is None else UPDATE, run=run))
         if context.prune:
             for ident, limit in sorted(existing.items(), key=lambda item: (item[0][0] or "", item[0][1])):
                 if ident not in declared:
-                    changes.append(Change(self.name, f"{ident[0] or '-'}/{ident[1]}", PRUNE, ("delete",),
-                                          run=_bind(services.rate_limit_delete, limit=limit)))
+                    changes.append(
+                        Change(
+                            self.name,
+                            f"{ident[0] or '-'}/{ident[1]}",
+                            PRUNE,
+                            ("delete",),
+                            run=_bind(services.rate_limit_delete, limit=limit),
+                        )
+                    )
         return changes
 
 

@@ -73,8 +73,9 @@ def _budget_refusal(ref: CounterRef, *, used: int, amount: int, now: datetime) -
         f"{_money(left)} left and this request may cost up to {_money(amount)}. {resets}"
     )
     retry = (ref.end - now).total_seconds() if ref.end is not None else None
-    return Refusal(kind="budget", scope=budget.scope, label=budget.label, message=message, retry_after=retry,
-                   resets_at=ref.end)
+    return Refusal(
+        kind="budget", scope=budget.scope, label=budget.label, message=message, retry_after=retry, resets_at=ref.end
+    )
 
 
 def _rate_refusal(bucket: Bucket, level: float) -> Refusal:
@@ -85,8 +86,14 @@ def _rate_refusal(bucket: Bucket, level: float) -> Refusal:
         f"Rate limit reached for {bucket.limit.label} on {unit}: Limit {bucket.capacity}, Used {used}, "
         f"Requested {bucket.cost}. Please try again in {wait:.3g}s."
     )
-    return Refusal(kind=bucket.kind, scope=bucket.limit.scope, label=bucket.limit.label, message=message,
-                   retry_after=wait, resets_at=None)
+    return Refusal(
+        kind=bucket.kind,
+        scope=bucket.limit.scope,
+        label=bucket.limit.label,
+        message=message,
+        retry_after=wait,
+        resets_at=None,
+    )
 
 
 def _units_up(amount: Decimal) -> int:
@@ -128,8 +135,14 @@ async def admit(
     hold = None
     if refs_t:
         expires = now + timedelta(seconds=budget_settings().hold_ttl)
-        hold = Hold(request_id=request_id, organization_id=organization_id, counters=refs_t, amount_units=amount,
-                    created_at=at, expires_at=expires)
+        hold = Hold(
+            request_id=request_id,
+            organization_id=organization_id,
+            counters=refs_t,
+            amount_units=amount,
+            created_at=at,
+            expires_at=expires,
+        )
     buckets = buckets_for(limits, tokens=tokens)
     charged = tuple((b.key, b.capacity) for b in buckets if b.kind == "tokens")
     redis = engine_module.store()
@@ -150,20 +163,31 @@ async def admit(
             ref = refs_t[index]
             if ref.budget.hard:
                 alert_queue.refused(ref, used=int(values[0]))
-            return Admission(hold=None, refusal=_budget_refusal(ref, used=int(values[0]), amount=amount, now=now),
-                             buckets=(), tokens=0, headers=())
+            return Admission(
+                hold=None,
+                refusal=_budget_refusal(ref, used=int(values[0]), amount=amount, now=now),
+                buckets=(),
+                tokens=0,
+                headers=(),
+            )
         if outcome == "rate":
             bucket = buckets[index]
             refusal = _rate_refusal(bucket, values[index])
-            return Admission(hold=None, refusal=refusal, buckets=(), tokens=0,
-                             headers=rate_headers(buckets[: index + 1], values))
+            return Admission(
+                hold=None, refusal=refusal, buckets=(), tokens=0, headers=rate_headers(buckets[: index + 1], values)
+            )
         if hold is not None:
             ledger_buffer.held(hold)
         return Admission(hold=hold, refusal=None, buckets=charged, tokens=tokens, headers=rate_headers(buckets, values))
     index, levels = local_buckets.take(buckets)
     if index >= 0:
-        return Admission(hold=None, refusal=_rate_refusal(buckets[index], levels[index]), buckets=(), tokens=0,
-                         headers=rate_headers(buckets, levels))
+        return Admission(
+            hold=None,
+            refusal=_rate_refusal(buckets[index], levels[index]),
+            buckets=(),
+            tokens=0,
+            headers=rate_headers(buckets, levels),
+        )
     if hold is not None:
         try:
             refused = await _uncancellable(
@@ -177,8 +201,13 @@ async def admit(
             ref, used = refused
             if ref.budget.hard:
                 alert_queue.refused(ref, used=used)
-            return Admission(hold=None, refusal=_budget_refusal(ref, used=used, amount=amount, now=now), buckets=(),
-                             tokens=0, headers=())
+            return Admission(
+                hold=None,
+                refusal=_budget_refusal(ref, used=used, amount=amount, now=now),
+                buckets=(),
+                tokens=0,
+                headers=(),
+            )
     return Admission(hold=hold, refusal=None, buckets=charged, tokens=tokens, headers=rate_headers(buckets, levels))
 
 
@@ -201,8 +230,9 @@ async def _uncancellable(work, *, hold: Hold | None, admitted):
         raise
 
 
-def settle(*, admission: Admission, cost: Decimal, tokens: int, failed: bool,
-           extra_buckets: tuple[tuple[str, int], ...] = ()) -> None:
+def settle(
+    *, admission: Admission, cost: Decimal, tokens: int, failed: bool, extra_buckets: tuple[tuple[str, int], ...] = ()
+) -> None:
     """Replace the hold by the actual cost (or release it) and true up the token buckets.
 
     Synchronous and cheap: the work is queued for the loop's settlement task.
@@ -217,8 +247,14 @@ def settle(*, admission: Admission, cost: Decimal, tokens: int, failed: bool,
         buckets = ()
     if admission.hold is None and not buckets:
         return
-    item = Settlement(hold=admission.hold, cost_units=usd_to_units(cost), failed=failed, buckets=buckets,
-                      token_delta=delta, at=clock.now())
+    item = Settlement(
+        hold=admission.hold,
+        cost_units=usd_to_units(cost),
+        failed=failed,
+        buckets=buckets,
+        token_delta=delta,
+        at=clock.now(),
+    )
     try:
         asyncio.get_running_loop()
     except RuntimeError:
@@ -248,8 +284,14 @@ class DeploymentGate:
 
     __slots__ = ("skip", "refusal", "buckets", "tokens")
 
-    def __init__(self, *, skip: int = 0, refusal: Refusal | None = None,
-                 buckets: tuple[tuple[str, int], ...] = (), tokens: int = 0) -> None:
+    def __init__(
+        self,
+        *,
+        skip: int = 0,
+        refusal: Refusal | None = None,
+        buckets: tuple[tuple[str, int], ...] = (),
+        tokens: int = 0,
+    ) -> None:
         self.skip = skip  # candidates before this index are at their limits
         self.refusal = refusal
         self.buckets = buckets
@@ -291,8 +333,9 @@ async def gate_deployments(*, deployment_ids: list[int], tokens: int) -> Deploym
             f"Rate limit reached for every deployment serving this model ({limit.label} and others are at their "
             f"requests or tokens per minute). Please try again in {wait:.3g}s."
         )
-        refusal = Refusal(kind="requests", scope="deployment", label=limit.label, message=message, retry_after=wait,
-                          resets_at=None)
+        refusal = Refusal(
+            kind="requests", scope="deployment", label=limit.label, message=message, retry_after=wait, resets_at=None
+        )
         return DeploymentGate(refusal=refusal)
     charged = groups[index][1]
     return DeploymentGate(skip=index, buckets=((charged.key, charged.capacity),) if charged else (), tokens=tokens)

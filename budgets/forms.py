@@ -86,11 +86,16 @@ class RateLimitForm(forms.Form):
 
 class AlertSettingsForm(forms.Form):
     webhook_url = forms.URLField(label="Webhook URL", required=False, assume_scheme="https")
-    webhook_secret = forms.CharField(label="Signing secret", required=False, min_length=16,
-                                     widget=forms.PasswordInput(render_value=False),
-                                     help_text="Leave empty to keep the current one (or have one generated).")
-    emails = forms.CharField(label="E-mail to", required=False,
-                             help_text="Comma-separated; empty: owners, admins and finance.")
+    webhook_secret = forms.CharField(
+        label="Signing secret",
+        required=False,
+        min_length=16,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="Leave empty to keep the current one (or have one generated).",
+    )
+    emails = forms.CharField(
+        label="E-mail to", required=False, help_text="Comma-separated; empty: owners, admins and finance."
+    )
 
     def clean_emails(self) -> list[str]:
         return comma_list(self.cleaned_data.get("emails") or "")

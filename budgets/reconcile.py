@@ -113,9 +113,9 @@ def _live_counters(idents: list[str]) -> dict[str, tuple[int, int]]:
 def counter_check(budget: Budget, start: datetime, end: datetime | None, *, spent: int, held: int) -> CounterCheck:
     check = CounterCheck(budget=budget, period_start=start, period_end=end, counter_spent=spent, counter_held=held)
     ident = counter_ident(budget.id, start)
-    holds = BudgetHold.objects.filter(
-        _window(Q(organization_id=budget.organization_id), start, end)
-    ).values_list("request_id", "counters", "status", "amount_units", "actual_units")
+    holds = BudgetHold.objects.filter(_window(Q(organization_id=budget.organization_id), start, end)).values_list(
+        "request_id", "counters", "status", "amount_units", "actual_units"
+    )
     request_ids = []
     for request_id, counters, status, amount, actual in holds.iterator():
         if ident not in counters:
@@ -134,9 +134,9 @@ def counter_check(budget: Budget, start: datetime, end: datetime | None, *, spen
     scope = _window(_scope_filter(budget), start, end)
     since_budget = budget.created_at + SNAPSHOT_LAG
     outside = 0
-    for request_id, cost, created_at in UsageRecord.objects.filter(scope).values_list(
-        "request_id", "cost", "created_at"
-    ).iterator():
+    for request_id, cost, created_at in (
+        UsageRecord.objects.filter(scope).values_list("request_id", "cost", "created_at").iterator()
+    ):
         units = usd_to_units(cost)
         check.scope_records += units
         if request_id not in costs and units:
@@ -207,5 +207,3 @@ def reconcile(
 
 def money_text(units: int | None) -> str:
     return "n/a" if units is None else f"{units_to_usd(units):.10f}"
-
-

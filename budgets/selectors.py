@@ -300,8 +300,14 @@ def budget_tree(*, organization: Organization, at: datetime | None = None) -> Bu
     limits = {(limit.scope, limit.scope_id): limit for limit in RateLimit.objects.filter(organization=organization)}
 
     def node(kind: str, pk: int, label: str, detail: str = "") -> BudgetNode:
-        return BudgetNode(kind=kind, id=pk, label=label, statuses=by_scope.get((kind, pk), []),
-                          limit=limits.get((kind, pk)), detail=detail)
+        return BudgetNode(
+            kind=kind,
+            id=pk,
+            label=label,
+            statuses=by_scope.get((kind, pk), []),
+            limit=limits.get((kind, pk)),
+            detail=detail,
+        )
 
     root = node("organization", organization.id, organization.name)
     users = {
@@ -309,9 +315,9 @@ def budget_tree(*, organization: Organization, at: datetime | None = None) -> Bu
         for user in get_user_model().objects.filter(memberships__organization=organization).order_by("username")
     }
     keys = list(
-        ApiKey.objects.filter(organization=organization).order_by("name", "id").values_list(
-            "id", "name", "prefix", "team_id", "user_id", "revoked_at"
-        )
+        ApiKey.objects.filter(organization=organization)
+        .order_by("name", "id")
+        .values_list("id", "name", "prefix", "team_id", "user_id", "revoked_at")
     )
     in_a_team: set[int] = set()
     teams = Team.objects.filter(organization=organization).prefetch_related("members").order_by("name")
@@ -344,8 +350,11 @@ def budget_tree(*, organization: Organization, at: datetime | None = None) -> Bu
             if team_id is None and user_id == user.id
         ]
         root.children.append(user_node)
-    loose = [node("key", pk, name, f"{prefix}…") for pk, name, prefix, team_id, user_id, _ in keys
-             if team_id is None and user_id is None]
+    loose = [
+        node("key", pk, name, f"{prefix}…")
+        for pk, name, prefix, team_id, user_id, _ in keys
+        if team_id is None and user_id is None
+    ]
     if loose:
         root.children.append(BudgetNode(kind="group", id=None, label="Keys without team or user", children=loose))
     return root
@@ -355,8 +364,9 @@ def alerts_active(*, organization_id: int, at: datetime | None = None) -> list[B
     """Undismissed alerts of periods that have not ended, highest threshold per budget first."""
     at = at or clock.now()
     alerts = (
-        BudgetAlert.objects.filter(organization_id=organization_id, dismissed_at__isnull=True,
-                                   budget__archived_at__isnull=True)
+        BudgetAlert.objects.filter(
+            organization_id=organization_id, dismissed_at__isnull=True, budget__archived_at__isnull=True
+        )
         .filter(Q(period_end__isnull=True) | Q(period_end__gt=at))
         .select_related("budget")
         .order_by("budget_id", "-threshold")

@@ -70,8 +70,10 @@ def scope_target_label(*, organization: Organization | None, scope: str, scope_i
         owner = deployment.provider.organization_id
         if owner != (organization.id if organization is not None else None):
             raise ValidationError(
-                {"scope_id": "Only the organization owning a deployment's provider may limit it "
-                 "(shared deployments: through the configuration file)."}
+                {
+                    "scope_id": "Only the organization owning a deployment's provider may limit it "
+                    "(shared deployments: through the configuration file)."
+                }
             )
         return f"Deployment {deployment.name}"
     raise ValidationError({"scope": f"Unknown scope {scope!r}."})
@@ -149,8 +151,14 @@ def budget_create(
             organization_id=organization.id,
             actor=_actor(actor),
             target=name,
-            data={"scope": scope, "scope_id": scope_id, "amount": str(amount), "period": period, "hard": hard,
-                  "thresholds": thresholds},
+            data={
+                "scope": scope,
+                "scope_id": scope_id,
+                "amount": str(amount),
+                "period": period,
+                "hard": hard,
+                "thresholds": thresholds,
+            },
         )
         change_publish(topic=TOPIC, ref=str(budget.id))
     return budget
@@ -177,8 +185,11 @@ def budget_update(*, budget: Budget, actor: AbstractBaseUser | None = None, **fi
         _unique_name(budget.organization, fields["name"], exclude=budget.pk)
     if "period" in fields and fields["period"] != budget.period:
         clash = Budget.objects.filter(
-            organization_id=budget.organization_id, scope=budget.scope, scope_id=budget.scope_id,
-            period=fields["period"], archived_at__isnull=True,
+            organization_id=budget.organization_id,
+            scope=budget.scope,
+            scope_id=budget.scope_id,
+            period=fields["period"],
+            archived_at__isnull=True,
         ).exclude(pk=budget.pk)
         if clash.exists():
             raise ValidationError({"period": f"This scope has a {fields['period']} budget already."})
@@ -210,8 +221,9 @@ def budget_archive(*, budget: Budget, actor: AbstractBaseUser | None = None) -> 
     with transaction.atomic():
         budget.archived_at = clock.now()
         budget.save(update_fields=["archived_at", "updated_at"])
-        audit_record(action="budget.archive", organization_id=budget.organization_id, actor=_actor(actor),
-                     target=budget.name)
+        audit_record(
+            action="budget.archive", organization_id=budget.organization_id, actor=_actor(actor), target=budget.name
+        )
         change_publish(topic=TOPIC, ref=str(budget.id))
     return budget
 
@@ -252,8 +264,9 @@ def rate_limit_set(
         raise ValidationError({"name": f"A rate limit named {name!r} exists already."})
     with transaction.atomic():
         if limit is None:
-            limit = RateLimit.objects.create(organization=organization, name=name, scope=scope, scope_id=scope_id,
-                                             rpm=rpm, tpm=tpm)
+            limit = RateLimit.objects.create(
+                organization=organization, name=name, scope=scope, scope_id=scope_id, rpm=rpm, tpm=tpm
+            )
         else:
             limit.name, limit.rpm, limit.tpm = name, rpm, tpm
             limit.save()
@@ -328,6 +341,10 @@ def alert_dismiss(*, alert: BudgetAlert, actor: AbstractBaseUser | None = None) 
         with transaction.atomic():
             alert.dismissed_at = clock.now()
             alert.save(update_fields=["dismissed_at"])
-            audit_record(action="budget.alert_dismiss", organization_id=alert.organization_id, actor=_actor(actor),
-                         target=str(alert.id))
+            audit_record(
+                action="budget.alert_dismiss",
+                organization_id=alert.organization_id,
+                actor=_actor(actor),
+                target=str(alert.id),
+            )
     return alert

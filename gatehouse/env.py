@@ -86,10 +86,8 @@ def database_from_url(url: str, *, base_dir: Path) -> dict:
     scheme = parts.scheme.lower()
     if scheme == "sqlite":
         raw_path = unquote(parts.path)
-        if raw_path.startswith("//"):  # sqlite:////abs/path
-            path = Path(raw_path[1:])
-        else:
-            path = base_dir / raw_path.lstrip("/")
+        # sqlite:////abs/path is absolute; sqlite:///rel/path is relative to the project.
+        path = Path(raw_path[1:]) if raw_path.startswith("//") else base_dir / raw_path.lstrip("/")
         return {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": str(path),

@@ -51,7 +51,11 @@ class StaticFiles:
             await send({"type": "http.response.body", "body": b"Not found" if status == 404 else b"Method not allowed"})
             return
         body, content_type, etag = entry
-        headers = [(b"etag", etag), (b"cache-control", b"public, max-age=3600"), (b"x-content-type-options", b"nosniff")]
+        headers = [
+            (b"etag", etag),
+            (b"cache-control", b"public, max-age=3600"),
+            (b"x-content-type-options", b"nosniff"),
+        ]
         if dict(scope["headers"]).get(b"if-none-match") == etag:
             await send({"type": "http.response.start", "status": 304, "headers": headers})
             await send({"type": "http.response.body", "body": b""})

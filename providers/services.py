@@ -115,9 +115,7 @@ def model_card_bulk_upsert(rows: list[dict[str, Any]], *, source: str = "import"
         ModelCard.objects.bulk_create(to_create, batch_size=500)
         if to_update:
             ModelCard.objects.bulk_update(to_update, sorted(fields_seen), batch_size=500)
-        audit_record(
-            action="model.import", target=source, data={"created": len(to_create), "updated": len(to_update)}
-        )
+        audit_record(action="model.import", target=source, data={"created": len(to_create), "updated": len(to_update)})
     change_publish(topic="catalog", ref="import")
     return len(to_create), len(to_update)
 

@@ -93,9 +93,9 @@ def catalog_build() -> CatalogSnapshot:
     }
     by_card: dict[int, list[DeploymentInfo]] = {card_id: [] for card_id in cards}
     simulator_on = settings.GATEHOUSE["SIMULATOR"]
-    deployments = Deployment.objects.filter(is_active=True, provider__is_active=True, model_id__in=cards).select_related(
-        "provider"
-    )
+    deployments = Deployment.objects.filter(
+        is_active=True, provider__is_active=True, model_id__in=cards
+    ).select_related("provider")
     for dep in deployments:
         provider = dep.provider
         if provider.is_simulator and not simulator_on:

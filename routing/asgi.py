@@ -111,9 +111,7 @@ class GatewayASGIHandler:
 
     async def _respond(self, request, send) -> None:
         response = await self._get_response(request)
-        headers = [
-            (name.encode("latin1"), value.encode("latin1")) for name, value in response.items()
-        ]
+        headers = [(name.encode("latin1"), value.encode("latin1")) for name, value in response.items()]
         await send({"type": "http.response.start", "status": response.status_code, "headers": headers})
         events = getattr(response, "events", None)
         if events is None:

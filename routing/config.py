@@ -32,7 +32,11 @@ def _bind(function: Callable[..., Any], **kwargs: Any) -> Callable[[], Any]:
 def _apply_policy(*, slug: str, document: dict[str, Any], summary: str) -> None:
     organization = Organization.objects.get(slug=slug)
     policy_propose(
-        organization=organization, actor=None, document=document, summary=summary, bypass_approval=True,
+        organization=organization,
+        actor=None,
+        document=document,
+        summary=summary,
+        bypass_approval=True,
         author_name="config file",
     )
 
@@ -42,9 +46,7 @@ class RoutingPolicySection:
     order = 36
 
     def existing_names(self) -> set[str]:
-        return set(
-            PolicyVersion.objects.filter(state=PolicyState.LIVE).values_list("organization__slug", flat=True)
-        )
+        return set(PolicyVersion.objects.filter(state=PolicyState.LIVE).values_list("organization__slug", flat=True))
 
     def export(self) -> list[dict[str, Any]]:
         rows = []
@@ -188,4 +190,3 @@ def _breaker_drop(*, name: str) -> None:
 
 def config_sections() -> list:
     return [DeploymentPolicySection(), RoutingPolicySection()]
-

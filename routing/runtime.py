@@ -9,6 +9,7 @@ request starts them when a server sends no lifespan events.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import threading
 import weakref
@@ -111,10 +112,8 @@ class GatewayRuntime:
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await task
-            except asyncio.CancelledError:
-                pass
         self._tasks = []
         await budgets_stop()
         await self.flush_usage()

@@ -33,8 +33,10 @@ def policy_document(version: PolicyVersion | None) -> dict[str, Any]:
 
 
 def policy_versions(*, organization: Organization) -> QuerySet[PolicyVersion]:
-    return PolicyVersion.objects.filter(organization=organization).select_related("author", "decided_by").order_by(
-        "-number"
+    return (
+        PolicyVersion.objects.filter(organization=organization)
+        .select_related("author", "decided_by")
+        .order_by("-number")
     )
 
 

@@ -373,8 +373,9 @@ def matrix_unlist(*, organization: Organization, actor: AbstractBaseUser | None,
         if document["matrix"].pop(subject, None) is None:
             raise ValidationError(f"{subject!r} is not in the matrix.")
 
-    return policy_edit(organization=organization, actor=actor, summary=f"Unlist {subject} from the matrix",
-                       change=change)
+    return policy_edit(
+        organization=organization, actor=actor, summary=f"Unlist {subject} from the matrix", change=change
+    )
 
 
 def policy_settings_put(

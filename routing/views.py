@@ -99,13 +99,17 @@ class GatewayView(APIView):
             return self.handle_exception(exc)
 
     def method_not_allowed(self, method: str) -> HttpResponse:
-        return error_response(GatewayError(f"Method {method} is not allowed here.", status=405, code="method_not_allowed"))
+        return error_response(
+            GatewayError(f"Method {method} is not allowed here.", status=405, code="method_not_allowed")
+        )
 
     def handle_exception(self, exc: Exception) -> HttpResponse:
         if isinstance(exc, GatewayError):
             return error_response(exc)
         logger.exception("unexpected error in %s", type(self).__name__)
-        return error_response(GatewayError("The gateway failed to process the request.", status=500, type="server_error"))
+        return error_response(
+            GatewayError("The gateway failed to process the request.", status=500, type="server_error")
+        )
 
     # -- helpers shared by the endpoints -------------------------------------------------
 
@@ -142,9 +146,22 @@ class GatewayView(APIView):
         if isinstance(metadata, dict):
             ctx.metadata = {str(k): str(v) for k, v in metadata.items()}
 
+    async def plan(self, request, ctx: RequestContext, body: dict[str, Any], *, capability: str):
+        """The stages between validation and the call: classify, route, admit, order."""
+        policy = policies.current.policy(ctx.key.organization_id)
+        classify(ctx, policy, body, request._request.headers)
+        plan = route_resolve(ctx, policy, body, capability=capability)
+        # guard (in) takes its place here.
+        await admit(ctx, body)
+        plan = await route_order(ctx, plan)
+        plan.ordered = await admit_deployments(ctx, plan.ordered, body)
+        return plan
+
     def failed(self, ctx: RequestContext, exc: GatewayError | UpstreamError) -> HttpResponse:
         settle(ctx, status=exc.status, error_type=exc.type, error_code=exc.code or "", error_message=exc.message)
-        response = HttpResponse(error_payload(exc.message, exc.type, exc.code, exc.param), status=exc.status, content_type=JSON)
+        response = HttpResponse(
+            error_payload(exc.message, exc.type, exc.code, exc.param), status=exc.status, content_type=JSON
+        )
         for name, value in gateway_headers(ctx).items():
             response[name] = value
         for name, value in getattr(exc, "headers", {}).items():
@@ -170,13 +187,7 @@ class ChatCompletionsView(GatewayView):
             require_model(body)
             validate_chat(body)
             ctx.stream = bool(body.get("stream"))
-            policy = policies.current.policy(ctx.key.organization_id)
-            classify(ctx, policy, body, request._request.headers)
-            plan = route_resolve(ctx, policy, body, capability="chat")
-            # guard (in) takes its place here.
-            await admit(ctx, body)
-            plan = await route_order(ctx, plan)
-            plan.ordered = await admit_deployments(ctx, plan.ordered, body)
+            plan = await self.plan(request, ctx, body, capability="chat")
             if ctx.stream:
                 options = body.get("stream_options") or {}
                 ctx.include_usage = bool(options.get("include_usage"))
@@ -257,12 +268,7 @@ class EmbeddingsView(GatewayView):
             body = self.read_body(request, ctx)
             require_model(body)
             validate_embeddings(body)
-            policy = policies.current.policy(ctx.key.organization_id)
-            classify(ctx, policy, body, request._request.headers)
-            plan = route_resolve(ctx, policy, body, capability="embeddings")
-            await admit(ctx, body)
-            plan = await route_order(ctx, plan)
-            plan.ordered = await admit_deployments(ctx, plan.ordered, body)
+            plan = await self.plan(request, ctx, body, capability="embeddings")
             result = await embeddings_call(ctx, rt.http, plan, body)
         except (GatewayError, UpstreamError) as exc:
             return self.failed(ctx, exc)
@@ -314,16 +320,16 @@ class ModelDetailView(GatewayView):
                 return self.succeeded(ctx, alias)
             return self.failed(
                 ctx,
-                GatewayError(
-                    f"The model '{model}' does not exist", status=404, code="model_not_found", param="model"
-                ),
+                GatewayError(f"The model '{model}' does not exist", status=404, code="model_not_found", param="model"),
             )
         return self.succeeded(ctx, _model_object(info))
 
 
 async def not_found(request, path: str = "") -> HttpResponse:
     response = error_response(
-        GatewayError(f"Unknown path /v1/{path}. See /api/docs/ for what this gateway serves.", status=404, code="unknown_url")
+        GatewayError(
+            f"Unknown path /v1/{path}. See /api/docs/ for what this gateway serves.", status=404, code="unknown_url"
+        )
     )
     response["x-request-id"] = new_request_id()
     return response

@@ -15,7 +15,6 @@ import time
 from dataclasses import dataclass
 from decimal import Decimal
 
-
 import pytest  # noqa: E402
 
 
@@ -187,9 +186,24 @@ def celery_worker_process(django_db_setup, tmp_path_factory):
     log = tmp_path_factory.mktemp("celery") / "worker.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "gatehouse", "worker", "--loglevel=info", "--concurrency=1",
-             "--pool=solo", "--without-gossip", "--without-mingle", "--without-heartbeat"],
-            cwd=settings.BASE_DIR, env=env, stdout=out, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "gatehouse",
+                "worker",
+                "--loglevel=info",
+                "--concurrency=1",
+                "--pool=solo",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+            ],
+            cwd=settings.BASE_DIR,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
         )
     deadline = time.monotonic() + 60
     while b"ready" not in log.read_bytes():

@@ -17,17 +17,29 @@ def start(env: dict[str, str], tmp_path) -> subprocess.CompletedProcess:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("GATEHOUSE_", "DATABASE_URL", "SECRET_KEY"))}
     base["GATEHOUSE_DATA_DIR"] = str(tmp_path)
     return subprocess.run(
-        [sys.executable, "-c", "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='gatehouse.settings'; "
-         "django.setup(); print('started')"],
-        cwd=ROOT, env={**base, **env}, capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-c",
+            "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='gatehouse.settings'; "
+            "django.setup(); print('started')",
+        ],
+        cwd=ROOT,
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
 def test_production_without_settings_fails_and_names_each_problem(tmp_path):
     result = start({"GATEHOUSE_ENV": "production"}, tmp_path)
     assert result.returncode != 0
-    for needle in ("SECRET_KEY is not set", "GATEHOUSE_ENCRYPTION_KEYS is not set", "GATEHOUSE_ALLOWED_HOSTS",
-                   "DATABASE_URL points at SQLite"):
+    for needle in (
+        "SECRET_KEY is not set",
+        "GATEHOUSE_ENCRYPTION_KEYS is not set",
+        "GATEHOUSE_ALLOWED_HOSTS",
+        "DATABASE_URL points at SQLite",
+    ):
         assert needle in result.stderr
     assert not (tmp_path / "secret_key").exists()
 

@@ -16,8 +16,10 @@ def test_vendored_assets_are_served_with_etags(gateway_server):
         assert len(response.content) > 1000
         again = httpx.get(f"{gateway_server.url}/static/{name}", headers={"if-none-match": response.headers["etag"]})
         assert again.status_code == 304 and again.content == b""
-    assert httpx.get(f"{gateway_server.url}/static/vendor/htmx.min.js").headers["content-type"].startswith(
-        "text/javascript"
+    assert (
+        httpx.get(f"{gateway_server.url}/static/vendor/htmx.min.js")
+        .headers["content-type"]
+        .startswith("text/javascript")
     )
 
 

@@ -91,9 +91,7 @@ class _Sql:
             f"UPDATE {counters} SET held_units = held_units + %s WHERE {where} AND spent_units + held_units <= %s"  # noqa: S608
         )
         self.reserve_soft = f"UPDATE {counters} SET held_units = held_units + %s WHERE {where}"  # noqa: S608
-        self.book = (
-            f"UPDATE {counters} SET held_units = held_units - %s, spent_units = spent_units + %s WHERE {where}"  # noqa: S608
-        )
+        self.book = f"UPDATE {counters} SET held_units = held_units - %s, spent_units = spent_units + %s WHERE {where}"  # noqa: S608
         self.returning = connection.features.can_return_columns_from_insert
         if self.returning:
             self.book += " RETURNING spent_units"
@@ -156,8 +154,16 @@ def db_admit(*, hold: Hold) -> tuple[CounterRef, int] | None:
                         raise _Refused(ref)
                 cursor.execute(
                     sql.hold_insert,
-                    [hold.request_id, hold.organization_id, counters_json, hold.amount_units, HoldStatus.HELD.value,
-                     False, _when(hold.created_at), _when(hold.expires_at)],
+                    [
+                        hold.request_id,
+                        hold.organization_id,
+                        counters_json,
+                        hold.amount_units,
+                        HoldStatus.HELD.value,
+                        False,
+                        _when(hold.created_at),
+                        _when(hold.expires_at),
+                    ],
                 )
             return None
         except _Refused as refused:

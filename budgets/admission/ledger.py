@@ -42,8 +42,15 @@ class LedgerEntry:
         return self.created_at is not None
 
     def merge(self, other: LedgerEntry) -> None:
-        for name in ("organization_id", "counters", "amount_units", "created_at", "expires_at", "actual_units",
-                     "settled_at"):
+        for name in (
+            "organization_id",
+            "counters",
+            "amount_units",
+            "created_at",
+            "expires_at",
+            "actual_units",
+            "settled_at",
+        ):
             value = getattr(other, name)
             if value is not None:
                 setattr(self, name, value)

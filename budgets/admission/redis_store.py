@@ -228,8 +228,14 @@ class RedisStore:
                 keys = [self.hold_key(request_id), self.holds_key]
                 keys.extend(self.counter_key(ref.ident) for ref in refs)
                 keys.extend(self.bucket_key(key) for key, _ in item.buckets)
-                args: list = [request_id, item.cost_units, len(refs), len(item.buckets), 1 if hold else 0,
-                              item.token_delta]
+                args: list = [
+                    request_id,
+                    item.cost_units,
+                    len(refs),
+                    len(item.buckets),
+                    1 if hold else 0,
+                    item.token_delta,
+                ]
                 args.extend(capacity for _, capacity in item.buckets)
                 await self._settle(keys=keys, args=args, client=pipe)
             replies = await pipe.execute()

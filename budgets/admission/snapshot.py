@@ -88,9 +88,7 @@ def scope_labels(rows: list[tuple[str, int]]) -> dict[tuple[str, int], str]:
 
 
 def budget_snapshot_build() -> BudgetSnapshot:
-    budgets = list(
-        Budget.objects.filter(archived_at__isnull=True).select_related("organization").order_by("id")
-    )
+    budgets = list(Budget.objects.filter(archived_at__isnull=True).select_related("organization").order_by("id"))
     limits = list(RateLimit.objects.order_by("id"))
     labels = scope_labels(
         [(b.scope, b.scope_id) for b in budgets] + [(limit.scope, limit.scope_id) for limit in limits]

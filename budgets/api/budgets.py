@@ -45,9 +45,7 @@ class LimitScopeField(serializers.ChoiceField):
         super().__init__(choices=LimitScope.choices, **kwargs)
 
 
-@extend_schema_field(
-    {"type": "string", "readOnly": True, "description": "One of: " + ", ".join(DeliveryStatus.values)}
-)
+@extend_schema_field({"type": "string", "readOnly": True, "description": "One of: " + ", ".join(DeliveryStatus.values)})
 class DeliveryField(serializers.CharField):
     pass
 
@@ -67,8 +65,20 @@ class BudgetOutput(serializers.ModelSerializer):
 
     class Meta:
         model = Budget
-        fields = ["id", "name", "scope", "scope_id", "amount", "period", "hard", "thresholds", "created_at",
-                  "updated_at", "archived_at", "current"]
+        fields = [
+            "id",
+            "name",
+            "scope",
+            "scope_id",
+            "amount",
+            "period",
+            "hard",
+            "thresholds",
+            "created_at",
+            "updated_at",
+            "archived_at",
+            "current",
+        ]
         read_only_fields = fields
 
     @extend_schema_field(BudgetPeriodOutput)
@@ -146,8 +156,11 @@ class BudgetViewSet(ScopedViewSet):
         services.budget_archive(budget=self.get_object(), actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @extend_schema(responses=BudgetPeriodOutput(many=True), summary="The budget's periods, newest first",
-                   operation_id="budgets_periods")
+    @extend_schema(
+        responses=BudgetPeriodOutput(many=True),
+        summary="The budget's periods, newest first",
+        operation_id="budgets_periods",
+    )
     @action(detail=True, methods=["get"], pagination_class=None)
     def periods(self, request, pk=None):
         rows = budget_periods(budget=self.get_object())
@@ -220,8 +233,22 @@ class BudgetAlertOutput(serializers.ModelSerializer):
 
     class Meta:
         model = BudgetAlert
-        fields = ["id", "budget", "budget_name", "threshold", "spent", "limit", "period_start", "period_end",
-                  "created_at", "webhook_status", "email_status", "attempts", "delivered_at", "dismissed_at"]
+        fields = [
+            "id",
+            "budget",
+            "budget_name",
+            "threshold",
+            "spent",
+            "limit",
+            "period_start",
+            "period_end",
+            "created_at",
+            "webhook_status",
+            "email_status",
+            "attempts",
+            "delivered_at",
+            "dismissed_at",
+        ]
         read_only_fields = fields
 
     def get_spent(self, alert: BudgetAlert) -> str:
@@ -273,8 +300,14 @@ class AlertSettingsIssued(AlertSettingsOutput):
 
 class AlertSettingsInput(serializers.Serializer):
     webhook_url = serializers.URLField(required=False, allow_blank=True, default="")
-    webhook_secret = serializers.CharField(required=False, allow_blank=True, write_only=True, default="",
-                                           min_length=16, help_text="HMAC-SHA256 key for the signature header.")
+    webhook_secret = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        write_only=True,
+        default="",
+        min_length=16,
+        help_text="HMAC-SHA256 key for the signature header.",
+    )
     emails = serializers.ListField(child=serializers.EmailField(), required=False, default=list)
 
 
@@ -307,7 +340,10 @@ class AlertSettingsViewSet(ScopedViewSet):
     def create(self, request):
         data = self.validated(AlertSettingsInput)
         current, generated = services.alert_settings_set(
-            organization=self.organization, actor=request.user, webhook_url=data["webhook_url"],
-            webhook_secret=data["webhook_secret"] or None, emails=data["emails"],
+            organization=self.organization,
+            actor=request.user,
+            webhook_url=data["webhook_url"],
+            webhook_secret=data["webhook_secret"] or None,
+            emails=data["emails"],
         )
         return Response(_settings_body(current, generated))

@@ -78,8 +78,11 @@ class RouteForm(forms.Form):
 
         layers = []
         for layer in route["layers"]:
-            extras = [f"{k}={shlex.quote(str(v).lower() if isinstance(v, bool) else str(v))}"
-                      for k, v in layer["validators"].items() if v != VALIDATOR_DEFAULTS[k]]
+            extras = [
+                f"{k}={shlex.quote(str(v).lower() if isinstance(v, bool) else str(v))}"
+                for k, v in layer["validators"].items()
+                if v != VALIDATOR_DEFAULTS[k]
+            ]
             layers.append(" ".join([dest(layer, ("model", "route")), *extras]))
         return {
             "name": route["name"],
@@ -201,7 +204,8 @@ class SettingsForm(forms.Form):
     )
     default_route = forms.CharField(required=False, help_text="Catches requests whose model no route or model names.")
     unlisted_max_class = forms.ChoiceField(
-        required=False, label="Models missing from the matrix are approved up to",
+        required=False,
+        label="Models missing from the matrix are approved up to",
     )
     classes = forms.CharField(
         widget=forms.Textarea(attrs={**TEXTAREA, "rows": 8}),

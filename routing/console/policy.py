@@ -38,8 +38,9 @@ def _matrix_context(request: HtmxHttpRequest) -> dict:
     for subject, kind in subjects:
         listed = subject in matrix
         approved = set(matrix[subject]) if listed else unlisted
-        rows.append({"subject": subject, "kind": kind, "listed": listed,
-                     "cells": [(cls, cls in approved) for cls in classes]})
+        rows.append(
+            {"subject": subject, "kind": kind, "listed": listed, "cells": [(cls, cls in approved) for cls in classes]}
+        )
     extra = sorted({d.name for d in deployments} - set(matrix))
     return {**context, "classes": classes, "rows": rows, "deployment_choices": extra}
 
@@ -58,7 +59,10 @@ def matrix_toggle(request: HtmxHttpRequest) -> HttpResponse:
     error = ""
     try:
         version = services.matrix_set(
-            organization=request.organization, actor=request.user, subject=subject, data_class=data_class,
+            organization=request.organization,
+            actor=request.user,
+            subject=subject,
+            data_class=data_class,
             approved=approved,
         )
     except ValidationError as exc:
@@ -75,8 +79,9 @@ def matrix_toggle(request: HtmxHttpRequest) -> HttpResponse:
 @require_POST
 def matrix_unlist(request: HtmxHttpRequest) -> HttpResponse:
     try:
-        version = services.matrix_unlist(organization=request.organization, actor=request.user,
-                                         subject=request.POST.get("subject", ""))
+        version = services.matrix_unlist(
+            organization=request.organization, actor=request.user, subject=request.POST.get("subject", "")
+        )
     except ValidationError as exc:
         messages.error(request, "; ".join(exc.messages))
     else:
@@ -100,7 +105,9 @@ def settings_edit(request: HtmxHttpRequest) -> HttpResponse:
         if form.is_valid():
             try:
                 version = services.policy_settings_put(
-                    organization=request.organization, actor=request.user, summary="Edit routing settings",
+                    organization=request.organization,
+                    actor=request.user,
+                    summary="Edit routing settings",
                     **form.values(),
                 )
             except ValidationError as exc:
@@ -129,8 +136,11 @@ def _version(request: HtmxHttpRequest, number: int) -> PolicyVersion:
 @organization_required
 def version_detail(request: HtmxHttpRequest, number: int) -> HttpResponse:
     version = _version(request, number)
-    context = {**head_context(request), "version": version,
-               "can_decide": head_context(request)["can_manage"] and version.author_id != request.user.pk}
+    context = {
+        **head_context(request),
+        "version": version,
+        "can_decide": head_context(request)["can_manage"] and version.author_id != request.user.pk,
+    }
     return render(request, "routing/version_detail.html", context)
 
 

@@ -32,8 +32,17 @@ from routing.selectors import (
 
 def _default_key(request: HtmxHttpRequest) -> KeyContext:
     return KeyContext(
-        key_id=0, name="dry run", prefix="", organization_id=request.organization.id, team_id=None, user_id=None,
-        allowed_models=frozenset(), expires_at=None, revoked=False, data_classification="internal", app_name="",
+        key_id=0,
+        name="dry run",
+        prefix="",
+        organization_id=request.organization.id,
+        team_id=None,
+        user_id=None,
+        allowed_models=frozenset(),
+        expires_at=None,
+        revoked=False,
+        data_classification="internal",
+        app_name="",
         tags=(),
     )
 
@@ -59,8 +68,14 @@ def dry_run(request: HtmxHttpRequest) -> HttpResponse:
             head = policy_head(organization=org)
             if head is not None:
                 team_ids = dict(org.teams.values_list("name", "id"))
-                policy = policy_compile(organization_id=org.id, version=head.number, document=head.document,
-                                        catalog=snapshot.catalog, breakers=snapshot.breakers, team_ids=team_ids)
+                policy = policy_compile(
+                    organization_id=org.id,
+                    version=head.number,
+                    document=head.document,
+                    catalog=snapshot.catalog,
+                    breakers=snapshot.breakers,
+                    team_ids=team_ids,
+                )
         headers = {
             name: value
             for name, value in (
@@ -93,15 +108,17 @@ def health(request: HtmxHttpRequest) -> HttpResponse:
     rows = []
     for deployment in sorted(deployments, key=lambda d: (d.model.name, d.name)):
         state = live[deployment.id]
-        rows.append({
-            "deployment": deployment,
-            "state": state,
-            "status": state.status(now),
-            "cooling_for": max(0.0, state.open_until - now),
-            "recent": recent.get(deployment.id),
-            "breaker": breakers.get(deployment.id) or DeploymentPolicy(deployment=deployment),
-            "can_edit": _can_edit(request, deployment),
-        })
+        rows.append(
+            {
+                "deployment": deployment,
+                "state": state,
+                "status": state.status(now),
+                "cooling_for": max(0.0, state.open_until - now),
+                "recent": recent.get(deployment.id),
+                "breaker": breakers.get(deployment.id) or DeploymentPolicy(deployment=deployment),
+                "can_edit": _can_edit(request, deployment),
+            }
+        )
     context = {**head_context(request), "rows": rows, "backend": routing_state().name}
     return render_page(request, "routing/health.html", "table", context)
 
@@ -113,8 +130,13 @@ def breaker_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     if not _can_edit(request, deployment):
         raise PermissionDenied("Shared deployments are managed by a Gatehouse superuser.")
     current = deployment_policy_for(deployment=deployment)
-    form = BreakerForm(initial={"failure_threshold": current.failure_threshold,
-                                "failure_window": current.failure_window, "cooldown": current.cooldown})
+    form = BreakerForm(
+        initial={
+            "failure_threshold": current.failure_threshold,
+            "failure_window": current.failure_window,
+            "cooldown": current.cooldown,
+        }
+    )
     if request.method == "POST":
         form = BreakerForm(request.POST)
         if form.is_valid():
@@ -125,5 +147,6 @@ def breaker_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
             else:
                 messages.success(request, f"Breaker settings of {deployment.name} saved.")
                 return redirect("routing:health")
-    return render(request, "routing/breaker_form.html", {**head_context(request), "form": form,
-                                                         "deployment": deployment})
+    return render(
+        request, "routing/breaker_form.html", {**head_context(request), "form": form, "deployment": deployment}
+    )

@@ -25,9 +25,7 @@ SSN = re.compile(r"(?<![\d-])(?!000|666|9\d\d)\d{3}-(?!00)\d{2}-(?!0000)\d{4}(?!
 # onto a tiny alphabet — digit "0", upper-case letter "A", separator ".", anything
 # else "x" — where candidate spans start with a literal and are found by a fast
 # search; the detailed expressions and checksums then run on those short spans only.
-_MAP = bytes(
-    48 if 48 <= c <= 57 else 65 if 65 <= c <= 90 else 46 if c in b" .()/-+" else 120 for c in range(256)
-)
+_MAP = bytes(48 if 48 <= c <= 57 else 65 if 65 <= c <= 90 else 46 if c in b" .()/-+" else 120 for c in range(256))
 IBAN_SHAPE = re.compile(rb"AA00(?:\.?[A0]){11,32}")
 CARD_SHAPE = re.compile(rb"0[0.]{12,}")
 SSN_SHAPE = re.compile(rb"000\.00\.0000")

@@ -151,8 +151,9 @@ def explain(
     for on, target in plan.route.fallbacks.items():
         following = policy.destination(target)
         if following is not None and following.kind != "cascade":
-            view = _route_view(policy, following, plan, data_class=ctx.data_class, capability=capability,
-                               stream=ctx.stream)
+            view = _route_view(
+                policy, following, plan, data_class=ctx.data_class, capability=capability, stream=ctx.stream
+            )
             view.name = f"fallback on {on}: {target}"
             out.routes.append(view)
     return out
@@ -161,9 +162,16 @@ def explain(
 def _rules(out: Explanation, policy: OrgPolicy, ctx: RequestContext, body: dict[str, Any]) -> None:
     from routing.engine.rules import RequestFacts
 
-    facts = RequestFacts(body=body, requested=ctx.model_requested, tags=ctx.tags, workflow=ctx.workflow,
-                         key_prefix=ctx.key.prefix, key_name=ctx.key.name, team_id=ctx.key.team_id,
-                         data_class=ctx.data_class)
+    facts = RequestFacts(
+        body=body,
+        requested=ctx.model_requested,
+        tags=ctx.tags,
+        workflow=ctx.workflow,
+        key_prefix=ctx.key.prefix,
+        key_name=ctx.key.name,
+        team_id=ctx.key.team_id,
+        data_class=ctx.data_class,
+    )
     matched = False
     for rule in policy.rules:
         hit = not matched and rule.matches(facts)

@@ -21,8 +21,19 @@ from providers.tokens import estimate_prompt_tokens
 class RequestFacts:
     """What rules may ask about one request, each fact computed on first use."""
 
-    __slots__ = ("body", "requested", "tags", "workflow", "key_prefix", "key_name", "team_id", "data_class",
-                 "_last_user", "_lower", "_tokens")
+    __slots__ = (
+        "body",
+        "requested",
+        "tags",
+        "workflow",
+        "key_prefix",
+        "key_name",
+        "team_id",
+        "data_class",
+        "_last_user",
+        "_lower",
+        "_tokens",
+    )
 
     def __init__(
         self,

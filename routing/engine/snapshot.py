@@ -296,8 +296,9 @@ def policy_compile(
             name = layer.get("route") or layer.get("model")
             inner = policy.routes.get(name) if "route" in layer else policy.model_route(name)
             if inner is None:
-                logger.warning("organization %s route %s: layer %s is gone; skipped", organization_id,
-                               route["name"], name)
+                logger.warning(
+                    "organization %s route %s: layer %s is gone; skipped", organization_id, route["name"], name
+                )
                 continue
             layers.append(Layer(name=name, route=inner, validators=_validators(layer["validators"])))
         policy.routes[route["name"]] = CompiledRoute(
@@ -359,6 +360,9 @@ def routing_build(catalog: CatalogSnapshot, *, organization_id: int | None = Non
                 team_ids=teams.get(version.organization_id, {}),
             )
         except (KeyError, TypeError, ValueError, re.error):
-            logger.exception("organization %s: live policy v%s does not compile; using defaults",
-                             version.organization_id, version.number)
+            logger.exception(
+                "organization %s: live policy v%s does not compile; using defaults",
+                version.organization_id,
+                version.number,
+            )
     return RoutingSnapshot(policies=policies, breakers=breakers, catalog=catalog, namespace=install.namespace)

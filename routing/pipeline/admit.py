@@ -83,8 +83,9 @@ def refusal_error(refusal: facade.Refusal, headers: tuple[tuple[str, str], ...] 
         extra["x-gatehouse-budget-scope"] = refusal.scope
         if refusal.resets_at is not None:
             extra["x-gatehouse-budget-reset"] = refusal.resets_at.isoformat()
-        return GatewayError(refusal.message, status=429, type="insufficient_quota", code="budget_exceeded",
-                            headers=extra)
+        return GatewayError(
+            refusal.message, status=429, type="insufficient_quota", code="budget_exceeded", headers=extra
+        )
     return GatewayError(refusal.message, status=429, type=refusal.kind, code="rate_limit_exceeded", headers=extra)
 
 

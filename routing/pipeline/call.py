@@ -115,8 +115,12 @@ async def attempts(
             index += 1
         if made:
             await asyncio.sleep(
-                backoff_delay(made, base=conf.retry_backoff, cap=conf.retry_backoff_max,
-                              retry_after=getattr(last, "retry_after", None))
+                backoff_delay(
+                    made,
+                    base=conf.retry_backoff,
+                    cap=conf.retry_backoff_max,
+                    retry_after=getattr(last, "retry_after", None),
+                )
             )
         made += 1
         ctx.attempts += 1

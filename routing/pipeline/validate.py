@@ -95,9 +95,7 @@ def _check_content(index: int, role: str, message: dict) -> None:
         if role == "assistant" and (message.get("tool_calls") or message.get("function_call")):
             return
         if "content" not in message:
-            raise invalid(
-                f"Missing required parameter: '{param}'.", param=param, code="missing_required_parameter"
-            )
+            raise invalid(f"Missing required parameter: '{param}'.", param=param, code="missing_required_parameter")
         raise _type_error(param, "a string or an array of content parts", content)
     if isinstance(content, str):
         return

@@ -281,8 +281,18 @@ def _validators(value: Any, path: str, problems: _Problems) -> dict[str, Any]:
 
 def _route(entry: Any, path: str, problems: _Problems) -> dict[str, Any] | None:
     data = _mapping(entry, path, problems)
-    known = {"name", "kind", "description", "strategy", "targets", "fallbacks", "max_attempts", "exploration",
-             "layers", "compress"}
+    known = {
+        "name",
+        "kind",
+        "description",
+        "strategy",
+        "targets",
+        "fallbacks",
+        "max_attempts",
+        "exploration",
+        "layers",
+        "compress",
+    }
     _unknown(data, known, path, problems)
     before = len(problems.items)
     name = _name(data.get("name"), f"{path}.name", problems)
@@ -352,8 +362,9 @@ def _route(entry: Any, path: str, problems: _Problems) -> dict[str, Any] | None:
         _unknown(cdata, {"model", "keep_turns"}, f"{path}.compress", problems)
         compress = {
             "model": _text(cdata.get("model"), f"{path}.compress.model", problems),
-            "keep_turns": _int(cdata.get("keep_turns"), f"{path}.compress.keep_turns", problems, low=0, high=50,
-                               default=0),
+            "keep_turns": _int(
+                cdata.get("keep_turns"), f"{path}.compress.keep_turns", problems, low=0, high=50, default=0
+            ),
         }
         if targets:
             problems.add(f"{path}.targets", "a cascade routes through its layers; leave targets empty")
@@ -369,10 +380,12 @@ def _route(entry: Any, path: str, problems: _Problems) -> dict[str, Any] | None:
         "strategy": strategy,
         "targets": targets,
         "fallbacks": fallbacks,
-        "max_attempts": _int(data.get("max_attempts"), f"{path}.max_attempts", problems, low=0,
-                             high=MAX_ATTEMPTS_LIMIT, default=0),
-        "exploration": _number(data.get("exploration"), f"{path}.exploration", problems, low=0.0, high=0.5,
-                               default=0.05),
+        "max_attempts": _int(
+            data.get("max_attempts"), f"{path}.max_attempts", problems, low=0, high=MAX_ATTEMPTS_LIMIT, default=0
+        ),
+        "exploration": _number(
+            data.get("exploration"), f"{path}.exploration", problems, low=0.0, high=0.5, default=0.05
+        ),
         "layers": layers,
         "compress": compress,
     }

@@ -95,8 +95,15 @@ def world(db) -> World:
     return World(org=org, owner=owner, member=member, team=team, key=key, other_key=other)
 
 
-def admit(world: World, *, cost: str = "0.01", tokens: int = 100, at: datetime | None = None, key=None,
-          request_id: str | None = None):
+def admit(
+    world: World,
+    *,
+    cost: str = "0.01",
+    tokens: int = 100,
+    at: datetime | None = None,
+    key=None,
+    request_id: str | None = None,
+):
     from budgets import facade
     from budgets.admission.snapshot import budget_snapshot
     from budgets.clock import clock
@@ -154,20 +161,36 @@ def budget_sync() -> None:
     budget_snapshot.refresh()
 
 
-def priced_model(*, suffix: str = "", output_tokens: int = 1000, extra_headers: dict | None = None,
-                 organization=None, price_in: str = "10", price_out: str = "30"):
+def priced_model(
+    *,
+    suffix: str = "",
+    output_tokens: int = 1000,
+    extra_headers: dict | None = None,
+    organization=None,
+    price_in: str = "10",
+    price_out: str = "30",
+):
     """A model on its own simulator provider that always answers `output_tokens` (capped by max_tokens)."""
     from providers import services as provider_services
     from tests.conftest import gateway_sync
 
     headers = {"x-sim-latency-scale": "0", "x-sim-output-tokens": str(output_tokens), **(extra_headers or {})}
     provider = provider_services.provider_create(
-        name=f"sim-budget{suffix}", kind="openai", base_url="sim://openai/v1", secret="sim", extra_headers=headers,
+        name=f"sim-budget{suffix}",
+        kind="openai",
+        base_url="sim://openai/v1",
+        secret="sim",
+        extra_headers=headers,
         organization=organization,
     )
     card, _ = provider_services.model_card_upsert(
-        name=PRICED_MODEL + suffix, vendor="openai", input_price=Decimal(price_in), output_price=Decimal(price_out),
-        cached_input_price=Decimal(price_in), capabilities=["chat", "streaming"], max_output_tokens=1000,
+        name=PRICED_MODEL + suffix,
+        vendor="openai",
+        input_price=Decimal(price_in),
+        output_price=Decimal(price_out),
+        cached_input_price=Decimal(price_in),
+        capabilities=["chat", "streaming"],
+        max_output_tokens=1000,
     )
     deployment = provider_services.deployment_create(model=card, provider=provider, name=f"{card.name}@sim")
     gateway_sync()
@@ -179,8 +202,12 @@ def worst_case_usd(*, max_tokens: int, messages=PROMPT, price_in: str = "10", pr
     from providers.tokens import estimate_prompt_tokens
 
     return cost_of(
-        input_tokens=estimate_prompt_tokens(messages), output_tokens=max_tokens, cached_tokens=0,
-        input_price=Decimal(price_in), output_price=Decimal(price_out), cached_input_price=Decimal(price_in),
+        input_tokens=estimate_prompt_tokens(messages),
+        output_tokens=max_tokens,
+        cached_tokens=0,
+        input_price=Decimal(price_in),
+        output_price=Decimal(price_out),
+        cached_input_price=Decimal(price_in),
     ).total
 
 

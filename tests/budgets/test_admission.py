@@ -44,8 +44,9 @@ def test_hard_budget_admits_while_the_worst_case_fits_then_names_scope_and_reset
 
 def test_reservation_is_all_scopes_or_none(world, store):
     key_budget = services.budget_create(organization=world.org, scope="key", scope_id=world.key.id, amount="1")
-    org_budget = services.budget_create(organization=world.org, scope="organization", scope_id=world.org.id,
-                                        amount="0.015")
+    org_budget = services.budget_create(
+        organization=world.org, scope="organization", scope_id=world.org.id, amount="0.015"
+    )
     refresh()
     assert admit(world, cost="0.01").ok
     refused = admit(world, cost="0.01")
@@ -91,8 +92,9 @@ def test_room_freed_by_settlement_admits_again_no_false_refusal(world, store):
 def test_soft_budget_never_refuses_and_alerts_once_per_threshold(world, store):
     from budgets.models import BudgetAlert
 
-    budget = services.budget_create(organization=world.org, scope="team", scope_id=world.team.id, amount="0.01",
-                                    hard=False, thresholds=[50, 80])
+    budget = services.budget_create(
+        organization=world.org, scope="team", scope_id=world.team.id, amount="0.01", hard=False, thresholds=[50, 80]
+    )
     refresh()
     admissions = [admit(world, cost="1") for _ in range(3)]
     assert all(a.ok for a in admissions)
@@ -107,8 +109,9 @@ def test_soft_budget_never_refuses_and_alerts_once_per_threshold(world, store):
 
 
 def test_a_new_period_is_a_new_counter_and_the_old_one_stays(world, store):
-    budget = services.budget_create(organization=world.org, scope="key", scope_id=world.key.id, amount="0.01",
-                                    period="monthly")
+    budget = services.budget_create(
+        organization=world.org, scope="key", scope_id=world.key.id, amount="0.01", period="monthly"
+    )
     refresh()
     january = admit(world, cost="0.01", at=JAN)
     assert january.ok

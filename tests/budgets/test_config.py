@@ -18,18 +18,33 @@ def document(sections=("budgets", "rate_limits")) -> dict:
 
 
 def test_export_then_apply_is_a_no_op_and_names_targets_not_ids(world):
-    services.budget_create(organization=world.org, scope="team", scope_id=world.team.id, amount="500",
-                           name="Research monthly", thresholds=[50, 90])
-    services.budget_create(organization=world.org, scope="key", scope_id=world.key.id, amount="12.5",
-                           period="daily", hard=False)
-    services.budget_create(organization=world.org, scope="organization", scope_id=world.org.id, amount="1000",
-                           period="lifetime")
+    services.budget_create(
+        organization=world.org,
+        scope="team",
+        scope_id=world.team.id,
+        amount="500",
+        name="Research monthly",
+        thresholds=[50, 90],
+    )
+    services.budget_create(
+        organization=world.org, scope="key", scope_id=world.key.id, amount="12.5", period="daily", hard=False
+    )
+    services.budget_create(
+        organization=world.org, scope="organization", scope_id=world.org.id, amount="1000", period="lifetime"
+    )
     services.rate_limit_set(organization=world.org, scope="user", scope_id=world.member.id, rpm=60, tpm=90000)
     exported = document()
     research = next(e for e in exported["budgets"] if e["name"] == "Research monthly")
-    assert research == {"name": "Research monthly", "organization": "budget-org", "scope": "team",
-                        "target": "Research", "amount": "500", "period": "monthly", "hard": True,
-                        "thresholds": [50, 90]}
+    assert research == {
+        "name": "Research monthly",
+        "organization": "budget-org",
+        "scope": "team",
+        "target": "Research",
+        "amount": "500",
+        "period": "monthly",
+        "hard": True,
+        "thresholds": [50, 90],
+    }
     key_entry = next(e for e in exported["budgets"] if e["scope"] == "key")
     assert key_entry["target"] == world.key.prefix and key_entry["amount"] == "12.5"
     assert "target" not in next(e for e in exported["budgets"] if e["scope"] == "organization")
@@ -39,8 +54,9 @@ def test_export_then_apply_is_a_no_op_and_names_targets_not_ids(world):
 
 
 def test_apply_creates_updates_and_prunes(world):
-    old = services.budget_create(organization=world.org, scope="key", scope_id=world.other_key.id, amount="1",
-                                 name="old one")
+    old = services.budget_create(
+        organization=world.org, scope="key", scope_id=world.other_key.id, amount="1", name="old one"
+    )
     text = f"""
 budgets:
 - name: Team cap
@@ -59,8 +75,12 @@ rate_limits:
     plan = config_apply(yaml.safe_load(text), source="f.yaml", prune=True)
     assert plan.count("create") == 2 and plan.count("prune") == 1
     budget = Budget.objects.get(name="Team cap", archived_at__isnull=True)
-    assert (budget.scope_id, budget.amount, budget.period, budget.hard) == (world.team.id, Decimal("250.75"),
-                                                                            "weekly", True)
+    assert (budget.scope_id, budget.amount, budget.period, budget.hard) == (
+        world.team.id,
+        Decimal("250.75"),
+        "weekly",
+        True,
+    )
     old.refresh_from_db()
     assert old.archived_at is not None
     assert RateLimit.objects.get(name="key limit").rpm == 30

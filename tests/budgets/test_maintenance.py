@@ -46,12 +46,17 @@ def test_the_beat_job_runs_in_a_real_worker_process(celery_worker_process, world
     budget = services.budget_create(organization=world.org, scope="team", scope_id=world.team.id, amount="1")
     start, end = period_bounds(budget.period, datetime.now(UTC), zone_of(world.org.time_zone))
     amount = usd_to_units(Decimal("0.25"))
-    BudgetCounter.objects.create(budget=budget, period_start=start, period_end=end, limit_units=budget.amount_units,
-                                 held_units=amount)
-    BudgetHold.objects.create(request_id="req_orphan", organization_id=world.org.id,
-                              counters=[counter_ident(budget.id, start)], amount_units=amount,
-                              created_at=datetime.now(UTC) - timedelta(hours=1),
-                              expires_at=datetime.now(UTC) - timedelta(minutes=1))
+    BudgetCounter.objects.create(
+        budget=budget, period_start=start, period_end=end, limit_units=budget.amount_units, held_units=amount
+    )
+    BudgetHold.objects.create(
+        request_id="req_orphan",
+        organization_id=world.org.id,
+        counters=[counter_ident(budget.id, start)],
+        amount_units=amount,
+        created_at=datetime.now(UTC) - timedelta(hours=1),
+        expires_at=datetime.now(UTC) - timedelta(minutes=1),
+    )
     budget_maintenance.delay()
     deadline = time.monotonic() + 30
     while BudgetHold.objects.get(request_id="req_orphan").status == HoldStatus.HELD:

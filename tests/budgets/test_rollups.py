@@ -16,8 +16,16 @@ from budgets.usage import UsageEvent, usage_buffer
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def record(*, at: datetime, org: int = 1, model: str = "gpt-4o-mini", cost: str = "0.0000123456", status: int = 200,
-           tokens: tuple[int, int] = (100, 20), key: int = 7) -> None:
+def record(
+    *,
+    at: datetime,
+    org: int = 1,
+    model: str = "gpt-4o-mini",
+    cost: str = "0.0000123456",
+    status: int = 200,
+    tokens: tuple[int, int] = (100, 20),
+    key: int = 7,
+) -> None:
     usage_buffer.add(
         UsageEvent(
             request_id=f"req_{uuid.uuid4().hex}",

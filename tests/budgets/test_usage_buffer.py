@@ -27,8 +27,9 @@ def test_records_added_while_flushing_are_all_written():
         now = datetime.now(UTC)
         for _ in range(total):
             usage_buffer.add(
-                UsageEvent(request_id=uuid.uuid4().hex, created_at=now, organization_id=1, endpoint="chat",
-                           status_code=200)
+                UsageEvent(
+                    request_id=uuid.uuid4().hex, created_at=now, organization_id=1, endpoint="chat", status_code=200
+                )
             )
     finally:
         stop.set()

@@ -34,9 +34,14 @@ def signed_in(client, user):
 
 def current_counter(budget, spent: str, held: str = "0") -> BudgetCounter:
     start, end = period_bounds(budget.period, datetime.now(UTC), zone_of(budget.organization.time_zone))
-    return BudgetCounter.objects.create(budget=budget, period_start=start, period_end=end,
-                                        limit_units=budget.amount_units, spent_units=usd_to_units(Decimal(spent)),
-                                        held_units=usd_to_units(Decimal(held)))
+    return BudgetCounter.objects.create(
+        budget=budget,
+        period_start=start,
+        period_end=end,
+        limit_units=budget.amount_units,
+        spent_units=usd_to_units(Decimal(spent)),
+        held_units=usd_to_units(Decimal(held)),
+    )
 
 
 def test_tree_shows_every_level_with_utilization_and_reset(client, world):
@@ -47,8 +52,12 @@ def test_tree_shows_every_level_with_utilization_and_reset(client, world):
     response = signed_in(client, world.owner).get(TREE)
     assert response.status_code == 200
     html = response.content.decode()
-    for node in (f"organization-{world.org.id}", f"team-{world.team.id}", f"user-{world.member.id}",
-                 f"key-{world.key.id}"):
+    for node in (
+        f"organization-{world.org.id}",
+        f"team-{world.team.id}",
+        f"user-{world.member.id}",
+        f"key-{world.key.id}",
+    ):
         assert f'data-node="{node}"' in html
     assert "$42.5000" in html and "$7.5000" in html and "$50.0000" in html  # spent, held, remaining
     assert "43% spent, 8% held" in html
@@ -89,15 +98,22 @@ def test_finance_reads_without_editing_and_members_are_kept_out(client, world, f
 
 def test_create_and_archive_from_the_console(client, world):
     client = signed_in(client, world.owner)
-    response = client.post(reverse("budgets:budget-create"), {
-        "target": f"key:{world.key.id}", "amount": "12.50", "period": "weekly", "hard": "on",
-        "thresholds": "50, 100"})
+    response = client.post(
+        reverse("budgets:budget-create"),
+        {"target": f"key:{world.key.id}", "amount": "12.50", "period": "weekly", "hard": "on", "thresholds": "50, 100"},
+    )
     assert response.status_code == 302
     budget = world.org.budgets.get()
-    assert (budget.scope, budget.scope_id, budget.amount, budget.period) == ("key", world.key.id, Decimal("12.5"),
-                                                                             "weekly")
-    duplicate = client.post(reverse("budgets:budget-create"), {"target": f"key:{world.key.id}", "amount": "1",
-                                                               "period": "weekly", "thresholds": ""})
+    assert (budget.scope, budget.scope_id, budget.amount, budget.period) == (
+        "key",
+        world.key.id,
+        Decimal("12.5"),
+        "weekly",
+    )
+    duplicate = client.post(
+        reverse("budgets:budget-create"),
+        {"target": f"key:{world.key.id}", "amount": "1", "period": "weekly", "thresholds": ""},
+    )
     assert duplicate.status_code == 400 and "has a weekly budget already" in duplicate.content.decode()
     assert client.post(reverse("budgets:budget-archive", args=[budget.id])).status_code == 302
     budget.refresh_from_db()
@@ -107,25 +123,40 @@ def test_create_and_archive_from_the_console(client, world):
 def test_history_shows_periods_and_the_hold_ledger(client, world):
     budget = services.budget_create(organization=world.org, scope="key", scope_id=world.key.id, amount="10")
     counter = current_counter(budget, spent="1.5")
-    BudgetCounter.objects.create(budget=budget, period_start=datetime(2024, 1, 1, tzinfo=UTC),
-                                 period_end=datetime(2024, 2, 1, tzinfo=UTC), spent_units=usd_to_units(Decimal(9)))
+    BudgetCounter.objects.create(
+        budget=budget,
+        period_start=datetime(2024, 1, 1, tzinfo=UTC),
+        period_end=datetime(2024, 2, 1, tzinfo=UTC),
+        spent_units=usd_to_units(Decimal(9)),
+    )
     for request_id, status in (("req_done", HoldStatus.SETTLED), ("req_lost", HoldStatus.EXPIRED)):
-        BudgetHold.objects.create(request_id=request_id, organization_id=world.org.id, counters=[counter.ident],
-                                  amount_units=usd_to_units(Decimal("0.5")), status=status,
-                                  actual_units=usd_to_units(Decimal("0.25")) if status == HoldStatus.SETTLED else None,
-                                  created_at=counter.period_start, expires_at=counter.period_start)
+        BudgetHold.objects.create(
+            request_id=request_id,
+            organization_id=world.org.id,
+            counters=[counter.ident],
+            amount_units=usd_to_units(Decimal("0.5")),
+            status=status,
+            actual_units=usd_to_units(Decimal("0.25")) if status == HoldStatus.SETTLED else None,
+            created_at=counter.period_start,
+            expires_at=counter.period_start,
+        )
     html = signed_in(client, world.owner).get(reverse("budgets:budget-history", args=[budget.id])).content.decode()
     assert "2024-01-01" in html and "$9.0000" in html and "current" in html
     assert "req_lost" in html and ">expired<" in html and ">settled<" in html and "$0.250000" in html
 
 
 def test_alert_banner_on_every_page_until_dismissed(client, world, finance):
-    budget = services.budget_create(organization=world.org, scope="organization", scope_id=world.org.id,
-                                    amount="100")
+    budget = services.budget_create(organization=world.org, scope="organization", scope_id=world.org.id, amount="100")
     start, end = period_bounds(budget.period, datetime.now(UTC), zone_of(world.org.time_zone))
-    alert = BudgetAlert.objects.create(budget=budget, organization_id=world.org.id, period_start=start,
-                                       period_end=end, threshold=80, spent_units=usd_to_units(Decimal(81)),
-                                       limit_units=usd_to_units(Decimal(100)))
+    alert = BudgetAlert.objects.create(
+        budget=budget,
+        organization_id=world.org.id,
+        period_start=start,
+        period_end=end,
+        threshold=80,
+        spent_units=usd_to_units(Decimal(81)),
+        limit_units=usd_to_units(Decimal(100)),
+    )
     client = signed_in(client, finance)
     for url in ("/", "/keys/", TREE):
         html = client.get(url).content.decode()
@@ -138,8 +169,10 @@ def test_alert_banner_on_every_page_until_dismissed(client, world, finance):
 
 def test_alert_settings_generate_and_show_the_secret_once(client, world, finance):
     client = signed_in(client, world.owner)
-    response = client.post(reverse("budgets:alert-settings"), {"webhook_url": "https://hooks.example.com/x",
-                                                              "emails": "a@b.test, c@d.test"})
+    response = client.post(
+        reverse("budgets:alert-settings"),
+        {"webhook_url": "https://hooks.example.com/x", "emails": "a@b.test, c@d.test"},
+    )
     assert response.status_code == 200 and response["Cache-Control"] == "no-store"
     assert 'data-testid="webhook-secret">whsec_' in response.content.decode()
     again = client.get(reverse("budgets:alert-settings")).content.decode()
@@ -158,8 +191,9 @@ def test_tree_query_count_does_not_grow_with_teams_and_keys(client, world, djang
     for i in range(6):
         team = console_services.team_create(organization=world.org, name=f"T{i}", actor=world.owner)
         console_services.team_member_add(team=team, user=world.member, actor=world.owner)
-        key = console_services.api_key_create(organization=world.org, name=f"k{i}", team=team, user=world.member,
-                                              actor=world.owner).key
+        key = console_services.api_key_create(
+            organization=world.org, name=f"k{i}", team=team, user=world.member, actor=world.owner
+        ).key
         services.budget_create(organization=world.org, scope="key", scope_id=key.id, amount="1")
         services.budget_create(organization=world.org, scope="team", scope_id=team.id, amount="1")
     with django_assert_max_num_queries(len(small.captured_queries)):

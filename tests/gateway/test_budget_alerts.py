@@ -84,11 +84,13 @@ def test_each_threshold_alerts_once_by_signed_webhook_and_email(demo, store, mod
     mail.outbox.clear()
     services.alert_settings_set(organization=demo.org, webhook_url="", emails=["finance@acme.test"])
     worst = worst_case_usd(max_tokens=40)
-    budget = services.budget_create(organization=demo.org, scope="team", scope_id=demo.team.id, amount=worst * 10,
-                                    hard=False, thresholds=[50, 80])
+    budget = services.budget_create(
+        organization=demo.org, scope="team", scope_id=demo.team.id, amount=worst * 10, hard=False, thresholds=[50, 80]
+    )
     with Receiver() as receiver:
-        services.alert_settings_set(organization=demo.org, webhook_url=receiver.url, webhook_secret=SECRET,
-                                    emails=["finance@acme.test"])
+        services.alert_settings_set(
+            organization=demo.org, webhook_url=receiver.url, webhook_secret=SECRET, emails=["finance@acme.test"]
+        )
         budget_sync()
         for _ in range(5):
             assert chat(demo, model).status_code == 200
@@ -119,8 +121,13 @@ def test_a_hard_budget_refusing_alerts_at_its_limit_and_failed_webhooks_are_retr
     from budgets.alerts import alerts_retry
 
     mail.outbox.clear()
-    budget = services.budget_create(organization=demo.org, scope="key", scope_id=demo.key.id,
-                                    amount=worst_case_usd(max_tokens=40) * 2, thresholds=[])
+    budget = services.budget_create(
+        organization=demo.org,
+        scope="key",
+        scope_id=demo.key.id,
+        amount=worst_case_usd(max_tokens=40) * 2,
+        thresholds=[],
+    )
     with Receiver(status=500) as receiver:
         services.alert_settings_set(organization=demo.org, webhook_url=receiver.url, webhook_secret=SECRET)
         budget_sync()

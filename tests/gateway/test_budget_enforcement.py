@@ -32,7 +32,9 @@ from tests.conftest import usage_wait
 def chat(demo, model, *, max_tokens=20, stream=False, key=None, timeout=15, **extra):
     body = {"model": model, "messages": PROMPT, "max_tokens": max_tokens, "stream": stream, **extra}
     return httpx.post(
-        demo.base_url + "/chat/completions", json=body, headers={"authorization": f"Bearer {key or demo.secret}"},
+        demo.base_url + "/chat/completions",
+        json=body,
+        headers={"authorization": f"Bearer {key or demo.secret}"},
         timeout=timeout,
     )
 
@@ -80,9 +82,11 @@ def test_streams_settle_at_their_end_with_the_tokens_really_used(demo, store, mo
     budget = services.budget_create(organization=demo.org, scope="user", scope_id=demo.owner.id, amount="1")
     budget_sync()
     with httpx.stream(
-        "POST", demo.base_url + "/chat/completions",
+        "POST",
+        demo.base_url + "/chat/completions",
         json={"model": model, "messages": PROMPT, "max_tokens": 30, "stream": True},
-        headers={"authorization": f"Bearer {demo.secret}"}, timeout=15,
+        headers={"authorization": f"Bearer {demo.secret}"},
+        timeout=15,
     ) as response:
         assert response.status_code == 200
         body = b"".join(response.iter_bytes())
@@ -99,11 +103,15 @@ def test_client_disconnect_mid_stream_settles_what_was_used(demo, store):
     budget_sync()
 
     async def read_a_little() -> str:
-        async with httpx.AsyncClient(timeout=15) as client, client.stream(
-            "POST", demo.base_url + "/chat/completions",
-            json={"model": slow.name, "messages": PROMPT, "max_tokens": 400, "stream": True},
-            headers={"authorization": f"Bearer {demo.secret}"},
-        ) as response:
+        async with (
+            httpx.AsyncClient(timeout=15) as client,
+            client.stream(
+                "POST",
+                demo.base_url + "/chat/completions",
+                json={"model": slow.name, "messages": PROMPT, "max_tokens": 400, "stream": True},
+                headers={"authorization": f"Bearer {demo.secret}"},
+            ) as response,
+        ):
             async for _ in response.aiter_bytes():
                 break  # the first chunk, then hang up
             return response.headers["x-request-id"]
@@ -149,8 +157,9 @@ def test_openai_sdk_gets_a_rate_limit_error_and_does_not_retry(demo, store, mode
 
 
 def test_soft_budget_allows_and_counts(demo, store, model):
-    budget = services.budget_create(organization=demo.org, scope="team", scope_id=demo.team.id, amount="0.0001",
-                                    hard=False)
+    budget = services.budget_create(
+        organization=demo.org, scope="team", scope_id=demo.team.id, amount="0.0001", hard=False
+    )
     budget_sync()
     responses = [chat(demo, model, max_tokens=20) for _ in range(3)]
     assert [r.status_code for r in responses] == [200, 200, 200]

@@ -35,9 +35,11 @@ def test_hold_of_a_killed_process_expires_and_is_released(demo, store, settings)
     def stream() -> None:
         try:
             with httpx.stream(
-                "POST", f"http://127.0.0.1:{port}/v1/chat/completions",
+                "POST",
+                f"http://127.0.0.1:{port}/v1/chat/completions",
                 json={"model": slow.name, "messages": PROMPT, "max_tokens": 2000, "stream": True},
-                headers={"authorization": f"Bearer {demo.secret}"}, timeout=30,
+                headers={"authorization": f"Bearer {demo.secret}"},
+                timeout=30,
             ) as response:
                 for _ in response.iter_bytes():
                     started.set()
@@ -64,9 +66,7 @@ def test_hold_of_a_killed_process_expires_and_is_released(demo, store, settings)
     settings.GATEHOUSE_BUDGETS = {**settings.GATEHOUSE_BUDGETS, "hold_ttl": 1}
     budget_settings_reset()
     tick()  # a sweep, as any gateway process's runtime runs every few seconds
-    hold = wait_until(
-        lambda: BudgetHold.objects.filter(organization_id=demo.org.id, status=HoldStatus.EXPIRED).first()
-    )
+    hold = wait_until(lambda: BudgetHold.objects.filter(organization_id=demo.org.id, status=HoldStatus.EXPIRED).first())
     assert hold.actual_units is None and hold.settled_at is not None and hold.amount_units > 0
     counter = wait_until(lambda: BudgetCounter.objects.filter(budget=budget, held_units=0).first())
     assert counter.spent_units == 0

@@ -31,16 +31,21 @@ from tests.conftest import gateway_sync
 
 
 def post(demo, path, body, key=None):
-    return httpx.post(demo.base_url + path, json=body, headers={"authorization": f"Bearer {key or demo.secret}"},
-                      timeout=20)
+    return httpx.post(
+        demo.base_url + path, json=body, headers={"authorization": f"Bearer {key or demo.secret}"}, timeout=20
+    )
 
 
 async def disconnect_mid_stream(demo, model: str) -> str:
-    async with httpx.AsyncClient(timeout=15) as client, client.stream(
-        "POST", demo.base_url + "/chat/completions",
-        json={"model": model, "messages": PROMPT, "max_tokens": 300, "stream": True},
-        headers={"authorization": f"Bearer {demo.secret}"},
-    ) as response:
+    async with (
+        httpx.AsyncClient(timeout=15) as client,
+        client.stream(
+            "POST",
+            demo.base_url + "/chat/completions",
+            json={"model": model, "messages": PROMPT, "max_tokens": 300, "stream": True},
+            headers={"authorization": f"Bearer {demo.secret}"},
+        ) as response,
+    ):
         async for _ in response.aiter_bytes():
             break
         return response.headers["x-request-id"]
@@ -53,40 +58,63 @@ def test_mixed_traffic_leaves_zero_drift(demo, store):
     slow, _ = priced_model(suffix="-slow", output_tokens=300, extra_headers={"x-sim-latency-scale": "1"})
     broken, _ = priced_model(suffix="-broken", extra_headers={"x-sim-fault": "500"})
     flaky, _ = priced_model(suffix="-flaky", extra_headers={"x-sim-fault": "502", "x-sim-fault-rate": "0.5"})
-    second = provider_services.provider_create(name="sim-budget-fallback", kind="openai", base_url="sim://openai/v1",
-                                               secret="sim", extra_headers={"x-sim-latency-scale": "0"})
-    provider_services.deployment_create(model=ModelCard.objects.get(name=flaky.name), provider=second,
-                                        name=f"{flaky.name}@fallback")
+    second = provider_services.provider_create(
+        name="sim-budget-fallback",
+        kind="openai",
+        base_url="sim://openai/v1",
+        secret="sim",
+        extra_headers={"x-sim-latency-scale": "0"},
+    )
+    provider_services.deployment_create(
+        model=ModelCard.objects.get(name=flaky.name), provider=second, name=f"{flaky.name}@fallback"
+    )
     gateway_sync()
-    tight = api_key_create(organization=demo.org, name="tight app", team=demo.team, user=demo.owner,
-                           actor=demo.owner)
+    tight = api_key_create(organization=demo.org, name="tight app", team=demo.team, user=demo.owner, actor=demo.owner)
     budgets = [
         services.budget_create(organization=demo.org, scope="organization", scope_id=demo.org.id, amount="10"),
-        services.budget_create(organization=demo.org, scope="team", scope_id=demo.team.id, amount="5",
-                               period="daily"),
-        services.budget_create(organization=demo.org, scope="user", scope_id=demo.owner.id, amount="5",
-                               period="weekly"),
-        services.budget_create(organization=demo.org, scope="key", scope_id=demo.key.id, amount="3",
-                               period="lifetime", hard=False),
+        services.budget_create(organization=demo.org, scope="team", scope_id=demo.team.id, amount="5", period="daily"),
+        services.budget_create(
+            organization=demo.org, scope="user", scope_id=demo.owner.id, amount="5", period="weekly"
+        ),
+        services.budget_create(
+            organization=demo.org, scope="key", scope_id=demo.key.id, amount="3", period="lifetime", hard=False
+        ),
         services.budget_create(organization=demo.org, scope="key", scope_id=tight.key.id, amount="0.002"),
     ]
     budget_sync()
     statuses = []
     for max_tokens in (10, 20, 40):
-        statuses.append(post(demo, "/chat/completions",
-                             {"model": fast.name, "messages": PROMPT, "max_tokens": max_tokens}).status_code)
-        statuses.append(post(demo, "/chat/completions",
-                             {"model": fast.name, "messages": PROMPT, "max_tokens": max_tokens, "stream": True,
-                              "stream_options": {"include_usage": max_tokens > 10}}).status_code)
+        statuses.append(
+            post(
+                demo, "/chat/completions", {"model": fast.name, "messages": PROMPT, "max_tokens": max_tokens}
+            ).status_code
+        )
+        statuses.append(
+            post(
+                demo,
+                "/chat/completions",
+                {
+                    "model": fast.name,
+                    "messages": PROMPT,
+                    "max_tokens": max_tokens,
+                    "stream": True,
+                    "stream_options": {"include_usage": max_tokens > 10},
+                },
+            ).status_code
+        )
     for _ in range(3):
         statuses.append(post(demo, "/chat/completions", {"model": broken.name, "messages": PROMPT}).status_code)
     for _ in range(6):
-        statuses.append(post(demo, "/chat/completions",
-                             {"model": flaky.name, "messages": PROMPT, "max_tokens": 30}).status_code)
+        statuses.append(
+            post(demo, "/chat/completions", {"model": flaky.name, "messages": PROMPT, "max_tokens": 30}).status_code
+        )
     statuses.append(post(demo, "/embeddings", {"model": "text-embedding-3-small", "input": ["a", "bc"]}).status_code)
     for _ in range(3):  # the tight key: the first fits, then budget_exceeded
-        statuses.append(post(demo, "/chat/completions", {"model": fast.name, "messages": PROMPT, "max_tokens": 40},
-                             key=tight.secret).status_code)
+        statuses.append(
+            post(
+                demo, "/chat/completions", {"model": fast.name, "messages": PROMPT, "max_tokens": 40}, key=tight.secret
+            ).status_code
+        )
     disconnected = asyncio.run(disconnect_mid_stream(demo, slow.name))
     assert 200 in statuses and 429 in statuses and any(s >= 500 for s in statuses)
     # Everything settled and written.

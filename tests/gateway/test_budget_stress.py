@@ -101,8 +101,9 @@ def test_two_gateway_processes_share_one_budget(demo, mode):
         pytest.skip("REDIS_URL is not set")
     card, _ = priced_model(output_tokens=10 * MAX_TOKENS, extra_headers={"x-sim-latency-scale": "0.2"})
     worst = worst_case_usd(max_tokens=MAX_TOKENS)
-    budget = services.budget_create(organization=demo.org, scope="organization", scope_id=demo.org.id,
-                                    amount=worst * 10)
+    budget = services.budget_create(
+        organization=demo.org, scope="organization", scope_id=demo.org.id, amount=worst * 10
+    )
     prefix = f"{budget_settings().redis_prefix}two-proc:"
     env = {"GATEHOUSE_REDIS_PREFIX": prefix, "GATEHOUSE_BUDGET_TICK": "0.1"}
     if mode == "db":

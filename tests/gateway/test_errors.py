@@ -22,7 +22,11 @@ def post(demo, body=None, *, content=None, key=None, path="/chat/completions", h
         demo.base_url + path,
         json=body if content is None else None,
         content=content,
-        headers={"authorization": f"Bearer {key or demo.secret}", "content-type": "application/json", **(headers or {})},
+        headers={
+            "authorization": f"Bearer {key or demo.secret}",
+            "content-type": "application/json",
+            **(headers or {}),
+        },
         timeout=timeout,
     )
 
@@ -54,10 +58,16 @@ HELLO = [{"role": "user", "content": "hi"}]
         (b'{"model": 42, "messages": []}', None, "model"),
         (b'{"model": "gpt-4o-mini", "messages": "hi"}', None, "messages"),
         (b'{"model": "gpt-4o-mini", "messages": [{"role": "wizard", "content": "x"}]}', "invalid_value", None),
-        (b'{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}], "temperature": "hot"}', None,
-         "temperature"),
-        (b'{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}], "max_tokens": 0}', None,
-         "max_tokens"),
+        (
+            b'{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}], "temperature": "hot"}',
+            None,
+            "temperature",
+        ),
+        (
+            b'{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}], "max_tokens": 0}',
+            None,
+            "max_tokens",
+        ),
         (b'{"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "x"}], "stream": "yes"}', None, "stream"),
     ],
 )
@@ -85,8 +95,9 @@ def test_missing_bad_revoked_and_expired_keys_get_401(demo):
     expiring = api_key_create(organization=demo.org, name="short", expires_at=timezone.now() + timedelta(seconds=1))
     assert post(demo, {"model": "gpt-4o-mini", "messages": HELLO}, key=expiring.secret).status_code == 200
     time.sleep(1.1)
-    assert_openai_error(post(demo, {"model": "gpt-4o-mini", "messages": HELLO}, key=expiring.secret), 401,
-                        code="expired_api_key")
+    assert_openai_error(
+        post(demo, {"model": "gpt-4o-mini", "messages": HELLO}, key=expiring.secret), 401, code="expired_api_key"
+    )
 
 
 def test_revocation_takes_effect_within_a_second(demo):
@@ -170,8 +181,9 @@ def test_unreachable_upstream_is_502(demo):
 
 def test_retryable_failure_moves_to_the_next_deployment(demo):
     card = faulty_model(demo, "half-broken", {"x-sim-fault": "503"})
-    healthy = provider_services.provider_create(name="sim-healthy", kind="openai", base_url="sim://openai/v1",
-                                                secret="x", extra_headers=FAST)
+    healthy = provider_services.provider_create(
+        name="sim-healthy", kind="openai", base_url="sim://openai/v1", secret="x", extra_headers=FAST
+    )
     provider_services.deployment_create(model=card, provider=healthy, name="half-broken@b")
     gateway_sync()
     attempts = []
@@ -189,8 +201,13 @@ def test_retryable_failure_moves_to_the_next_deployment(demo):
 def test_midstream_failure_is_delivered_in_stream(demo):
     faulty_model(demo, "stream-breaker", {"x-sim-fault": "midstream"})
     body = {"model": "stream-breaker", "messages": HELLO, "stream": True}
-    with httpx.stream("POST", demo.base_url + "/chat/completions", json=body,
-                      headers={"authorization": f"Bearer {demo.secret}"}, timeout=10) as response:
+    with httpx.stream(
+        "POST",
+        demo.base_url + "/chat/completions",
+        json=body,
+        headers={"authorization": f"Bearer {demo.secret}"},
+        timeout=10,
+    ) as response:
         assert response.status_code == 200
         lines = [line for line in response.iter_lines() if line]
         request_id = response.headers["x-request-id"]
@@ -201,7 +218,10 @@ def test_midstream_failure_is_delivered_in_stream(demo):
 
 def test_client_disconnect_mid_stream_stops_the_call_and_is_recorded(demo):
     provider = provider_services.provider_create(
-        name="sim-slow", kind="openai", base_url="sim://openai/v1", secret="x",
+        name="sim-slow",
+        kind="openai",
+        base_url="sim://openai/v1",
+        secret="x",
         extra_headers={"x-sim-latency-scale": "1"},
     )
     card = ModelCard.objects.get(name="gpt-4o-mini")
@@ -210,8 +230,13 @@ def test_client_disconnect_mid_stream_stops_the_call_and_is_recorded(demo):
     gateway_sync()
     body = {"model": "gpt-4o-mini", "messages": HELLO, "stream": True, "max_tokens": 2000}
     started = time.monotonic()
-    with httpx.stream("POST", demo.base_url + "/chat/completions", json=body,
-                      headers={"authorization": f"Bearer {demo.secret}"}, timeout=30) as response:
+    with httpx.stream(
+        "POST",
+        demo.base_url + "/chat/completions",
+        json=body,
+        headers={"authorization": f"Bearer {demo.secret}"},
+        timeout=30,
+    ) as response:
         request_id = response.headers["x-request-id"]
         for line in response.iter_lines():
             if line.startswith("data: {"):

@@ -26,9 +26,20 @@ def start_gateway(port: int, *, workers: int = 1, **env_overrides: str) -> subpr
         **env_overrides,
     }
     server = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "gatehouse.asgi:application", "--port", str(port), "--log-level", "warning",
-         "--workers", str(workers)],
-        cwd=settings.BASE_DIR, env=env,
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "gatehouse.asgi:application",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+            "--workers",
+            str(workers),
+        ],
+        cwd=settings.BASE_DIR,
+        env=env,
     )
     deadline = time.monotonic() + 30
     while True:

@@ -99,11 +99,15 @@ def test_a_second_deployment_takes_over_when_the_first_is_at_its_limit(demo, sto
 
     first = Deployment.objects.get(model__name=model)
     provider = provider_services.provider_create(
-        name="sim-budget-second", kind="openai", base_url="sim://openai/v1", secret="sim",
+        name="sim-budget-second",
+        kind="openai",
+        base_url="sim://openai/v1",
+        secret="sim",
         extra_headers={"x-sim-latency-scale": "0"},
     )
-    second = provider_services.deployment_create(model=ModelCard.objects.get(name=model), provider=provider,
-                                                 name=f"{model}@second")
+    second = provider_services.deployment_create(
+        model=ModelCard.objects.get(name=model), provider=provider, name=f"{model}@second"
+    )
     services.rate_limit_set(organization=None, scope="deployment", scope_id=first.id, rpm=1)
     services.rate_limit_set(organization=None, scope="deployment", scope_id=second.id, rpm=1)
     gateway_sync()

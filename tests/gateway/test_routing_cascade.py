@@ -35,12 +35,18 @@ def cascade(demo):
         sim_deployment(summarizer, "casc-summary@a"),
     ]
     reset_state(*deployments)
-    policy(demo.org, demo.owner, routes=[{
-        "name": "procurement-agent",
-        "kind": "cascade",
-        "layers": [{"model": "casc-lite"}, {"model": "casc-sonnet"}, {"model": "casc-opus"}],
-        "compress": {"model": "casc-summary"},
-    }])
+    policy(
+        demo.org,
+        demo.owner,
+        routes=[
+            {
+                "name": "procurement-agent",
+                "kind": "cascade",
+                "layers": [{"model": "casc-lite"}, {"model": "casc-sonnet"}, {"model": "casc-opus"}],
+                "compress": {"model": "casc-summary"},
+            }
+        ],
+    )
     return deployments
 
 
@@ -85,8 +91,12 @@ def test_json_schema_validator_escalates_a_non_conforming_answer(demo, cascade):
         "required": ["item", "quantity"],
         "additionalProperties": False,
     }
-    response = chat(demo, "procurement-agent", messages=CONVERSATION,
-                    response_format={"type": "json_schema", "json_schema": {"name": "order", "schema": schema}})
+    response = chat(
+        demo,
+        "procurement-agent",
+        messages=CONVERSATION,
+        response_format={"type": "json_schema", "json_schema": {"name": "order", "schema": schema}},
+    )
     assert response.status_code == 200
     assert response.headers["x-gatehouse-cascade-layer"] == "2"
     content = json.loads(response.json()["choices"][0]["message"]["content"])
@@ -94,10 +104,20 @@ def test_json_schema_validator_escalates_a_non_conforming_answer(demo, cascade):
 
 
 def test_streaming_cascade_streams_the_accepted_answer(demo, cascade):
-    body = {"model": "procurement-agent", "messages": CONVERSATION, "stream": True,
-            "response_format": {"type": "json_object"}, "stream_options": {"include_usage": True}}
-    with httpx.stream("POST", demo.base_url + "/chat/completions", json=body,
-                      headers={"authorization": f"Bearer {demo.secret}"}, timeout=20) as response:
+    body = {
+        "model": "procurement-agent",
+        "messages": CONVERSATION,
+        "stream": True,
+        "response_format": {"type": "json_object"},
+        "stream_options": {"include_usage": True},
+    }
+    with httpx.stream(
+        "POST",
+        demo.base_url + "/chat/completions",
+        json=body,
+        headers={"authorization": f"Bearer {demo.secret}"},
+        timeout=20,
+    ) as response:
         assert response.status_code == 200
         assert response.headers["x-gatehouse-cascade-layer"] == "2"
         lines = [line for line in response.iter_lines() if line]

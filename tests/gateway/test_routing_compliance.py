@@ -20,8 +20,12 @@ def matrix(demo):
     policy(
         demo.org,
         demo.owner,
-        routes=[{"name": "assistant", "targets": [{"deployment": public.name, "weight": 1000},
-                                                  {"deployment": private.name, "weight": 1}]}],
+        routes=[
+            {
+                "name": "assistant",
+                "targets": [{"deployment": public.name, "weight": 1000}, {"deployment": private.name, "weight": 1}],
+            }
+        ],
         matrix={
             public.name: ["public", "internal"],
             private.name: ["public", "internal", "confidential", "pii"],
@@ -66,8 +70,9 @@ def test_header_and_key_default_raise_the_class(demo, matrix):
     # A header can only raise the class: the key's default still counts.
     issued = api_key_create(organization=demo.org, name="phi app", data_classification="phi")
     gateway_sync()
-    response = chat(demo, "assistant", headers={"authorization": f"Bearer {issued.secret}",
-                                                "x-data-classification": "public"})
+    response = chat(
+        demo, "assistant", headers={"authorization": f"Bearer {issued.secret}", "x-data-classification": "public"}
+    )
     assert response.status_code == 403 and "'phi'" in response.json()["error"]["message"]
 
 

@@ -51,8 +51,9 @@ def test_rollback_restores_an_earlier_version_through_the_change_feed(demo, two)
 def test_four_eyes_change_waits_for_a_second_admin(demo, two):
     first, second = two
     policy(demo.org, demo.owner, routes=[route_to(first)], settings={"require_approval": True})
-    proposal = routing_services.route_put(organization=demo.org, actor=demo.owner, route=route_to(second),
-                                          replaces="fast")
+    proposal = routing_services.route_put(
+        organization=demo.org, actor=demo.owner, route=route_to(second), replaces="fast"
+    )
     assert proposal.state == "pending"
     time.sleep(0.6)  # two poll intervals: nothing changes while pending
     assert chat(demo, "fast").headers["x-gatehouse-deployment"] == first.name

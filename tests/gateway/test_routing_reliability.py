@@ -29,9 +29,16 @@ def pair(demo):
     broken = sim_deployment(card, "pair-broken", {"x-sim-fault": "503"})
     healthy = sim_deployment(card, "pair-healthy")
     reset_state(broken, healthy)
-    policy(demo.org, demo.owner, routes=[{
-        "name": "pair", "targets": [{"deployment": broken.name, "weight": 1000}, {"deployment": healthy.name}],
-    }])
+    policy(
+        demo.org,
+        demo.owner,
+        routes=[
+            {
+                "name": "pair",
+                "targets": [{"deployment": broken.name, "weight": 1000}, {"deployment": healthy.name}],
+            }
+        ],
+    )
     return broken, healthy
 
 
@@ -96,10 +103,16 @@ def test_non_retryable_errors_are_not_retried_on_the_same_deployment(demo, fault
     bad = sim_deployment(card, f"nr-{fault}@bad", {"x-sim-fault": fault})
     good = sim_deployment(card, f"nr-{fault}@good")
     reset_state(bad, good)
-    policy(demo.org, demo.owner, routes=[{
-        "name": f"nr-{fault}-route",
-        "targets": [{"deployment": bad.name, "weight": 10_000}, {"deployment": good.name, "weight": 1}],
-    }])
+    policy(
+        demo.org,
+        demo.owner,
+        routes=[
+            {
+                "name": f"nr-{fault}-route",
+                "targets": [{"deployment": bad.name, "weight": 10_000}, {"deployment": good.name, "weight": 1}],
+            }
+        ],
+    )
     response = chat(demo, f"nr-{fault}-route")
     # 400: the request's own fault, final. 401: the deployment's credentials, so the next deployment answers.
     assert response.status_code == status
@@ -123,11 +136,15 @@ def test_fallback_chain_by_error_class(demo, fault, on):
     fallbacks = [{"when": on, "route": "rescue"}]
     if on != "any":
         fallbacks.append({"when": "any", "route": "wrong"})
-    policy(demo.org, demo.owner, routes=[
-        {"name": "primary", "targets": [{"deployment": failing.name}], "fallbacks": fallbacks},
-        {"name": "rescue", "targets": [{"model": large.name}]},
-        {"name": "wrong", "targets": [{"model": other.name}]},
-    ])
+    policy(
+        demo.org,
+        demo.owner,
+        routes=[
+            {"name": "primary", "targets": [{"deployment": failing.name}], "fallbacks": fallbacks},
+            {"name": "rescue", "targets": [{"model": large.name}]},
+            {"name": "wrong", "targets": [{"model": other.name}]},
+        ],
+    )
     response = chat(demo, "primary")
     assert response.status_code == 200, response.text
     assert response.headers["x-gatehouse-deployment"] == rescue.name
@@ -142,8 +159,13 @@ def test_stream_falls_back_before_the_first_byte(demo, pair):
     broken, healthy = pair
     breaker(broken, threshold=100)
     body = {"model": "pair", "messages": [{"role": "user", "content": "hi"}], "stream": True}
-    with httpx.stream("POST", demo.base_url + "/chat/completions", json=body,
-                      headers={"authorization": f"Bearer {demo.secret}"}, timeout=10) as response:
+    with httpx.stream(
+        "POST",
+        demo.base_url + "/chat/completions",
+        json=body,
+        headers={"authorization": f"Bearer {demo.secret}"},
+        timeout=10,
+    ) as response:
         assert response.status_code == 200
         assert response.headers["x-gatehouse-deployment"] == healthy.name
         lines = [line for line in response.iter_lines() if line]
@@ -156,11 +178,18 @@ def test_all_deployments_cooling_is_503_or_the_fallback(demo):
     spare = sim_deployment(model_card("spare-model"), "spare@a")
     reset_state(only, spare)
     breaker(only, threshold=1, cooldown=30)
-    policy(demo.org, demo.owner, routes=[
-        {"name": "cold", "targets": [{"deployment": only.name}]},
-        {"name": "cold-with-spare", "targets": [{"deployment": only.name}],
-         "fallbacks": [{"when": "any", "route": "spare-model"}]},
-    ])
+    policy(
+        demo.org,
+        demo.owner,
+        routes=[
+            {"name": "cold", "targets": [{"deployment": only.name}]},
+            {
+                "name": "cold-with-spare",
+                "targets": [{"deployment": only.name}],
+                "fallbacks": [{"when": "any", "route": "spare-model"}],
+            },
+        ],
+    )
     first = chat(demo, "cold")
     assert first.status_code == 502, first.text
     time.sleep(0.1)

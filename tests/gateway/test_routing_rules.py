@@ -44,11 +44,24 @@ def lanes(demo):
         ("legal", {"messages": [{"role": "user", "content": "Check the Indemnity clause"}]}),
         ("long", {"messages": [{"role": "user", "content": "word " * 2000}]}),
         ("tools", {"tools": TOOLS}),
-        ("vision", {"messages": [{"role": "user", "content": [
-            {"type": "text", "text": "what is this"},
-            {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}}]}]}),
-        ("json", {"response_format": {"type": "json_object"},
-                  "messages": [{"role": "user", "content": "json please"}]}),
+        (
+            "vision",
+            {
+                "messages": [
+                    {
+                        "role": "user",
+                        "content": [
+                            {"type": "text", "text": "what is this"},
+                            {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}},
+                        ],
+                    }
+                ]
+            },
+        ),
+        (
+            "json",
+            {"response_format": {"type": "json_object"}, "messages": [{"role": "user", "content": "json please"}]},
+        ),
         ("tagged", {"headers": {"x-gatehouse-tags": "batch"}}),
         ("workflow", {"headers": {"x-gatehouse-workflow": "procurement"}}),
         ("secret", {"messages": [{"role": "user", "content": "SSN 123-45-6789"}]}),

@@ -24,9 +24,16 @@ def test_cooldown_is_shared_between_two_gateway_processes(demo):
     broken = sim_deployment(card, "shared@broken", {"x-sim-fault": "503"})
     healthy = sim_deployment(card, "shared@healthy")
     routing_services.deployment_policy_set(deployment=broken, failure_threshold=2, failure_window=60, cooldown=60)
-    policy(demo.org, demo.owner, routes=[{
-        "name": "shared", "targets": [{"deployment": broken.name, "weight": 1000}, {"deployment": healthy.name}],
-    }])
+    policy(
+        demo.org,
+        demo.owner,
+        routes=[
+            {
+                "name": "shared",
+                "targets": [{"deployment": broken.name, "weight": 1000}, {"deployment": healthy.name}],
+            }
+        ],
+    )
     gateway_sync()
     state = routing_state()
     assert state.name == "redis"

@@ -23,10 +23,17 @@ def trio(demo):
 
 def test_weighted_route_splits_traffic_by_weight(demo, trio):
     _, (a, b, _c) = trio
-    policy(demo.org, demo.owner, routes=[{
-        "name": "fast", "strategy": "weighted",
-        "targets": [{"deployment": a.name, "weight": 3}, {"deployment": b.name, "weight": 1}],
-    }])
+    policy(
+        demo.org,
+        demo.owner,
+        routes=[
+            {
+                "name": "fast",
+                "strategy": "weighted",
+                "targets": [{"deployment": a.name, "weight": 3}, {"deployment": b.name, "weight": 1}],
+            }
+        ],
+    )
     counts = spread(demo, "fast", 400)
     assert set(counts) == {a.name, b.name}
     share = counts[a.name] / 400
@@ -36,9 +43,17 @@ def test_weighted_route_splits_traffic_by_weight(demo, trio):
 
 def test_round_robin_route_takes_turns_exactly(demo, trio):
     _, deployments = trio
-    policy(demo.org, demo.owner, routes=[{
-        "name": "rr", "strategy": "round_robin", "targets": [{"deployment": d.name} for d in deployments],
-    }])
+    policy(
+        demo.org,
+        demo.owner,
+        routes=[
+            {
+                "name": "rr",
+                "strategy": "round_robin",
+                "targets": [{"deployment": d.name} for d in deployments],
+            }
+        ],
+    )
     order = [chat(demo, "rr").headers["x-gatehouse-deployment"] for _ in range(30)]
     counts = {d.name: order.count(d.name) for d in deployments}
     assert counts == {d.name: 10 for d in deployments}
@@ -68,9 +83,17 @@ def test_plain_model_without_route_keeps_weighted_deployments(demo, trio):
 
 def test_least_busy_prefers_the_deployment_with_fewest_in_flight(demo, trio):
     _, (a, b, c) = trio
-    policy(demo.org, demo.owner, routes=[{
-        "name": "calm", "strategy": "least_busy", "targets": [{"deployment": d.name} for d in (a, b, c)],
-    }])
+    policy(
+        demo.org,
+        demo.owner,
+        routes=[
+            {
+                "name": "calm",
+                "strategy": "least_busy",
+                "targets": [{"deployment": d.name} for d in (a, b, c)],
+            }
+        ],
+    )
     state = routing_state()
     for _ in range(5):
         state.begin(a.id)
@@ -92,9 +115,17 @@ def test_lowest_cost_picks_the_cheapest_model_for_the_request(demo):
     dear = model_card("cost-dear", input_price="5", output_price="15")
     a, b = sim_deployment(dear, "cost-dear@a"), sim_deployment(cheap, "cost-cheap@a")
     reset_state(a, b)
-    policy(demo.org, demo.owner, routes=[{
-        "name": "thrifty", "strategy": "lowest_cost", "targets": [{"model": "cost-dear"}, {"model": "cost-cheap"}],
-    }])
+    policy(
+        demo.org,
+        demo.owner,
+        routes=[
+            {
+                "name": "thrifty",
+                "strategy": "lowest_cost",
+                "targets": [{"model": "cost-dear"}, {"model": "cost-cheap"}],
+            }
+        ],
+    )
     counts = spread(demo, "thrifty", 10)
     assert counts == {"cost-cheap@a": 10}
 
@@ -104,10 +135,18 @@ def test_least_latency_follows_the_faster_deployment_and_back(demo):
     quick = sim_deployment(card, "latency-quick")
     slow = sim_deployment(card, "latency-slow", {"x-sim-latency-scale": "0.4"})
     reset_state(quick, slow)
-    policy(demo.org, demo.owner, routes=[{
-        "name": "snappy", "strategy": "least_latency", "exploration": 0.2,
-        "targets": [{"deployment": quick.name}, {"deployment": slow.name}],
-    }])
+    policy(
+        demo.org,
+        demo.owner,
+        routes=[
+            {
+                "name": "snappy",
+                "strategy": "least_latency",
+                "exploration": 0.2,
+                "targets": [{"deployment": quick.name}, {"deployment": slow.name}],
+            }
+        ],
+    )
     spread(demo, "snappy", 6)  # both get measured (unmeasured deployments go first)
     counts = spread(demo, "snappy", 40)
     assert counts[quick.name] >= 28, counts

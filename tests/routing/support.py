@@ -28,11 +28,24 @@ def model_card(name: str, *, input_price: str = "1", output_price: str = "2", ca
     return card
 
 
-def sim_deployment(card, name: str, headers: dict[str, str] | None = None, *, upstream: str = "gpt-4o-mini",
-                   timeout: float = 10.0, weight: int = 1, kind: str = "openai", organization=None):
+def sim_deployment(
+    card,
+    name: str,
+    headers: dict[str, str] | None = None,
+    *,
+    upstream: str = "gpt-4o-mini",
+    timeout: float = 10.0,
+    weight: int = 1,
+    kind: str = "openai",
+    organization=None,
+):
     urls = {"openai": "sim://openai/v1", "anthropic": "sim://anthropic"}
     provider = provider_services.provider_create(
-        name=f"prov-{name}", kind=kind, base_url=urls[kind], secret="sim", extra_headers={**FAST, **(headers or {})},
+        name=f"prov-{name}",
+        kind=kind,
+        base_url=urls[kind],
+        secret="sim",
+        extra_headers={**FAST, **(headers or {})},
         organization=organization,
     )
     return provider_services.deployment_create(

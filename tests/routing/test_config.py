@@ -11,17 +11,29 @@ from routing.selectors import policy_live
 
 
 def test_routing_sections_round_trip_exactly(org):
-    services.policy_propose(organization=org.org, actor=org.owner, summary="setup", document={
-        "settings": {"default_route": "fast"},
-        "routes": [
-            {"name": "fast", "strategy": "least_latency", "targets": [{"model": "rt-model"}],
-             "fallbacks": [{"when": "context_length", "route": "rt-big"}]},
-            {"name": "cheap-first", "kind": "cascade",
-             "layers": [{"model": "rt-model", "validators": {"min_length": 5}}, {"model": "rt-big"}]},
-        ],
-        "rules": [{"name": "legal", "route": "fast", "keywords": ["NDA"], "tools": False}],
-        "matrix": {"rt-model@sim": ["public", "internal"]},
-    })
+    services.policy_propose(
+        organization=org.org,
+        actor=org.owner,
+        summary="setup",
+        document={
+            "settings": {"default_route": "fast"},
+            "routes": [
+                {
+                    "name": "fast",
+                    "strategy": "least_latency",
+                    "targets": [{"model": "rt-model"}],
+                    "fallbacks": [{"when": "context_length", "route": "rt-big"}],
+                },
+                {
+                    "name": "cheap-first",
+                    "kind": "cascade",
+                    "layers": [{"model": "rt-model", "validators": {"min_length": 5}}, {"model": "rt-big"}],
+                },
+            ],
+            "rules": [{"name": "legal", "route": "fast", "keywords": ["NDA"], "tools": False}],
+            "matrix": {"rt-model@sim": ["public", "internal"]},
+        },
+    )
     services.deployment_policy_set(deployment=org.deployment, failure_threshold=4, failure_window=30, cooldown=15)
     text = config_export(sections=["routing", "deployment_policies"])
     document = yaml.safe_load(text)

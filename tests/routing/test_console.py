@@ -40,22 +40,43 @@ def test_members_cannot_change_routing(client, org):
 
 
 def test_route_editor_creates_and_edits_a_route(owner_client, org):
-    response = owner_client.post(reverse("routing:route-edit"), {
-        "name": "fast", "kind": "standard", "strategy": "round_robin", "description": "",
-        "targets": "model:rt-model 3\ndeployment:rt-model@sim", "fallbacks": "context_length rt-big",
-        "max_attempts": "2", "exploration": "0.05", "layers": "", "compress_model": "", "keep_turns": "0",
-    })
+    response = owner_client.post(
+        reverse("routing:route-edit"),
+        {
+            "name": "fast",
+            "kind": "standard",
+            "strategy": "round_robin",
+            "description": "",
+            "targets": "model:rt-model 3\ndeployment:rt-model@sim",
+            "fallbacks": "context_length rt-big",
+            "max_attempts": "2",
+            "exploration": "0.05",
+            "layers": "",
+            "compress_model": "",
+            "keep_turns": "0",
+        },
+    )
     assert response.status_code == 302
     route = policy_live(organization=org.org).document["routes"][0]
     assert route["strategy"] == "round_robin" and route["targets"][0] == {"model": "rt-model", "weight": 3}
     assert route["fallbacks"] == [{"when": "context_length", "route": "rt-big"}]
     page = owner_client.get(reverse("routing:route-edit") + "?name=fast")
     assert b"model:rt-model 3" in page.content
-    response = owner_client.post(reverse("routing:route-edit"), {
-        "name": "cheap", "kind": "cascade", "strategy": "weighted", "targets": "", "fallbacks": "",
-        "max_attempts": "0", "exploration": "0.05", "keep_turns": "0", "compress_model": "rt-model",
-        "layers": "model:rt-model min_length=5 regex='^[A-Z]'\nmodel:rt-big",
-    })
+    response = owner_client.post(
+        reverse("routing:route-edit"),
+        {
+            "name": "cheap",
+            "kind": "cascade",
+            "strategy": "weighted",
+            "targets": "",
+            "fallbacks": "",
+            "max_attempts": "0",
+            "exploration": "0.05",
+            "keep_turns": "0",
+            "compress_model": "rt-model",
+            "layers": "model:rt-model min_length=5 regex='^[A-Z]'\nmodel:rt-big",
+        },
+    )
     assert response.status_code == 302
     cascade = next(r for r in policy_live(organization=org.org).document["routes"] if r["name"] == "cheap")
     assert cascade["layers"][0]["validators"]["min_length"] == 5
@@ -65,17 +86,28 @@ def test_route_editor_creates_and_edits_a_route(owner_client, org):
 
 
 def test_route_editor_shows_document_errors(owner_client, org):
-    response = owner_client.post(reverse("routing:route-edit"), {
-        "name": "bad", "kind": "standard", "strategy": "weighted", "targets": "model:no-such-model",
-        "fallbacks": "", "max_attempts": "0", "exploration": "0.05", "layers": "", "keep_turns": "0",
-    })
+    response = owner_client.post(
+        reverse("routing:route-edit"),
+        {
+            "name": "bad",
+            "kind": "standard",
+            "strategy": "weighted",
+            "targets": "model:no-such-model",
+            "fallbacks": "",
+            "max_attempts": "0",
+            "exploration": "0.05",
+            "layers": "",
+            "keep_turns": "0",
+        },
+    )
     assert response.status_code == 200
     assert b"unknown model" in response.content
 
 
 def test_matrix_cell_toggles_with_htmx(owner_client, org):
-    response = owner_client.post(reverse("routing:matrix-toggle"),
-                                 {"subject": "rt-model", "data_class": "pii", "approved": "0"}, **HTMX)
+    response = owner_client.post(
+        reverse("routing:matrix-toggle"), {"subject": "rt-model", "data_class": "pii", "approved": "0"}, **HTMX
+    )
     assert response.status_code == 200
     assert b'id="grid"' in response.content and b"<html" not in response.content
     approved = policy_live(organization=org.org).document["matrix"]["rt-model"]
@@ -92,8 +124,9 @@ def test_rules_move_with_htmx(owner_client, org):
 
 def test_four_eyes_approval_and_rollback_in_the_console(client, org):
     services.policy_settings_put(organization=org.org, actor=org.owner, require_approval=True)
-    proposal = services.route_put(organization=org.org, actor=org.owner,
-                                  route={"name": "fast", "targets": [{"model": "rt-model"}]})
+    proposal = services.route_put(
+        organization=org.org, actor=org.owner, route={"name": "fast", "targets": [{"model": "rt-model"}]}
+    )
     client.force_login(org.owner)
     page = client.get(reverse("routing:version-detail", args=[proposal.number]))
     assert b"an author cannot approve" in page.content
@@ -111,21 +144,35 @@ def test_four_eyes_approval_and_rollback_in_the_console(client, org):
 
 
 def test_dry_run_explains_without_calling_a_provider(owner_client, org):
-    services.policy_propose(organization=org.org, actor=org.owner, document={
-        "routes": [{"name": "fast", "targets": [{"model": "rt-model"}]}],
-        "rules": [{"name": "legal", "route": "rt-big", "keywords": ["contract"]}],
-        "matrix": {"rt-model": ["public", "internal"]},
-    })
+    services.policy_propose(
+        organization=org.org,
+        actor=org.owner,
+        document={
+            "routes": [{"name": "fast", "targets": [{"model": "rt-model"}]}],
+            "rules": [{"name": "legal", "route": "rt-big", "keywords": ["contract"]}],
+            "matrix": {"rt-model": ["public", "internal"]},
+        },
+    )
     key = api_key_create(organization=org.org, name="app")
-    response = owner_client.post(reverse("routing:dry-run"), {
-        "request": '{"model": "fast", "messages": [{"role": "user", "content": "mail bob@example.com"}]}',
-        "key": str(key.key.id), "version": "live",
-    }, **HTMX)
+    response = owner_client.post(
+        reverse("routing:dry-run"),
+        {
+            "request": '{"model": "fast", "messages": [{"role": "user", "content": "mail bob@example.com"}]}',
+            "key": str(key.key.id),
+            "version": "live",
+        },
+        **HTMX,
+    )
     assert response.status_code == 200
     assert b"no_compliant_model" in response.content and b"pii" in response.content
-    response = owner_client.post(reverse("routing:dry-run"), {
-        "request": '{"model": "fast", "messages": [{"role": "user", "content": "hello"}]}', "version": "live",
-    }, **HTMX)
+    response = owner_client.post(
+        reverse("routing:dry-run"),
+        {
+            "request": '{"model": "fast", "messages": [{"role": "user", "content": "hello"}]}',
+            "version": "live",
+        },
+        **HTMX,
+    )
     assert b"rt-model@sim" in response.content and b"the route named by model" in response.content
     assert ApiKey.objects.count() == 1
 
@@ -137,7 +184,9 @@ def test_health_page_and_breaker_settings(owner_client, org):
     assert owner_client.get(reverse("routing:breaker-edit", args=[org.deployment.pk])).status_code == 403
     org.owner.is_superuser = True
     org.owner.save()
-    response = owner_client.post(reverse("routing:breaker-edit", args=[org.deployment.pk]),
-                                 {"failure_threshold": "3", "failure_window": "20", "cooldown": "10"})
+    response = owner_client.post(
+        reverse("routing:breaker-edit", args=[org.deployment.pk]),
+        {"failure_threshold": "3", "failure_window": "20", "cooldown": "10"},
+    )
     assert response.status_code == 302
     assert b"3 / 20 s / 10 s" in owner_client.get(reverse("routing:health")).content

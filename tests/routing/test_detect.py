@@ -47,11 +47,13 @@ def test_checksums():
 def test_message_text_reads_every_part():
     messages = [
         {"role": "system", "content": "sys"},
-        {"role": "user", "content": [{"type": "text", "text": "part"},
-                                     {"type": "image_url", "image_url": {"url": "x"}}]},
-        {"role": "assistant", "content": None, "tool_calls": [{"function": {"name": "f", "arguments": "{\"a\": 1}"}}]},
+        {
+            "role": "user",
+            "content": [{"type": "text", "text": "part"}, {"type": "image_url", "image_url": {"url": "x"}}],
+        },
+        {"role": "assistant", "content": None, "tool_calls": [{"function": {"name": "f", "arguments": '{"a": 1}'}}]},
     ]
-    assert message_text(messages) == "sys\npart\n{\"a\": 1}"
+    assert message_text(messages) == 'sys\npart\n{"a": 1}'
 
 
 def test_detector_is_fast_on_two_kilobytes():

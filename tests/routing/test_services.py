@@ -22,8 +22,9 @@ def test_each_change_is_an_immutable_version_with_author_and_diff(org, django_ca
     assert "+- name: fast" in v1.diff and v1.diff.startswith("--- empty")
     assert ChangeEvent.objects.filter(topic="routing", ref=str(org.org.id)).exists()
     assert AuditEvent.objects.filter(action="routing.policy.propose", target="v1").exists()
-    v2 = services.route_put(organization=org.org, actor=org.admin,
-                            route={**ROUTE, "strategy": "round_robin"}, replaces="fast")
+    v2 = services.route_put(
+        organization=org.org, actor=org.admin, route={**ROUTE, "strategy": "round_robin"}, replaces="fast"
+    )
     assert v2.parent == v1 and "-  strategy: weighted" in v2.diff and "+  strategy: round_robin" in v2.diff
     v1.refresh_from_db()
     assert v1.state == "superseded"
@@ -36,17 +37,25 @@ def test_each_change_is_an_immutable_version_with_author_and_diff(org, django_ca
 
 def test_invalid_documents_name_every_problem(org):
     with pytest.raises(ValidationError) as excinfo:
-        services.policy_propose(organization=org.org, actor=org.owner, document={
-            "routes": [{"name": "a", "targets": [{"model": "no-such-model"}], "strategy": "fastest"}],
-            "rules": [{"name": "r", "route": "nowhere", "pattern": "("}],
-        })
+        services.policy_propose(
+            organization=org.org,
+            actor=org.owner,
+            document={
+                "routes": [{"name": "a", "targets": [{"model": "no-such-model"}], "strategy": "fastest"}],
+                "rules": [{"name": "r", "route": "nowhere", "pattern": "("}],
+            },
+        )
     text = " ".join(excinfo.value.messages)
     assert "routes[0].strategy" in text and "rules[0].pattern" in text
     with pytest.raises(ValidationError) as excinfo:
-        services.policy_propose(organization=org.org, actor=org.owner, document={
-            "routes": [{"name": "a", "targets": [{"model": "no-such-model"}]}],
-            "rules": [{"name": "r", "route": "nowhere"}],
-        })
+        services.policy_propose(
+            organization=org.org,
+            actor=org.owner,
+            document={
+                "routes": [{"name": "a", "targets": [{"model": "no-such-model"}]}],
+                "rules": [{"name": "r", "route": "nowhere"}],
+            },
+        )
     text = " ".join(excinfo.value.messages)
     assert "unknown model 'no-such-model'" in text and "'nowhere' is neither a route nor a model" in text
 
@@ -72,8 +81,9 @@ def test_rejecting_a_proposal_rejects_those_built_on_it(org):
     second = services.rule_put(organization=org.org, actor=org.owner, rule={"name": "r", "route": "fast"})
     assert second.parent == first
     services.policy_reject(version=first, actor=org.admin, note="not now")
-    assert set(PolicyVersion.objects.filter(number__in=[first.number, second.number]).values_list("state", flat=True)) \
-        == {"rejected"}
+    assert set(
+        PolicyVersion.objects.filter(number__in=[first.number, second.number]).values_list("state", flat=True)
+    ) == {"rejected"}
 
 
 def test_rollback_creates_a_new_version_with_the_old_document(org):
@@ -108,9 +118,13 @@ def test_breaker_settings_are_validated_and_published(org, django_capture_on_com
 
 def test_data_classes_are_editable_per_organization_with_a_rank_order(org):
     classes = [
-        {"name": "public", "label": "Public"}, {"name": "internal", "label": "Internal"},
-        {"name": "trade-secret", "label": "Trade secret"}, {"name": "confidential", "label": "Confidential"},
-        {"name": "pii", "label": "PII"}, {"name": "pci", "label": "PCI"}, {"name": "phi", "label": "PHI"},
+        {"name": "public", "label": "Public"},
+        {"name": "internal", "label": "Internal"},
+        {"name": "trade-secret", "label": "Trade secret"},
+        {"name": "confidential", "label": "Confidential"},
+        {"name": "pii", "label": "PII"},
+        {"name": "pci", "label": "PCI"},
+        {"name": "phi", "label": "PHI"},
         {"name": "restricted", "label": "Restricted"},
     ]
     ranked = [{**c, "rank": rank} for rank, c in enumerate(classes)]

@@ -15,14 +15,27 @@ from routing.engine.state import DEFAULT_BREAKER, Health
 
 def candidate(ident: int, *, weight: int = 1, price: tuple[str, str] = ("1", "2")) -> Candidate:
     model = ModelInfo(
-        id=ident, name=f"m{ident}", vendor="v", tier="mid", context_window=128_000, max_output_tokens=4096,
-        capabilities=frozenset({"chat"}), lifecycle="active",
+        id=ident,
+        name=f"m{ident}",
+        vendor="v",
+        tier="mid",
+        context_window=128_000,
+        max_output_tokens=4096,
+        capabilities=frozenset({"chat"}),
+        lifecycle="active",
         price=Price(Decimal(price[0]), Decimal(price[1]), Decimal(0)),
-        created=0, deployments=(),
+        created=0,
+        deployments=(),
     )
     deployment = DeploymentInfo(
-        id=ident, name=f"d{ident}", model_name=model.name, provider_name="p", provider_kind="openai",
-        organization_id=None, weight=weight, target=Target("openai", "http://x", "", model.name),
+        id=ident,
+        name=f"d{ident}",
+        model_name=model.name,
+        provider_name="p",
+        provider_kind="openai",
+        organization_id=None,
+        weight=weight,
+        target=Target("openai", "http://x", "", model.name),
     )
     return Candidate(deployment, model, weight, DEFAULT_BREAKER, float(price[0]), float(price[1]))
 

@@ -12,12 +12,18 @@ DEFAULT = Validators(json=True, regex=None, min_length=0, max_length=0, refusal=
 
 
 def body(text, **message):
-    return {"choices": [{"index": 0, "message": {"role": "assistant", "content": text, **message},
-                         "finish_reason": "stop"}]}
+    return {
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text, **message}, "finish_reason": "stop"}]
+    }
 
 
-SCHEMA = {"type": "json_schema", "json_schema": {"name": "o", "schema": {
-    "type": "object", "properties": {"qty": {"type": "integer"}}, "required": ["qty"]}}}
+SCHEMA = {
+    "type": "json_schema",
+    "json_schema": {
+        "name": "o",
+        "schema": {"type": "object", "properties": {"qty": {"type": "integer"}}, "required": ["qty"]},
+    },
+}
 
 
 def test_json_and_schema():
@@ -32,8 +38,9 @@ def test_json_and_schema():
 def test_refusal_regex_length_and_confidence():
     assert answer_check(DEFAULT, {}, body("I'm sorry, but I can't help with that.")) == "refusal"
     assert answer_check(DEFAULT, {}, body("", refusal="no")) == "refusal"
-    strict = Validators(json=True, regex=re.compile(r"^ANSWER:"), min_length=10, max_length=40, refusal=False,
-                        min_confidence=0.7)
+    strict = Validators(
+        json=True, regex=re.compile(r"^ANSWER:"), min_length=10, max_length=40, refusal=False, min_confidence=0.7
+    )
     assert answer_check(strict, {}, body("nope")) == "regex"
     assert answer_check(strict, {}, body("ANSWER:")) == "too_short"
     assert answer_check(strict, {}, body("ANSWER: " + "x" * 50)) == "too_long"
@@ -48,8 +55,11 @@ def test_compression_keeps_system_and_last_user_turn_verbatim():
         {"role": "user", "content": "one"},
         {"role": "assistant", "content": "two"},
         {"role": "user", "content": "three"},
-        {"role": "assistant", "content": None, "tool_calls": [{"id": "t", "type": "function",
-                                                                "function": {"name": "f", "arguments": "{}"}}]},
+        {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [{"id": "t", "type": "function", "function": {"name": "f", "arguments": "{}"}}],
+        },
         {"role": "tool", "tool_call_id": "t", "content": "result"},
     ]
     system, older, kept = conversation_split(messages, keep_turns=0)

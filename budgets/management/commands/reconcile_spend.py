@@ -18,7 +18,9 @@ class Command(BaseCommand):
         parser.add_argument("--org", help="organization slug (default: all)")
         parser.add_argument("--budget", type=int, help="one budget id")
         parser.add_argument(
-            "--period", default="current", choices=["current", "previous", "all"],
+            "--period",
+            default="current",
+            choices=["current", "previous", "all"],
             help="the periods to check: current (default), previous, or all with a counter",
         )
         parser.add_argument("--at", help="a date or time (ISO 8601) that picks the current/previous period")
@@ -38,8 +40,9 @@ class Command(BaseCommand):
                 at = datetime.fromisoformat(options["at"] + "T12:00:00+00:00")
             if at is None:
                 raise CommandError(f"--at: {options['at']!r} is not an ISO 8601 date or time.")
-        checks = reconcile(organization_id=organization_id, budget_id=options["budget"], at=at,
-                           period=options["period"])
+        checks = reconcile(
+            organization_id=organization_id, budget_id=options["budget"], at=at, period=options["period"]
+        )
         header = ("budget", "period start", "counter", "ledger", "records", "scope records", "rollups", "held")
         self.stdout.write("  ".join(f"{h:>16}" if i > 1 else f"{h:<28}" for i, h in enumerate(header)))
         drifted = 0
@@ -47,8 +50,17 @@ class Command(BaseCommand):
             cells = (
                 f"{check.budget.name[:28]:<28}",
                 f"{check.period_start:%Y-%m-%d %H:%M}Z".ljust(28),
-                *(f"{money_text(v):>16}" for v in (check.counter_spent, check.ledger_actual, check.records,
-                                                    check.scope_records, check.rollups, check.counter_held)),
+                *(
+                    f"{money_text(v):>16}"
+                    for v in (
+                        check.counter_spent,
+                        check.ledger_actual,
+                        check.records,
+                        check.scope_records,
+                        check.rollups,
+                        check.counter_held,
+                    )
+                ),
             )
             self.stdout.write("  ".join(cells))
             if check.unbudgeted:
