@@ -118,6 +118,20 @@ for scope, ref in (("organization", capped.id), ("team", team.id), ("user", owne
     b.budget_create(organization=capped, scope=scope, scope_id=ref, amount="1000000", period="monthly")
     if scope != "organization":
         b.rate_limit_set(organization=capped, scope=scope, scope_id=ref, rpm=10000000, tpm=1000000000)
+from routing import services as r
+from routing.policy.document import policy_empty
+routed = c.organization_create(name="Bench Routing", owner=owner)
+doc = policy_empty()
+for i in range(5):
+    routed_card, _ = p.model_card_upsert(name=f"route-model-{{i}}", vendor="bench", input_price="1", output_price="2",
+                                         capabilities=["chat", "streaming"])
+    p.deployment_create(model=routed_card, provider=prov, name=f"route-{{i}}@sim", upstream_model="gpt-4o-mini")
+doc["routes"] = [{{"name": "fast", "strategy": "weighted",
+                  "targets": [{{"model": f"route-model-{{i}}", "weight": i + 1}} for i in range(5)]}}]
+doc["rules"] = [{{"name": f"rule {{i}}", "route": "fast", "keywords": [f"keyword{{i}}", f"other{{i}}"],
+                  "workflows": [f"workflow-{{i}}"] if i % 3 == 0 else []}} for i in range(20)]
+r.policy_propose(organization=routed, actor=owner, document=doc, bypass_approval=True)
+print(c.api_key_create(organization=routed, name="bench routed").secret)
 print(capped_key.secret)
 print(c.api_key_create(organization=org, name="bench").secret)
 """
@@ -125,7 +139,7 @@ print(c.api_key_create(organization=org, name="bench").secret)
         [PY, "manage.py", "shell", "-c", script], cwd=ROOT, env=env, check=True, capture_output=True, text=True
     )
     lines = out.stdout.strip().splitlines()
-    return lines[-1], lines[-2]
+    return lines[-1], lines[-2], lines[-3]
 
 
 def redis_url() -> str | None:
@@ -176,8 +190,10 @@ class Result:
         return values[min(len(values) - 1, int(q * len(values)))] * 1000 if values else float("nan")
 
 
-async def load(url: str, key: str, *, concurrency: int, total: int, stream: bool) -> tuple[float, list, list, int]:
-    body = orjson.dumps({**BODY, "stream": True} if stream else BODY)
+async def load(
+    url: str, key: str, *, concurrency: int, total: int, stream: bool, model: str = "bench-model"
+) -> tuple[float, list, list, int]:
+    body = orjson.dumps({**BODY, "model": model, "stream": True} if stream else {**BODY, "model": model})
     headers = {"authorization": f"Bearer {key}", "content-type": "application/json"}
     latencies: list[float] = []
     ttfb: list[float] = []
@@ -209,10 +225,21 @@ async def load(url: str, key: str, *, concurrency: int, total: int, stream: bool
         return time.perf_counter() - began, latencies, ttfb, errors
 
 
-def run_case(name: str, url: str, key: str, *, concurrency: int, total: int, stream: bool, pid: int | None) -> Result:
-    asyncio.run(load(url, key, concurrency=concurrency, total=max(50, total // 10), stream=stream))  # warm-up
+def run_case(
+    name: str,
+    url: str,
+    key: str,
+    *,
+    concurrency: int,
+    total: int,
+    stream: bool,
+    pid: int | None,
+    model: str = "bench-model",
+) -> Result:
+    kwargs = {"concurrency": concurrency, "stream": stream, "model": model}
+    asyncio.run(load(url, key, total=max(50, total // 10), **kwargs))  # warm-up
     cpu_before = cpu_seconds(pid) if pid else 0.0
-    seconds, latencies, ttfb, errors = asyncio.run(load(url, key, concurrency=concurrency, total=total, stream=stream))
+    seconds, latencies, ttfb, errors = asyncio.run(load(url, key, total=total, **kwargs))
     result = Result(name, concurrency, total, seconds, latencies, ttfb, errors)
     if pid:
         result.cpu_ms_per_req = (cpu_seconds(pid) - cpu_before) * 1000 / total
@@ -224,6 +251,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer requests per case")
     parser.add_argument("--no-stock", action="store_true", help="skip the stock-adrf-dispatch comparison")
     parser.add_argument("--no-budgets", action="store_true", help="skip the runs with budgets and rate limits on")
+    parser.add_argument("--no-routing", action="store_true", help="skip the run through a route with rules")
+    parser.add_argument("--only", choices=["routing"], help="run only the plain and routed cases")
     args = parser.parse_args()
     n = {1: 3000, 16: 8000, 64: 8000, "stream": 3000}
     if args.quick:
@@ -241,9 +270,13 @@ def main() -> None:
     }
     env.pop("DATABASE_URL", None)
     env.pop("REDIS_URL", None)
-    key, capped_key = prepare(env, sim_url)
+    key, capped_key, routed_key = prepare(env, sim_url)
     redis = None if args.no_budgets else redis_url()
     modes: list[tuple[str, bool, dict[str, str], str]] = [("async dispatch", False, {}, key)]
+    if not args.no_routing:
+        modes.append(("route of 5 deployments, 20 rules", False, {}, routed_key))
+    if args.only == "routing":
+        args.no_stock = args.no_budgets = True
     if not args.no_stock:
         modes.append(("stock adrf dispatch", True, {}, key))
     if not args.no_budgets:
@@ -281,11 +314,19 @@ def main() -> None:
                 cases = [(1, False, n[1]), (16, False, n[16])]
             elif mode_key != key:
                 cases = [(1, False, n[1]), (16, False, n[16]), (16, True, n["stream"])]
+            model = "fast" if mode_key == routed_key else "bench-model"
             for concurrency, stream, total in cases:
                 label = f"{'stream' if stream else 'non-stream'} c={concurrency}"
                 d = run_case(label, direct, "x", concurrency=concurrency, total=total, stream=stream, pid=None)
                 g = run_case(
-                    label, through, mode_key, concurrency=concurrency, total=total, stream=stream, pid=gateway.pid
+                    label,
+                    through,
+                    mode_key,
+                    concurrency=concurrency,
+                    total=total,
+                    stream=stream,
+                    pid=gateway.pid,
+                    model=model,
                 )
                 rows.append((f"{mode}: {label}", d, g))
                 print(
