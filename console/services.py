@@ -127,6 +127,12 @@ def team_create(
 
 
 def team_update(*, team: Team, actor: AbstractBaseUser | None = None, **fields) -> Team:
+    name = fields.get("name")
+    if (
+        name is not None
+        and Team.objects.filter(organization_id=team.organization_id, name=name).exclude(pk=team.pk).exists()
+    ):
+        raise ValidationError({"name": f"A team named {name!r} exists already."})
     for field, value in fields.items():
         setattr(team, field, value)
     team.full_clean()

@@ -119,18 +119,15 @@ def provider_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         data = dict(form.cleaned_data)
         secret = data.pop("secret")
         clear = data.pop("clear_secret")
-        if data["name"] != provider.name and Provider.objects.filter(name=data["name"]).exists():
-            form.add_error("name", f"A provider named {data['name']!r} exists already.")
+        try:
+            services.provider_update(
+                provider=provider, actor=request.user, secret="" if clear else (secret or None), **data
+            )
+        except ValidationError as exc:
+            form_error_apply(form, exc)
         else:
-            try:
-                services.provider_update(
-                    provider=provider, actor=request.user, secret="" if clear else (secret or None), **data
-                )
-            except ValidationError as exc:
-                form_error_apply(form, exc)
-            else:
-                messages.success(request, f"Provider {provider.name} saved.")
-                return redirect("providers:provider-detail", pk=provider.pk)
+            messages.success(request, f"Provider {provider.name} saved.")
+            return redirect("providers:provider-detail", pk=provider.pk)
     return render(request, "providers/provider_form.html", {"form": form, "provider": provider})
 
 
@@ -208,16 +205,13 @@ def deployment_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
         data["upstream_model"] = data["upstream_model"] or data["model"].name
-        if data["name"] != deployment.name and Deployment.objects.filter(name=data["name"]).exists():
-            form.add_error("name", f"A deployment named {data['name']!r} exists already.")
+        try:
+            services.deployment_update(deployment=deployment, actor=request.user, **data)
+        except ValidationError as exc:
+            form_error_apply(form, exc)
         else:
-            try:
-                services.deployment_update(deployment=deployment, actor=request.user, **data)
-            except ValidationError as exc:
-                form_error_apply(form, exc)
-            else:
-                messages.success(request, f"Deployment {deployment.name} saved.")
-                return redirect("providers:provider-detail", pk=provider.pk)
+            messages.success(request, f"Deployment {deployment.name} saved.")
+            return redirect("providers:provider-detail", pk=provider.pk)
     return render(
         request, "providers/deployment_form.html", {"form": form, "provider": provider, "deployment": deployment}
     )

@@ -222,6 +222,28 @@ def _index(items: list[dict[str, Any]], name: str) -> int:
     return -1
 
 
+def _put(items: list[dict[str, Any]], item: dict[str, Any], *, name: str, kind: str, replaces: str) -> None:
+    """Append `item`, or put it in place of the entry named `replaces`; names stay unique."""
+    if replaces:
+        index = _index(items, replaces)
+        if index < 0:
+            raise ValidationError(f"There is no {kind} {replaces!r}.")
+        if name != replaces and _index(items, name) >= 0:
+            raise ValidationError(f"A {kind} named {name!r} exists already.")
+        items[index] = item
+    else:
+        if _index(items, name) >= 0:
+            raise ValidationError(f"A {kind} named {name!r} exists already.")
+        items.append(item)
+
+
+def _remove(items: list[dict[str, Any]], name: str, *, kind: str) -> None:
+    index = _index(items, name)
+    if index < 0:
+        raise ValidationError(f"There is no {kind} {name!r}.")
+    del items[index]
+
+
 def route_put(
     *, organization: Organization, actor: AbstractBaseUser | None, route: dict[str, Any], replaces: str = ""
 ) -> PolicyVersion:
@@ -229,20 +251,9 @@ def route_put(
     name = str(route.get("name") or "").strip()
 
     def change(document: dict[str, Any]) -> None:
-        routes = document["routes"]
-        if replaces:
-            index = _index(routes, replaces)
-            if index < 0:
-                raise ValidationError(f"There is no route {replaces!r}.")
-            if name != replaces and _index(routes, name) >= 0:
-                raise ValidationError(f"A route named {name!r} exists already.")
-            routes[index] = route
-            if name != replaces:
-                _rename_destination(document, replaces, name)
-        else:
-            if _index(routes, name) >= 0:
-                raise ValidationError(f"A route named {name!r} exists already.")
-            routes.append(route)
+        _put(document["routes"], route, name=name, kind="route", replaces=replaces)
+        if replaces and name != replaces:
+            _rename_destination(document, replaces, name)
 
     verb = "Edit" if replaces else "Add"
     return policy_edit(organization=organization, actor=actor, summary=f"{verb} route {name}", change=change)
@@ -265,10 +276,7 @@ def _rename_destination(document: dict[str, Any], old: str, new: str) -> None:
 
 def route_remove(*, organization: Organization, actor: AbstractBaseUser | None, name: str) -> PolicyVersion:
     def change(document: dict[str, Any]) -> None:
-        index = _index(document["routes"], name)
-        if index < 0:
-            raise ValidationError(f"There is no route {name!r}.")
-        del document["routes"][index]
+        _remove(document["routes"], name, kind="route")
 
     return policy_edit(organization=organization, actor=actor, summary=f"Remove route {name}", change=change)
 
@@ -280,18 +288,7 @@ def rule_put(
     name = str(rule.get("name") or "").strip()
 
     def change(document: dict[str, Any]) -> None:
-        rules = document["rules"]
-        if replaces:
-            index = _index(rules, replaces)
-            if index < 0:
-                raise ValidationError(f"There is no rule {replaces!r}.")
-            if name != replaces and _index(rules, name) >= 0:
-                raise ValidationError(f"A rule named {name!r} exists already.")
-            rules[index] = rule
-        else:
-            if _index(rules, name) >= 0:
-                raise ValidationError(f"A rule named {name!r} exists already.")
-            rules.append(rule)
+        _put(document["rules"], rule, name=name, kind="rule", replaces=replaces)
 
     verb = "Edit" if replaces else "Add"
     return policy_edit(organization=organization, actor=actor, summary=f"{verb} rule {name}", change=change)
@@ -299,10 +296,7 @@ def rule_put(
 
 def rule_remove(*, organization: Organization, actor: AbstractBaseUser | None, name: str) -> PolicyVersion:
     def change(document: dict[str, Any]) -> None:
-        index = _index(document["rules"], name)
-        if index < 0:
-            raise ValidationError(f"There is no rule {name!r}.")
-        del document["rules"][index]
+        _remove(document["rules"], name, kind="rule")
 
     return policy_edit(organization=organization, actor=actor, summary=f"Remove rule {name}", change=change)
 

@@ -79,17 +79,13 @@ def team_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     if request.method == "POST":
         form = TeamForm(request.POST)
         if form.is_valid():
-            name = form.cleaned_data["name"]
-            if Team.objects.filter(organization=team.organization, name=name).exclude(pk=team.pk).exists():
-                form.add_error("name", f"A team named {name!r} exists already.")
+            try:
+                services.team_update(team=team, actor=request.user, **form.cleaned_data)
+            except ValidationError as exc:
+                form_error_apply(form, exc)
             else:
-                try:
-                    services.team_update(team=team, actor=request.user, **form.cleaned_data)
-                except ValidationError as exc:
-                    form_error_apply(form, exc)
-                else:
-                    messages.success(request, f"Team {team.name} saved.")
-                    return redirect("console:team-detail", pk=team.pk)
+                messages.success(request, f"Team {team.name} saved.")
+                return redirect("console:team-detail", pk=team.pk)
     return render(request, "console/team_form.html", {"team": team, "form": form})
 
 

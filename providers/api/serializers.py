@@ -15,6 +15,7 @@ from rest_framework import serializers
 from console.api.base import OrganizationRelatedField
 from console.models import Organization
 from providers.models import CAPABILITIES, PRICE, Deployment, Lifecycle, ModelCard, Provider, ProviderKind, Tier
+from providers.services import MODEL_FIELDS
 
 ZERO = Decimal(0)
 
@@ -30,26 +31,7 @@ def visible_providers(organization: Organization) -> QuerySet[Provider]:
 class ModelOutput(serializers.ModelSerializer):
     class Meta:
         model = ModelCard
-        fields = [
-            "id",
-            "name",
-            "display_name",
-            "vendor",
-            "version",
-            "tier",
-            "context_window",
-            "max_output_tokens",
-            "input_price",
-            "output_price",
-            "cached_input_price",
-            "operator_priced",
-            "capabilities",
-            "lifecycle",
-            "description",
-            "source",
-            "created_at",
-            "updated_at",
-        ]
+        fields = ["id", "name", *MODEL_FIELDS, "created_at", "updated_at"]
         read_only_fields = fields
 
 

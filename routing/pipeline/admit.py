@@ -3,13 +3,11 @@
 The worst case of a request — its estimated prompt tokens plus `max_tokens` (or
 the model's output cap when the request sets none), at the registry's prices —
 is reserved on every applicable budget before anything is sent upstream; settle
-replaces the hold by the real cost. The admission state of a request lives here,
-keyed by request id, from admission until a few seconds after its settlement.
+replaces the hold by the real cost. The admission travels on the request context.
 """
 
 from __future__ import annotations
 
-import asyncio
 import math
 from dataclasses import dataclass, replace
 from decimal import Decimal
@@ -24,16 +22,6 @@ from routing.pipeline.context import RequestContext
 
 T = TypeVar("T")
 FALLBACK_OUTPUT_CAP = 4096  # a model registered without an output cap
-FORGET_AFTER = 5.0  # seconds the state outlives settlement (the response headers still read it)
-
-
-@dataclass(slots=True)
-class AdmitState:
-    admission: facade.Admission
-    settled: bool = False
-
-
-_states: dict[str, AdmitState] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +89,7 @@ def _unavailable() -> GatewayError:
 async def admit(ctx: RequestContext, body: dict[str, Any]) -> None:
     """Reserve the worst case on every applicable budget and take from the rate limits, or raise 429."""
     need = worst_case(ctx, body)
+    ctx.worst_tokens = need.tokens
     key = ctx.key
     try:
         admission = await facade.admit(
@@ -118,7 +107,7 @@ async def admit(ctx: RequestContext, body: dict[str, Any]) -> None:
     if admission.refusal is not None:
         raise refusal_error(admission.refusal, admission.headers)
     if admission is not facade.FREE:
-        _states[ctx.request_id] = AdmitState(admission)
+        ctx.admission = admission
 
 
 async def admit_deployments(ctx: RequestContext, targets: list[T], body: dict[str, Any]) -> list[T]:
@@ -127,39 +116,30 @@ async def admit_deployments(ctx: RequestContext, targets: list[T], body: dict[st
     if not targets:
         return targets
     try:
-        gate = await facade.gate_deployments(
-            deployment_ids=[t.id for t in targets], tokens=worst_case(ctx, body).tokens
-        )
+        tokens = ctx.worst_tokens if ctx.worst_tokens is not None else worst_case(ctx, body).tokens
+        gate = await facade.gate_deployments(deployment_ids=[t.id for t in targets], tokens=tokens)
     except facade.BudgetUnavailable:
         raise _unavailable() from None
     if gate.refusal is not None:
         raise refusal_error(gate.refusal)
     if gate.buckets:
-        state = _states.get(ctx.request_id)
-        admission = state.admission if state is not None else facade.FREE
-        merged = replace(admission, buckets=admission.buckets + gate.buckets, tokens=gate.tokens)
-        _states[ctx.request_id] = AdmitState(merged)
+        admission = ctx.admission or facade.FREE
+        ctx.admission = replace(admission, buckets=admission.buckets + gate.buckets, tokens=gate.tokens)
     return targets[gate.skip :]
 
 
 def admission_settle(ctx: RequestContext, event: UsageEvent) -> None:
     """Settle the request's hold with its real cost and tokens (once, whatever path ends it)."""
-    state = _states.get(ctx.request_id)
-    if state is None or state.settled:
+    if ctx.admission is None or ctx.admission_settled:
         return
-    state.settled = True
+    ctx.admission_settled = True
     facade.settle(
-        admission=state.admission,
+        admission=ctx.admission,
         cost=event.cost,
         tokens=event.input_tokens + event.output_tokens,
         failed=event.status_code >= 400,
     )
-    try:
-        asyncio.get_running_loop().call_later(FORGET_AFTER, _states.pop, ctx.request_id, None)
-    except RuntimeError:
-        _states.pop(ctx.request_id, None)
 
 
 def admission_headers(ctx: RequestContext) -> tuple[tuple[str, str], ...]:
-    state = _states.get(ctx.request_id)
-    return state.admission.headers if state is not None else ()
+    return ctx.admission.headers if ctx.admission is not None else ()

@@ -31,6 +31,9 @@ class RequestContext:
     deployment: DeploymentInfo | None = None
     attempts: int = 0
     attempt_trail: list[dict[str, Any]] = field(default_factory=list)
+    admission: Any = None  # budgets.facade.Admission when budgets or limits apply
+    admission_settled: bool = False
+    worst_tokens: int | None = None  # tokens the rate limits were charged up front
     usage: Usage | None = None
     ttft: float | None = None  # seconds after `started`
     tags: list[str] = field(default_factory=list)
