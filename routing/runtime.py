@@ -163,6 +163,11 @@ class GatewayRuntime:
         if budgets:
             await budgets_changed()
 
+    async def drain(self) -> None:
+        """Write now what the background loops would write soon: usage, settlements, holds."""
+        await self.flush_usage()
+        await budgets_tick()
+
     async def flush_usage(self) -> int:
         if not len(usage_buffer):
             return 0
@@ -189,3 +194,10 @@ async def runtime_stop() -> None:
     current = _runtimes.pop(loop, None)
     if current is not None:
         await current.stop()
+
+
+def runtimes_drain(timeout: float = 10.0) -> None:
+    """From outside the event loops (a test's thread): drain every running gateway loop."""
+    for loop, current in list(_runtimes.items()):
+        if loop.is_running() and not loop.is_closed():
+            asyncio.run_coroutine_threadsafe(current.drain(), loop).result(timeout)

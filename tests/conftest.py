@@ -77,6 +77,17 @@ def close_pools() -> None:
             connection.close_pool()
 
 
+@pytest.fixture
+def _django_db_helper(_django_db_helper):
+    """pytest-django's database fixture, wrapped: before it empties the tables after a
+    test, the gateway server writes what its background loops still hold (usage
+    records, budget settlements), so no write of the last request races the flush."""
+    yield _django_db_helper
+    from routing.runtime import runtimes_drain
+
+    runtimes_drain()
+
+
 def gateway_sync() -> None:
     """Make the gateway see the database as it is now (instead of waiting for its poll)."""
     from console.keycache import key_cache
