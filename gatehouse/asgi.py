@@ -4,8 +4,9 @@ when enabled, the built-in simulator.
 `/v1/...` goes to the lean gateway handler (no middleware, no thread hops),
 `/static/...` to an in-memory static file server, `/sim/...` to the simulator,
 everything else to Django's standard handler.
-Lifespan events start the data plane's background loops and flush buffered usage
-records on a clean shutdown.
+The app owns the process's `Gateway` (the data plane's composition root):
+lifespan events start it and, on a clean shutdown, stop it, which writes every
+buffered usage record. Console pages reach it as `request.scope["gatehouse.gateway"]`.
 """
 
 import logging
@@ -21,15 +22,16 @@ from django.core.asgi import get_asgi_application  # noqa: E402
 
 from gatehouse.static import StaticFiles  # noqa: E402
 from routing.asgi import GatewayASGIHandler  # noqa: E402
-from routing.runtime import runtime, runtime_stop  # noqa: E402
+from routing.gateway import Gateway  # noqa: E402
 
 logger = logging.getLogger("gatehouse")
 
 
 class GatehouseApp:
-    def __init__(self) -> None:
+    def __init__(self, gateway: Gateway | None = None) -> None:
+        self.gateway = gateway or Gateway()
         self.django = get_asgi_application()
-        self.gateway = GatewayASGIHandler()
+        self.gateway_handler = GatewayASGIHandler(self.gateway)
         self.static = StaticFiles()
         self.simulator = None
         if settings.GATEHOUSE["SIMULATOR"]:
@@ -42,7 +44,7 @@ class GatehouseApp:
         if kind == "http":
             path = scope["path"]
             if path.startswith("/v1/") or path == "/v1":
-                await self.gateway(scope, receive, send)
+                await self.gateway_handler(scope, receive, send)
                 return
             if path.startswith(self.static.prefix):
                 await self.static(scope, receive, send)
@@ -51,7 +53,7 @@ class GatehouseApp:
                 inner = {**scope, "path": path[4:], "root_path": scope.get("root_path", "") + "/sim"}
                 await self.simulator(inner, receive, send)
                 return
-            await self.django(scope, receive, send)
+            await self.django({**scope, "gatehouse.gateway": self.gateway}, receive, send)
         elif kind == "lifespan":
             await self.lifespan(receive, send)
 
@@ -60,14 +62,14 @@ class GatehouseApp:
             message = await receive()
             if message["type"] == "lifespan.startup":
                 try:
-                    await runtime()
+                    await self.gateway.start()
                 except Exception as exc:  # a broken database must not look like a healthy start
                     logger.exception("gateway runtime failed to start")
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
                     return
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
-                await runtime_stop()
+                await self.gateway.stop()
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 

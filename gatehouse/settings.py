@@ -226,6 +226,9 @@ GATEHOUSE = {
     "UPSTREAM_MAX_CONNECTIONS": env_int("GATEHOUSE_UPSTREAM_MAX_CONNECTIONS", 512),
     "DEFAULT_TIMEOUT": env_float("GATEHOUSE_DEFAULT_TIMEOUT", 120.0),
     "MAX_ATTEMPTS": env_int("GATEHOUSE_MAX_ATTEMPTS", 3),
+    # Threads per gateway process for its blocking database reads (key lookups,
+    # snapshot rebuilds, change-feed polls); usage writes have a thread of their own.
+    "DB_THREADS": env_int("GATEHOUSE_DB_THREADS", 4),
     # The stock adrf dispatch runs authentication in a thread; kept switchable so
     # `make bench` can show what the async dispatch saves.
     "STOCK_DRF_DISPATCH": env_bool("GATEHOUSE_STOCK_DRF_DISPATCH", False),

@@ -14,13 +14,17 @@ import asyncio
 import io
 import logging
 
-from django.conf import settings
+from typing import TYPE_CHECKING
+
 from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpResponse
 from django.urls import Resolver404, get_resolver, set_urlconf
 
 from routing.errors import error_payload
 from routing.views import TOO_LARGE_FLAG
+
+if TYPE_CHECKING:
+    from routing.gateway import Gateway
 
 logger = logging.getLogger(__name__)
 
@@ -37,9 +41,20 @@ def _internal_error() -> HttpResponse:
     )
 
 
+async def _send_unavailable(send) -> None:
+    body = error_payload("The gateway is starting or cannot reach its database.", "service_unavailable")
+    headers = [(b"content-type", b"application/json"), (b"retry-after", b"1")]
+    await send({"type": "http.response.start", "status": 503, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
 class GatewayASGIHandler:
-    def __init__(self) -> None:
-        self.max_body = settings.GATEHOUSE["MAX_BODY_BYTES"]
+    """Serves `/v1` with the process's `Gateway` (which it starts on first use when the
+    server sends no lifespan events)."""
+
+    def __init__(self, gateway: Gateway) -> None:
+        self.gateway = gateway
+        self.max_body = gateway.conf.max_body_bytes
         self.resolver = get_resolver()
 
     async def __call__(self, scope, receive, send) -> None:
@@ -47,7 +62,18 @@ class GatewayASGIHandler:
             body, too_large = await self._read_body(receive)
         except RequestAborted:
             return
-        request = ASGIRequest(scope, io.BytesIO(body))
+        try:
+            await self.gateway.ready()
+        except Exception:
+            logger.exception("the gateway could not start")
+            await _send_unavailable(send)
+            return
+        # The view reads the body from `raw_body`, never `request.body`, so Django's
+        # DATA_UPLOAD_MAX_MEMORY_SIZE (meant for console forms) does not apply: the
+        # gateway's own limit was enforced while reading.
+        request = ASGIRequest(scope, io.BytesIO(b""))
+        request.raw_body = body
+        request.gateway = self.gateway
         if too_large:
             request.META[TOO_LARGE_FLAG] = True
         process = asyncio.ensure_future(self._respond(request, send))

@@ -60,9 +60,13 @@ def gateway_server(django_db_setup, django_db_blocker):
     settings.GATEHOUSE["SIMULATOR_URL"] = f"http://127.0.0.1:{port}/sim"
     from gatehouse.asgi import GatehouseApp
 
+    global _server_gateway
+    app = GatehouseApp()
     with django_db_blocker.unblock():
-        server = ServerThread(GatehouseApp(), port).start()
+        server = ServerThread(app, port).start()
+    server.gateway = _server_gateway = app.gateway
     yield server
+    _server_gateway = None
     with django_db_blocker.unblock():
         server.stop()
         close_pools()
@@ -83,18 +87,22 @@ def _django_db_helper(_django_db_helper):
     test, the gateway server writes what its background loops still hold (usage
     records, budget settlements), so no write of the last request races the flush."""
     yield _django_db_helper
-    from routing.runtime import runtimes_drain
+    if _server_gateway is not None:
+        _server_gateway.call_soon(_server_gateway.drain)
 
-    runtimes_drain()
+
+# The gateway of the session's test server (tests reach it to drain and refresh it).
+_server_gateway = None
+
+
+def server_gateway():
+    return _server_gateway
 
 
 def gateway_sync() -> None:
     """Make the gateway see the database as it is now (instead of waiting for its poll)."""
-    from console.keycache import key_cache
-    from routing.runtime import catalog
-
-    catalog.refresh()
-    key_cache.clear()
+    if _server_gateway is not None:
+        _server_gateway.refresh_now()
 
 
 def usage_wait(request_id: str, timeout: float = 5.0):

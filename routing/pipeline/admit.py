@@ -16,9 +16,11 @@ from typing import Any, TypeVar
 from budgets import facade
 from budgets.pricing import cost_of
 from budgets.usage import UsageEvent
-from providers.tokens import estimate_prompt_tokens, estimate_text_tokens
+from providers.facade import ModelInfo, estimate_prompt_tokens, estimate_text_tokens
+from routing.conf import routing_conf
 from routing.errors import GatewayError
 from routing.pipeline.context import RequestContext
+from routing.pipeline.route import RoutePlan, eligible
 
 T = TypeVar("T")
 FALLBACK_OUTPUT_CAP = 4096  # a model registered without an output cap
@@ -34,24 +36,18 @@ def _positive_int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else None
 
 
-def worst_case(ctx: RequestContext, body: dict[str, Any]) -> WorstCase:
-    model = ctx.model
+def _prompt_tokens(ctx: RequestContext, body: dict[str, Any]) -> int:
     if ctx.endpoint == "embeddings":
-        prompt, output, rate_tokens = estimate_text_tokens(body.get("input")), 0, None
-    else:
-        prompt = estimate_prompt_tokens(body.get("messages") or [])
-        if body.get("tools"):
-            prompt += estimate_text_tokens(body.get("tools"))
-        requested = _positive_int(body.get("max_completion_tokens")) or _positive_int(body.get("max_tokens"))
-        choices = _positive_int(body.get("n")) or 1
-        cap = model.max_output_tokens if model is not None else 0
-        output = (requested or cap or FALLBACK_OUTPUT_CAP) * choices
-        # Like OpenAI, the token limits count max_tokens when the request sets it; the
-        # real count is trued up at settlement either way.
-        rate_tokens = prompt + (requested * choices if requested else 0)
-    if model is None:  # nothing priced to reserve against (the route stage raises first in practice)
-        return WorstCase(cost=Decimal(0), tokens=rate_tokens if rate_tokens is not None else prompt)
-    cost = cost_of(
+        return estimate_text_tokens(body.get("input"))
+    prompt = estimate_prompt_tokens(body.get("messages") or [])
+    if body.get("tools"):
+        prompt += estimate_text_tokens(body.get("tools"))
+    return prompt
+
+
+def _model_worst(model: ModelInfo, *, prompt: int, requested: int | None, choices: int, embeddings: bool) -> Decimal:
+    output = 0 if embeddings else (requested or model.max_output_tokens or FALLBACK_OUTPUT_CAP) * choices
+    return cost_of(
         input_tokens=prompt,
         output_tokens=output,
         cached_tokens=0,
@@ -59,7 +55,66 @@ def worst_case(ctx: RequestContext, body: dict[str, Any]) -> WorstCase:
         output_price=model.price.output,
         cached_input_price=model.price.cached_input,
     ).total
-    return WorstCase(cost=cost, tokens=rate_tokens if rate_tokens is not None else prompt)
+
+
+def reachable_models(plan: RoutePlan, *, data_class: str) -> list[ModelInfo]:
+    """Every model the plan may end up calling for its answer: the route's candidates and,
+    transitively, those of every fallback route it may follow (cascades excluded, as the
+    call stage never falls back into one)."""
+    found: dict[str, ModelInfo] = {c.model.name: c.model for c in plan.candidates}
+    seen = {plan.route.name}
+    queue = list(plan.route.fallbacks.values())
+    while queue and len(seen) <= routing_conf().max_fallbacks + 1:
+        name = queue.pop(0)
+        if name in seen:
+            continue
+        seen.add(name)
+        route = plan.policy.destination(name)
+        if route is None or route.kind == "cascade":
+            continue
+        candidates, _ = eligible(plan.policy, route, data_class=data_class, capability=plan.capability)
+        for candidate in candidates:
+            found.setdefault(candidate.model.name, candidate.model)
+        queue.extend(route.fallbacks.values())
+    return list(found.values())
+
+
+def worst_case(ctx: RequestContext, body: dict[str, Any], plan: RoutePlan | None = None) -> WorstCase:
+    """What the request may cost at most, on whichever model the plan can reach.
+
+    A plain route or a fallback chain answers from one model: the worst case is the
+    priciest of them. A cascade may call every layer (and a summary call) before it
+    answers, and each of those calls is billed: the worst case is their sum.
+    """
+    embeddings = ctx.endpoint == "embeddings"
+    prompt = _prompt_tokens(ctx, body)
+    requested = None
+    choices = 1
+    rate_tokens = prompt
+    if not embeddings:
+        requested = _positive_int(body.get("max_completion_tokens")) or _positive_int(body.get("max_tokens"))
+        choices = _positive_int(body.get("n")) or 1
+        # Like OpenAI, the token limits count max_tokens when the request sets it; the
+        # real count is trued up at settlement either way.
+        rate_tokens = prompt + (requested * choices if requested else 0)
+
+    def priced(model: ModelInfo) -> Decimal:
+        return _model_worst(model, prompt=prompt, requested=requested, choices=choices, embeddings=embeddings)
+
+    if plan is not None and plan.route.kind == "cascade":
+        total = Decimal(0)
+        for _layer, candidates in plan.layers:
+            total += max(priced(c.model) for c in candidates)
+        if plan.route.compress_model or plan.layers:
+            summary = plan.policy.catalog.model(plan.route.compress_model) if plan.route.compress_model else None
+            total += priced(summary) if summary is not None else max(priced(c.model) for c in plan.layers[0][1])
+        return WorstCase(cost=total, tokens=rate_tokens)
+    models = reachable_models(plan, data_class=ctx.data_class) if plan is not None else []
+    if not models and ctx.model is not None:
+        models = [ctx.model]
+    if not models:  # nothing priced to reserve against (the route stage raises first in practice)
+        return WorstCase(cost=Decimal(0), tokens=rate_tokens)
+    return WorstCase(cost=max(priced(model) for model in models), tokens=rate_tokens)
 
 
 def refusal_error(refusal: facade.Refusal, headers: tuple[tuple[str, str], ...] = ()) -> GatewayError:
@@ -86,9 +141,9 @@ def _unavailable() -> GatewayError:
     )
 
 
-async def admit(ctx: RequestContext, body: dict[str, Any]) -> None:
+async def admit(ctx: RequestContext, body: dict[str, Any], plan: RoutePlan | None = None) -> None:
     """Reserve the worst case on every applicable budget and take from the rate limits, or raise 429."""
-    need = worst_case(ctx, body)
+    need = worst_case(ctx, body, plan)
     ctx.worst_tokens = need.tokens
     key = ctx.key
     try:

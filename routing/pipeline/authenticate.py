@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from console.keycache import KeyContext, key_cache
+from console.keycache import KeyCache, KeyContext
 from routing.errors import GatewayError
 
 
@@ -26,9 +26,9 @@ def bearer_secret(header: str | None) -> str:
     return secret
 
 
-async def authenticate(header: str | None) -> KeyContext:
+async def authenticate(header: str | None, *, keys: KeyCache) -> KeyContext:
     secret = bearer_secret(header)
-    context = await key_cache.lookup(secret)
+    context = await keys.lookup(secret)
     if context is None:
         shown = secret[:8] + "…" if len(secret) > 8 else "…"
         raise _unauthorized(f"Incorrect API key provided: {shown}.")

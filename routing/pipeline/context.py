@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Mapping
+from types import MappingProxyType
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from console.keycache import KeyContext
-from providers.adapters.base import Usage
-from providers.snapshot import DeploymentInfo, ModelInfo
+from providers.facade import DeploymentInfo, ModelInfo, Usage
+
+NO_HEADERS: Mapping[str, str] = MappingProxyType({})
 
 
 def new_request_id() -> str:
@@ -22,6 +25,8 @@ class RequestContext:
     request_id: str
     endpoint: str
     key: KeyContext
+    gateway: Any = None  # routing.gateway.Gateway: where the record goes, the shared state lives
+    headers: Mapping[str, str] = field(default_factory=dict)  # the client's request headers (classification, attribution)
     started: float = field(default_factory=time.perf_counter)
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     stream: bool = False
@@ -49,6 +54,12 @@ class RequestContext:
     routing: dict[str, Any] = field(default_factory=dict)  # extra usage metadata (fallbacks, cascade layers)
     prior_calls: list[tuple[ModelInfo, Usage]] = field(default_factory=list)  # cascade calls before the answer
     response_headers: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def new(
+        cls, gateway: Any, key: KeyContext, *, endpoint: str, headers: Mapping[str, str] = NO_HEADERS, request_id: str = ""
+    ) -> RequestContext:
+        return cls(request_id=request_id or new_request_id(), endpoint=endpoint, key=key, gateway=gateway, headers=headers)
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.started

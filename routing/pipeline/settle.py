@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from budgets.pricing import cost_of
-from budgets.usage import UsageEvent, usage_buffer
+from budgets.usage import UsageEvent
 from routing.pipeline.admit import admission_headers, admission_settle
 from routing.pipeline.context import RequestContext
 from routing.pipeline.record import routing_headers, routing_record
@@ -77,7 +77,7 @@ def settle(
             if generation > 0:
                 event.tokens_per_second = usage.completion_tokens / generation
     routing_record(ctx, event)
-    usage_buffer.add(event)
+    ctx.gateway.usage.add(event)
     admission_settle(ctx, event)
     return event
 

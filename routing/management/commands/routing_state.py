@@ -18,10 +18,12 @@ class Command(BaseCommand):
         parser.add_argument("--deployment", action="append", default=[], help="only this deployment (repeatable)")
 
     def handle(self, *args, **options) -> None:
-        from routing.runtime import policies
+        from routing.gateway import Snapshots
 
         state = routing_state()
-        snapshot = policies.refresh()  # sets the shared namespace of this installation
+        snapshots = Snapshots()
+        snapshots.refresh()  # sets the shared namespace of this installation
+        snapshot = snapshots.routing
         deployments = Deployment.objects.filter(is_active=True).order_by("name")
         if options["deployment"]:
             deployments = deployments.filter(name__in=options["deployment"])

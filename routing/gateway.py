@@ -1,0 +1,289 @@
+"""The composition root of the data plane: one `Gateway` object per process.
+
+Everything the `/v1` pipeline needs that lives longer than one request is owned
+here and nowhere else — the pooled HTTP client, the thread pools that run
+database work, the registry and routing snapshots, the key cache, the usage
+sink, the budget engine and the routing state — so nothing of the data plane is
+module-level state. The ASGI lifespan makes one and stops it (draining what is
+buffered); management commands, Celery tasks and tests make their own.
+
+Database work never shares a thread with other database work of a different
+kind: key lookups and snapshot rebuilds run in `executors.db`, usage writes in
+`executors.writer` (one thread: batches are written in order), so a slow batch
+write can never delay a key lookup or an admission.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+from collections.abc import Awaitable, Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, TypeVar
+
+import httpx
+from django.conf import settings
+from django.db import close_old_connections, connections
+from httpx_aiohttp import AiohttpTransport
+
+from budgets import facade as budgets
+from budgets.usage import UsageBuffer
+from console.changes import change_feed_head, change_feed_since
+from console.keycache import KeyCache
+from providers.facade import CatalogSnapshot, catalog_build
+from routing.engine.snapshot import RoutingSnapshot, routing_build
+from routing.engine.state import routing_state
+
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayConf:
+    """The data plane's settings, read once from `settings.GATEHOUSE`."""
+
+    max_body_bytes: int
+    usage_flush_interval: float
+    change_poll_interval: float
+    upstream_max_connections: int
+    default_timeout: float
+    db_threads: int
+    stock_drf_dispatch: bool
+
+    @classmethod
+    def from_settings(cls) -> GatewayConf:
+        conf = settings.GATEHOUSE
+        return cls(
+            max_body_bytes=conf["MAX_BODY_BYTES"],
+            usage_flush_interval=conf["USAGE_FLUSH_INTERVAL"],
+            change_poll_interval=conf["CHANGE_POLL_INTERVAL"],
+            upstream_max_connections=conf["UPSTREAM_MAX_CONNECTIONS"],
+            default_timeout=conf["DEFAULT_TIMEOUT"],
+            db_threads=conf["DB_THREADS"],
+            stock_drf_dispatch=conf["STOCK_DRF_DISPATCH"],
+        )
+
+
+class Executors:
+    """Thread pools for the blocking work of the data plane, one per kind of work."""
+
+    def __init__(self, *, db_threads: int) -> None:
+        self.db = ThreadPoolExecutor(max_workers=db_threads, thread_name_prefix="gatehouse-db")
+        self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gatehouse-writer")
+
+    def shutdown(self) -> None:
+        for pool in (self.db, self.writer):
+            pool.shutdown(wait=True, cancel_futures=False)
+
+
+def _in_thread(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run ORM work in a pool thread: drop connections that went stale between calls."""
+    close_old_connections()
+    return fn(*args, **kwargs)
+
+
+def _close_thread_connections() -> None:
+    connections.close_all()
+
+
+class Snapshots:
+    """The registry snapshot and the routing snapshot compiled against it.
+
+    Rebuilds may overlap (the change-feed poller and an explicit refresh): they
+    take turns, so a build that read older data never replaces a newer one.
+    """
+
+    def __init__(self) -> None:
+        self.catalog: CatalogSnapshot | None = None
+        self.routing: RoutingSnapshot | None = None
+        self._lock = threading.Lock()
+
+    def _install(self, snapshot: RoutingSnapshot) -> None:
+        state = routing_state()
+        if hasattr(state, "configure"):
+            state.configure(namespace=snapshot.namespace)
+        self.routing = snapshot
+
+    def refresh(self) -> None:
+        """Rebuild both (the registry changed). Blocking: call from a pool thread."""
+        with self._lock:
+            catalog = catalog_build()
+            compiled = routing_build(catalog)  # routes are compiled against the registry
+            self.catalog = catalog
+            self._install(compiled)
+
+    def refresh_routing(self) -> None:
+        """Recompile the routing policies against the current registry (blocking)."""
+        if self.catalog is None:
+            self.refresh()
+            return
+        with self._lock:
+            self._install(routing_build(self.catalog))
+
+
+class Gateway:
+    """One process's data plane: made once, started, used by every request, stopped."""
+
+    def __init__(self, *, conf: GatewayConf | None = None, background: bool = True) -> None:
+        self.conf = conf or GatewayConf.from_settings()
+        self.background = background
+        self.executors = Executors(db_threads=self.conf.db_threads)
+        self.snapshots = Snapshots()
+        self.keys = KeyCache()
+        self.usage = UsageBuffer()
+        self.http: httpx.AsyncClient | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.change_cursor = 0
+        self._tasks: list[asyncio.Task] = []
+        self._starting: asyncio.Future | None = None
+        self._stopped = False
+
+    # -- life cycle ------------------------------------------------------------------------
+
+    def _new_http_client(self) -> httpx.AsyncClient:
+        limit = self.conf.upstream_max_connections
+        limits = httpx.Limits(max_connections=limit, max_keepalive_connections=limit, keepalive_expiry=30)
+        return httpx.AsyncClient(transport=AiohttpTransport(limits=limits), timeout=self.conf.default_timeout)
+
+    async def ready(self) -> Gateway:
+        """Start on first use (servers that send no lifespan events); later calls cost one check."""
+        starting = self._starting
+        if starting is not None and starting.done() and (starting.cancelled() or starting.exception() is not None):
+            self._starting = None  # a failed start (database down) is tried again by the next request
+        if self._starting is None:
+            self._starting = asyncio.ensure_future(self._start())
+        if not self._starting.done():
+            await asyncio.shield(self._starting)
+        else:
+            self._starting.result()
+        return self
+
+    async def start(self) -> Gateway:
+        return await self.ready()
+
+    async def _start(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        if self.http is None:
+            self.http = self._new_http_client()
+        self.change_cursor = await self.db(change_feed_head)
+        if self.snapshots.catalog is None:
+            await self.db(self.snapshots.refresh)
+        await budgets.budgets_start()
+        if self.background:
+            self._tasks = [
+                asyncio.create_task(self._every(self.conf.change_poll_interval, self.poll_changes)),
+                asyncio.create_task(self._every(self.conf.usage_flush_interval, self.flush_usage)),
+                asyncio.create_task(self._every(budgets.tick_interval(), budgets.budgets_tick)),
+            ]
+
+    async def stop(self) -> None:
+        """Stop the loops and write everything still buffered; safe to call twice."""
+        if self._stopped:
+            return
+        self._stopped = True
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        if self._starting is not None and self._starting.done() and not self._starting.exception():
+            await budgets.budgets_stop()
+            await routing_state().flush()
+        await self.writer(self._flush_final)
+        if self.http is not None:
+            await self.http.aclose()
+        loop = asyncio.get_running_loop()
+        for pool in (self.executors.db, self.executors.writer):
+            await loop.run_in_executor(pool, _close_thread_connections)
+        self.executors.shutdown()
+
+    async def _every(self, interval: float, job: Callable[[], Awaitable[Any]]) -> None:
+        # While the database is unreachable every run fails the same way: say so once,
+        # and once more when it recovers, instead of flooding the log.
+        failing = ""
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await job()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if str(exc) != failing:
+                    failing = str(exc)
+                    logger.exception("background job %s failed; retrying every %ss", job.__name__, interval)
+            else:
+                if failing:
+                    logger.info("background job %s recovered", job.__name__)
+                    failing = ""
+
+    # -- blocking work in the gateway's own threads -------------------------------------------
+
+    async def db(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a blocking database read (key lookups, snapshot builds, feed polls)."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executors.db, partial(_in_thread, fn, *args, **kwargs))
+
+    async def writer(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a blocking write of buffered records, in order, on the writer thread."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executors.writer, partial(_in_thread, fn, *args, **kwargs))
+
+    # -- background jobs -----------------------------------------------------------------------
+
+    async def poll_changes(self) -> None:
+        events = await self.db(change_feed_since, self.change_cursor)
+        if not events:
+            return
+        rebuild = budgets_changed = reroute = False
+        for event_id, topic, ref in events:
+            self.change_cursor = event_id
+            if topic == "key":
+                self.keys.invalidate(ref)
+            elif topic == "catalog":
+                rebuild = True
+            elif topic == "budgets":
+                budgets_changed = True
+            elif topic == "routing":
+                reroute = True
+        if rebuild:
+            await self.db(self.snapshots.refresh)
+        elif reroute:
+            await self.db(self.snapshots.refresh_routing)
+        if budgets_changed:
+            await budgets.budgets_changed()
+
+    def _flush_final(self) -> int:
+        try:
+            return self.usage.flush()
+        except Exception:
+            logger.exception("final usage flush failed; %d records not written", len(self.usage))
+            return 0
+
+    async def flush_usage(self) -> int:
+        if not len(self.usage):
+            return 0
+        return await self.writer(self.usage.flush)
+
+    async def drain(self) -> None:
+        """Write now what the background loops would write soon: usage, settlements, holds."""
+        await self.flush_usage()
+        await budgets.budgets_tick()
+
+    # -- from other threads (tests, management commands) ---------------------------------------
+
+    def call_soon(self, make: Callable[[], Awaitable[T]], timeout: float = 10.0) -> T | None:
+        """Run a coroutine on the gateway's loop from another thread and wait for it."""
+        loop = self.loop
+        if loop is None or loop.is_closed() or not loop.is_running():
+            return None
+        return asyncio.run_coroutine_threadsafe(make(), loop).result(timeout)
+
+    def refresh_now(self) -> None:
+        """Make the gateway see the database as it is now (blocking; tests and commands)."""
+        self.snapshots.refresh()
+        self.keys.clear()
