@@ -26,6 +26,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 import httpx
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import close_old_connections, connections
 from httpx_aiohttp import AiohttpTransport
@@ -81,13 +82,13 @@ class Executors:
 
 
 def _in_thread(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    """Run ORM work in a pool thread: drop connections that went stale between calls."""
+    """Run ORM work in a pool thread and give the connection back when done (to the
+    PostgreSQL pool; on SQLite a reconnect is a file open), so no thread keeps one."""
     close_old_connections()
-    return fn(*args, **kwargs)
-
-
-def _close_thread_connections() -> None:
-    connections.close_all()
+    try:
+        return fn(*args, **kwargs)
+    finally:
+        connections.close_all()
 
 
 class Snapshots:
@@ -197,10 +198,9 @@ class Gateway:
         await self.writer(self._flush_final)
         if self.http is not None:
             await self.http.aclose()
-        loop = asyncio.get_running_loop()
-        for pool in (self.executors.db, self.executors.writer):
-            await loop.run_in_executor(pool, _close_thread_connections)
         self.executors.shutdown()
+        # Work the budget engine ran through asgiref's shared thread: give that connection back too.
+        await sync_to_async(connections.close_all)()
 
     async def _every(self, interval: float, job: Callable[[], Awaitable[Any]]) -> None:
         # While the database is unreachable every run fails the same way: say so once,

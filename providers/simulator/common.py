@@ -19,7 +19,7 @@ from .knobs import KnobError, KnobRegistry, Knobs, profile_for
 STATUS_FAULTS = frozenset(
     {"400", "401", "403", "404", "429", "500", "502", "503", "529", "content_filter", "context_length"}
 )
-STREAM_KEEP = 3  # frames sent before a mid-stream fault strikes
+STREAM_KEEP = 6  # frames sent before a mid-stream fault strikes
 
 Frames = list[tuple[bytes, int]]
 
