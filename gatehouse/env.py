@@ -123,3 +123,8 @@ def database_from_url(url: str, *, base_dir: Path) -> dict:
     raise ImproperlyConfigured(
         f"DATABASE_URL scheme {scheme!r} is not supported (use sqlite:///path or postgres://user@host/db)."
     )
+
+
+def env_secrets() -> dict[str, str]:
+    """Every variable of the environment, for provider keys named at run time (settings only)."""
+    return dict(os.environ)

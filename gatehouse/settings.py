@@ -18,6 +18,7 @@ from gatehouse.env import (
     env_float,
     env_int,
     env_list,
+    env_secrets,
     env_str,
     new_secret_key,
     persistent_secret,
@@ -71,6 +72,11 @@ if PRODUCTION and DATABASES["default"]["ENGINE"].endswith("sqlite3") and not env
     _problems.append("DATABASE_URL points at SQLite; production needs PostgreSQL (or set GATEHOUSE_ALLOW_SQLITE=true).")
 
 REDIS_URL = env_str("REDIS_URL")
+
+# Provider API keys that live in the environment (a provider's `secret_env` names one,
+# e.g. OPENAI_API_KEY). Read here once, like every other variable; the name keeps
+# the values out of Django's debug pages.
+GATEHOUSE_ENV_SECRETS = env_secrets()
 
 if _problems:
     raise ImproperlyConfigured("Gatehouse cannot start in production:\n  - " + "\n  - ".join(_problems))
@@ -234,6 +240,13 @@ GATEHOUSE = {
     "STOCK_DRF_DISPATCH": env_bool("GATEHOUSE_STOCK_DRF_DISPATCH", False),
     "SIMULATOR": env_bool("GATEHOUSE_SIMULATOR", not PRODUCTION),
     "SIMULATOR_URL": env_str("GATEHOUSE_SIMULATOR_URL", "http://127.0.0.1:8000/sim"),
+    # The simulator's defaults for every answer (see providers/simulator/knobs.py).
+    "SIMULATOR_DEFAULTS": {
+        "latency_scale": env_str("GATEHOUSE_SIM_LATENCY_SCALE", "1.0"),
+        "fault": env_str("GATEHOUSE_SIM_FAULT", ""),
+        "fault_rate": env_str("GATEHOUSE_SIM_FAULT_RATE", "1.0"),
+        "invalid_json_rate": env_str("GATEHOUSE_SIM_INVALID_JSON_RATE", "0"),
+    },
     "DEMO_PASSWORD": env_str("GATEHOUSE_DEMO_PASSWORD", ""),
 }
 

@@ -6,8 +6,6 @@ key can be put in front and `manage.py rotate_secrets` re-encrypts what is store
 
 from __future__ import annotations
 
-import os
-
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 
@@ -46,5 +44,5 @@ def provider_secret(*, secret_encrypted: str, secret_env: str) -> str:
     if secret_encrypted:
         return secret_decrypt(secret_encrypted)
     if secret_env:
-        return os.environ.get(secret_env, "")
+        return settings.GATEHOUSE_ENV_SECRETS.get(secret_env, "")
     return ""

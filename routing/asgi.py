@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import io
 import logging
-
 from typing import TYPE_CHECKING
 
 from django.core.handlers.asgi import ASGIRequest

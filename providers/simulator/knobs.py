@@ -9,7 +9,6 @@ share one immutable default object, so the common path allocates nothing.
 from __future__ import annotations
 
 import logging
-import os
 import random
 import re
 from dataclasses import dataclass, replace
@@ -179,13 +178,15 @@ _PARSERS = {
 
 
 def knobs_from_env() -> Knobs:
-    """Defaults from GATEHOUSE_SIM_* variables (malformed values fail loudly at start)."""
-    env = os.environ
+    """Defaults from the GATEHOUSE_SIM_* variables, as settings read them (malformed values fail loudly)."""
+    from django.conf import settings
+
+    values = settings.GATEHOUSE["SIMULATOR_DEFAULTS"]
     return Knobs(
-        latency_scale=_scale(env.get("GATEHOUSE_SIM_LATENCY_SCALE", "1.0"), "GATEHOUSE_SIM_LATENCY_SCALE"),
-        fault=_fault(env.get("GATEHOUSE_SIM_FAULT"), "GATEHOUSE_SIM_FAULT"),
-        fault_rate=_rate(env.get("GATEHOUSE_SIM_FAULT_RATE", "1.0"), "GATEHOUSE_SIM_FAULT_RATE"),
-        invalid_json_rate=_rate(env.get("GATEHOUSE_SIM_INVALID_JSON_RATE", "0"), "GATEHOUSE_SIM_INVALID_JSON_RATE"),
+        latency_scale=_scale(values["latency_scale"], "GATEHOUSE_SIM_LATENCY_SCALE"),
+        fault=_fault(values["fault"] or None, "GATEHOUSE_SIM_FAULT"),
+        fault_rate=_rate(values["fault_rate"], "GATEHOUSE_SIM_FAULT_RATE"),
+        invalid_json_rate=_rate(values["invalid_json_rate"], "GATEHOUSE_SIM_INVALID_JSON_RATE"),
     )
 
 

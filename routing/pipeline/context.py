@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Mapping
-from types import MappingProxyType
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from types import MappingProxyType
 from typing import Any
 
 from console.keycache import KeyContext
@@ -26,7 +26,9 @@ class RequestContext:
     endpoint: str
     key: KeyContext
     gateway: Any = None  # routing.gateway.Gateway: where the record goes, the shared state lives
-    headers: Mapping[str, str] = field(default_factory=dict)  # the client's request headers (classification, attribution)
+    headers: Mapping[str, str] = field(
+        default_factory=dict
+    )  # the client's request headers (classification, attribution)
     started: float = field(default_factory=time.perf_counter)
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     stream: bool = False
@@ -57,9 +59,17 @@ class RequestContext:
 
     @classmethod
     def new(
-        cls, gateway: Any, key: KeyContext, *, endpoint: str, headers: Mapping[str, str] = NO_HEADERS, request_id: str = ""
+        cls,
+        gateway: Any,
+        key: KeyContext,
+        *,
+        endpoint: str,
+        headers: Mapping[str, str] = NO_HEADERS,
+        request_id: str = "",
     ) -> RequestContext:
-        return cls(request_id=request_id or new_request_id(), endpoint=endpoint, key=key, gateway=gateway, headers=headers)
+        return cls(
+            request_id=request_id or new_request_id(), endpoint=endpoint, key=key, gateway=gateway, headers=headers
+        )
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.started

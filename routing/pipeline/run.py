@@ -225,9 +225,7 @@ async def model_detail(gateway: Gateway, ctx: RequestContext, name: str) -> Repl
             alias = route_model_object(gateway.snapshots.routing.policy(key.organization_id), key, name)
             if alias is not None:
                 return _answer(ctx, alias)
-            raise GatewayError(
-                f"The model '{name}' does not exist", status=404, code="model_not_found", param="model"
-            )
+            raise GatewayError(f"The model '{name}' does not exist", status=404, code="model_not_found", param="model")
         return _answer(ctx, _model_object(info))
 
     return await _guarded(gateway, ctx, work)

@@ -2,7 +2,8 @@
 
 pytest-playwright never downloads a browser here: it drives /usr/bin/chromium.
 The test bodies query the database while Playwright's event loop runs in the
-same thread, which Django refuses unless told that this is intended.
+same thread, which Django refuses unless told that this is intended — for these
+tests only: everywhere else a synchronous ORM call on an event loop must fail.
 
 Playwright's sync API keeps an event loop running for as long as it is started.
 pytest-playwright starts it once per session, which would leave that loop running
@@ -15,9 +16,18 @@ import os
 
 import pytest
 
-os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-
 CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _allow_orm_beside_playwright_loop():
+    previous = os.environ.get("DJANGO_ALLOW_ASYNC_UNSAFE")
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    yield
+    if previous is None:
+        os.environ.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    else:
+        os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = previous
 
 
 @pytest.fixture(scope="session")

@@ -108,15 +108,15 @@ def _chat(demo, *, stream=False, body=None, content=None, timeout=15):
 
 
 def _hold_closed(request_id: str) -> BudgetHold:
-    return wait_until(
-        lambda: BudgetHold.objects.filter(request_id=request_id).exclude(status=HoldStatus.HELD).first()
-    )
+    return wait_until(lambda: BudgetHold.objects.filter(request_id=request_id).exclude(status=HoldStatus.HELD).first())
 
 
 def _chunk(content: str, **extra) -> bytes:
     delta = {"content": content} if content else {"role": "assistant", "content": ""}
     choice = {"index": 0, "delta": delta, "finish_reason": None}
-    return json.dumps({"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "m", "choices": [choice], **extra}).encode()
+    return json.dumps(
+        {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "m", "choices": [choice], **extra}
+    ).encode()
 
 
 def test_an_upstream_answer_the_gateway_cannot_read_is_settled_with_a_record(demo, store, scripted):
@@ -170,7 +170,11 @@ def test_a_stream_cut_by_the_upstream_records_its_output(demo, kind, base_url):
         organization=demo.org,
     )
     card, _ = provider_services.model_card_upsert(
-        name="midstream-model", vendor="openai", input_price=Decimal("1"), output_price=Decimal("2"), capabilities=["chat", "streaming"]
+        name="midstream-model",
+        vendor="openai",
+        input_price=Decimal("1"),
+        output_price=Decimal("2"),
+        capabilities=["chat", "streaming"],
     )
     provider_services.deployment_create(model=card, provider=provider, name="midstream@sim")
     gateway_sync()
@@ -183,7 +187,9 @@ def test_a_stream_cut_by_the_upstream_records_its_output(demo, kind, base_url):
     assert response.status_code == 200
     sent = [json.loads(line[6:]) for line in response.text.splitlines() if line.startswith("data: {")]
     text = "".join(
-        (c["choices"][0]["delta"].get("content") or "") for c in sent if c.get("choices") and c["choices"][0].get("delta")
+        (c["choices"][0]["delta"].get("content") or "")
+        for c in sent
+        if c.get("choices") and c["choices"][0].get("delta")
     )
     assert text, "some content was relayed before the cut"
     assert "error" in sent[-1]

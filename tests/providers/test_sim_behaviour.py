@@ -175,10 +175,13 @@ async def test_disconnects_leave_no_tasks(sim_server: SimServer) -> None:
     assert await settle(sim_server, baseline) <= baseline
 
 
-def test_knob_layers(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("GATEHOUSE_SIM_FAULT", "429")
-    monkeypatch.setenv("GATEHOUSE_SIM_FAULT_RATE", "0.5")
-    monkeypatch.setenv("GATEHOUSE_SIM_LATENCY_SCALE", "0.25")
+def _sim_defaults(settings, **values: str) -> None:
+    defaults = {"latency_scale": "1.0", "fault": "", "fault_rate": "1.0", "invalid_json_rate": "0", **values}
+    settings.GATEHOUSE = {**settings.GATEHOUSE, "SIMULATOR_DEFAULTS": defaults}
+
+
+def test_knob_layers(settings) -> None:
+    _sim_defaults(settings, fault="429", fault_rate="0.5", latency_scale="0.25")
     registry = KnobRegistry()
     knobs = registry.resolve("m", {})
     assert (knobs.fault, knobs.fault_rate, knobs.latency_scale) == ("429", 0.5, 0.25)
@@ -188,5 +191,5 @@ def test_knob_layers(monkeypatch: pytest.MonkeyPatch) -> None:
     assert registry.resolve("other", {}).latency_scale == 3
     knobs = registry.resolve("m", {b"x-sim-latency-scale": b"0", b"x-sim-fault": b"timeout"})
     assert (knobs.latency_scale, knobs.fault, knobs.fault_rate, knobs.invalid_json_rate) == (0, "timeout", 1.0, 0.1)
-    monkeypatch.setenv("GATEHOUSE_SIM_FAULT", "bogus")
+    _sim_defaults(settings, fault="bogus")
     assert KnobRegistry().defaults.fault is None  # importing never fails over a test knob
