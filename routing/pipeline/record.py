@@ -4,7 +4,9 @@ The record's metadata names the route, the policy version, the matched rule,
 the data class (and which detectors fired — never the values), the fallbacks
 taken and, for a cascade, every layer's model, tokens and cost. A cascade's cost
 is the sum of all its calls: the calls before the accepted answer are added to
-the answering call's tokens and cost here, before the record is queued.
+the answering call's tokens and cost here, before the record is queued, and the
+record lists every call (`routing.calls`: model, tokens and the prices that
+applied) so that its cost can be recomputed from the record alone.
 """
 
 from __future__ import annotations
@@ -31,6 +33,10 @@ def routing_record(ctx: RequestContext, event: UsageEvent) -> None:
         routing["detected"] = list(ctx.detected)
     routing.update(ctx.routing)
     if ctx.prior_calls:
+        calls = [_call(model, usage) for model, usage in ctx.prior_calls]
+        if ctx.model is not None and ctx.usage is not None:
+            calls.append(_call(ctx.model, ctx.usage))
+        routing["calls"] = calls
         extra_input = extra_output = Decimal(0)
         for model, usage in ctx.prior_calls:
             cost = cost_of(
@@ -51,6 +57,32 @@ def routing_record(ctx: RequestContext, event: UsageEvent) -> None:
         event.cost += extra_input + extra_output
     if routing:
         event.metadata = {**event.metadata, "routing": routing}
+
+
+def _plain(value: Decimal) -> str:
+    return f"{value:f}"
+
+
+def _call(model, usage) -> dict[str, str | int]:
+    """One upstream call as the record keeps it: enough to recompute its cost exactly."""
+    cost = cost_of(
+        input_tokens=usage.prompt_tokens,
+        output_tokens=usage.completion_tokens,
+        cached_tokens=usage.cached_tokens,
+        input_price=model.price.input,
+        output_price=model.price.output,
+        cached_input_price=model.price.cached_input,
+    )
+    return {
+        "model": model.name,
+        "input_tokens": usage.prompt_tokens,
+        "output_tokens": usage.completion_tokens,
+        "cached_tokens": usage.cached_tokens,
+        "input_price": _plain(model.price.input),
+        "output_price": _plain(model.price.output),
+        "cached_input_price": _plain(model.price.cached_input),
+        "cost": _plain(cost.total),
+    }
 
 
 def routing_headers(ctx: RequestContext) -> dict[str, str]:

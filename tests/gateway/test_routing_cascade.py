@@ -75,6 +75,33 @@ def test_invalid_json_on_the_cheap_layer_escalates_and_bills_every_layer(demo, c
     assert record.model_used == "casc-sonnet" and record.model_requested == "procurement-agent"
 
 
+def test_a_cascade_record_can_be_recomputed_from_its_own_calls(demo, cascade):
+    """Each call the record lists carries its tokens and the prices that applied: its
+    cost recomputes exactly, and the calls add up to the record's cost."""
+    from budgets.pricing import cost_of
+
+    response = chat(demo, "procurement-agent", messages=CONVERSATION, response_format={"type": "json_object"})
+    assert response.status_code == 200, response.text
+    record = usage_wait(response.headers["x-request-id"])
+    calls = record.metadata["routing"]["calls"]
+    assert [call["model"] for call in calls] == ["casc-lite", "casc-summary", "casc-sonnet"]
+    total = Decimal(0)
+    for call in calls:
+        recomputed = cost_of(
+            input_tokens=call["input_tokens"],
+            output_tokens=call["output_tokens"],
+            cached_tokens=call["cached_tokens"],
+            input_price=Decimal(call["input_price"]),
+            output_price=Decimal(call["output_price"]),
+            cached_input_price=Decimal(call["cached_input_price"]),
+        ).total
+        assert recomputed == Decimal(call["cost"])
+        total += recomputed
+    assert record.cost == total
+    assert record.input_tokens == sum(call["input_tokens"] for call in calls)
+    assert record.output_tokens == sum(call["output_tokens"] for call in calls)
+
+
 def test_an_accepted_cheap_answer_stops_the_cascade(demo, cascade):
     response = chat(demo, "procurement-agent", messages=[{"role": "user", "content": "Say hello"}])
     assert response.status_code == 200
