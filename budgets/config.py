@@ -31,7 +31,7 @@ from django.contrib.auth import get_user_model
 from budgets import services
 from budgets.models import Budget, LimitScope, Period, RateLimit, Scope
 from console.models import ApiKey, Organization, Team
-from providers.config import CREATE, PRUNE, UNCHANGED, UPDATE, Change, PlanContext
+from gatehouse.config import CREATE, PRUNE, UNCHANGED, UPDATE, Change, PlanContext
 
 Parser = Callable[[Any], Any]
 

@@ -4,3 +4,4 @@ from django.apps import AppConfig
 class ProvidersConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "providers"
+    config_sections = "providers.config.provider_sections"

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from console.models import Organization
-from providers.config import CREATE, PRUNE, UNCHANGED, UPDATE, Change, PlanContext
+from gatehouse.config import CREATE, PRUNE, UNCHANGED, UPDATE, Change, PlanContext
 from providers.models import Deployment
 from routing.models import DeploymentPolicy, PolicyState, PolicyVersion
 from routing.policy.document import PolicyError, policy_empty, policy_normalize

@@ -10,7 +10,7 @@ import yaml
 
 from budgets import services
 from budgets.models import Budget, RateLimit
-from providers.config import ConfigError, config_apply, config_export
+from gatehouse.config import ConfigError, config_apply, config_export
 
 
 def document(sections=("budgets", "rate_limits")) -> dict:

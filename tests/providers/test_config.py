@@ -12,8 +12,8 @@ from django.core.management import CommandError, call_command
 
 from audit.models import AuditEvent
 from console import services as console_services
+from gatehouse.config import Change, config_export
 from providers import services as provider_services
-from providers.config import Change, config_export
 from providers.models import Deployment, ModelCard, Provider
 
 

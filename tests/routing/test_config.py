@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import yaml
 
-from providers.config import config_apply, config_export, config_parse
+from gatehouse.config import config_apply, config_export, config_parse
 from routing import services
 from routing.selectors import policy_live
 
@@ -60,7 +60,7 @@ def test_routing_sections_round_trip_exactly(org):
 def test_config_errors_name_the_entry(org):
     import pytest
 
-    from providers.config import ConfigError
+    from gatehouse.config import ConfigError
 
     bad = {"routing": [{"name": org.org.slug, "routes": [{"name": "x", "strategy": "nope", "targets": []}]}]}
     with pytest.raises(ConfigError) as excinfo:

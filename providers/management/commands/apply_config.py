@@ -6,7 +6,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from providers.config import PRUNE, UNCHANGED, ConfigError, config_apply, config_parse
+from gatehouse.config import PRUNE, UNCHANGED, ConfigError, config_apply, config_parse
 
 
 class Command(BaseCommand):

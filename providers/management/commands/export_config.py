@@ -6,7 +6,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from providers.config import config_export, config_sections
+from gatehouse.config import config_export, config_sections
 
 
 class Command(BaseCommand):
