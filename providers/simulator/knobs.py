@@ -29,6 +29,8 @@ FAULTS = frozenset(
         "503",
         "529",
         "timeout",
+        "slow_first_token",
+        "stall",
         "malformed",
         "disconnect",
         "midstream",

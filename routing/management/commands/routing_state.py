@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 
 from django.core.management.base import BaseCommand
 
@@ -31,7 +30,7 @@ class Command(BaseCommand):
             self.stdout.write(f"Routing state reset ({state.name}, namespace {snapshot.namespace}).")
             return
         health = state.inspect([i for i, _ in rows])
-        now = time.time()
+        now = state.now()
         self.stdout.write(f"backend: {state.name}, namespace: {snapshot.namespace}")
         for deployment_id, name in rows:
             h = health[deployment_id]
