@@ -111,7 +111,7 @@ class Deployment(models.Model):
     weight = models.PositiveIntegerField(default=1)
     timeout = models.FloatField(default=120.0, help_text="Seconds for one attempt (connect and read).")
     ttft_timeout = models.FloatField(
-        null=True, blank=True, help_text="Seconds a stream may take to send its first chunk; empty: the gateway default."
+        null=True, blank=True, help_text="Seconds a stream may wait for its first chunk; empty: the gateway default."
     )
     stream_idle_timeout = models.FloatField(
         null=True, blank=True, help_text="Seconds a started stream may go without a chunk; empty: the gateway default."

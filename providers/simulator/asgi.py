@@ -150,9 +150,7 @@ async def send_events(
     goes silent until the client gives up.
     """
     if hang_after is not None:
-        await req.send(
-            {"type": "http.response.start", "status": 200, "headers": _headers(content_type, None, extra)}
-        )
+        await req.send({"type": "http.response.start", "status": 200, "headers": _headers(content_type, None, extra)})
         head = b"".join(f for f, _ in frames[:hang_after])
         if head:
             await req.send({"type": "http.response.body", "body": head, "more_body": True})

@@ -68,7 +68,7 @@ class RouteForm(forms.Form):
         required=False, min_value=0, max_value=50, help_text="Attempts across retries and fallbacks; 0: the default."
     )
     ttft_timeout = forms.FloatField(
-        required=False, min_value=0, max_value=3600, help_text="Seconds a stream may wait for its first chunk; 0: default."
+        required=False, min_value=0, max_value=3600, help_text="Seconds to a stream's first chunk; 0: default."
     )
     stream_idle_timeout = forms.FloatField(
         required=False, min_value=0, max_value=3600, help_text="Seconds a started stream may go silent; 0: default."
@@ -77,7 +77,7 @@ class RouteForm(forms.Form):
         required=False, min_value=0.01, max_value=1, help_text="Error rate that ejects a deployment; empty: default."
     )
     ejection_min_requests = forms.IntegerField(
-        required=False, min_value=1, max_value=10_000, help_text="Outcomes in the window before ejecting; empty: default."
+        required=False, min_value=1, max_value=10_000, help_text="Outcomes in the window first; empty: default."
     )
     ejection_max_percent = forms.IntegerField(
         required=False, min_value=0, max_value=100, help_text="Most of the route ejected at once, in %; empty: default."

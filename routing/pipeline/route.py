@@ -232,7 +232,9 @@ def _strategy(
     if strategy == "least_busy":
         return strategies.least_busy(ready, health)
     if strategy == "lowest_cost":
-        return strategies.lowest_cost(ready, prompt_tokens=facts.prompt_tokens, output_tokens=_output_tokens(facts.body))
+        return strategies.lowest_cost(
+            ready, prompt_tokens=facts.prompt_tokens, output_tokens=_output_tokens(facts.body)
+        )
     return strategies.weighted(ready)
 
 

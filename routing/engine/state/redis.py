@@ -331,11 +331,7 @@ class RedisState:
         client = self._sync_client()
         self._cache.clear()
         if ids is not None:
-            keys = [
-                key
-                for i in ids
-                for key in (self._hash(i), self._outcomes(i), self._failures(i), self._probe(i))
-            ]
+            keys = [key for i in ids for key in (self._hash(i), self._outcomes(i), self._failures(i), self._probe(i))]
             if keys:
                 client.delete(*keys)
             return

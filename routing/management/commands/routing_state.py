@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from django.core.management.base import BaseCommand
 
 from providers.models import Deployment
