@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -74,6 +78,20 @@ def policy(org, owner, **sections: Any):
 
 def reset_state(*deployments) -> None:
     routing_state().reset([d.id for d in deployments] if deployments else None)
+
+
+@contextmanager
+def routing_clock() -> Iterator:
+    """Stop the routing state's clock (the gateway's too: it shares the state) so a
+    test moves it past ejections with `advance(timedelta(...))` instead of sleeping."""
+    with routing_state().clock.frozen(datetime.now(UTC)) as clock:
+        yield clock
+
+
+def outcomes_written() -> None:
+    """Let the Redis backend send its queued outcome updates (it flushes within ms)."""
+    if routing_state().name == "redis":
+        time.sleep(0.05)
 
 
 def chat(
