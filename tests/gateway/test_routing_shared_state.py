@@ -1,4 +1,4 @@
-"""Routing state shared between gateway processes through Redis: a breaker opened by
+"""Routing state shared between gateway processes through Redis: an ejection caused by
 one process is honoured by another that never saw the failures."""
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ def test_cooldown_is_shared_between_two_gateway_processes(demo):
     body = {"model": "shared", "messages": [{"role": "user", "content": "hi"}]}
     try:
         first, second = (f"http://127.0.0.1:{port}/v1/chat/completions" for port in ports)
-        # Requests through the first process until its failures open the shared breaker.
+        # Requests through the first process until its failures eject the deployment for every process.
         for _ in range(10):
             assert httpx.post(first, json=body, headers=headers, timeout=20).status_code == 200
             time.sleep(0.05)  # queued updates reach Redis within milliseconds
