@@ -235,6 +235,19 @@ GATEHOUSE = {
     # Threads per gateway process for its blocking database reads (key lookups,
     # snapshot rebuilds, change-feed polls); usage writes have a thread of their own.
     "DB_THREADS": env_int("GATEHOUSE_DB_THREADS", 4),
+    # Routing reliability (docs/routing-reliability.md).
+    "RETRY_BACKOFF": env_float("GATEHOUSE_RETRY_BACKOFF", 0.05),
+    "RETRY_BACKOFF_MAX": env_float("GATEHOUSE_RETRY_BACKOFF_MAX", 2.0),
+    "ROUTING_STATE_PREFIX": env_str("GATEHOUSE_ROUTING_STATE_PREFIX", "gatehouse:routing"),
+    "ROUTING_STATE_CACHE_TTL": env_float("GATEHOUSE_ROUTING_STATE_CACHE_TTL", 0.05),
+    "REQUEST_DEADLINE": env_float("GATEHOUSE_REQUEST_DEADLINE", 300.0),
+    "MAX_ATTEMPTS_TOTAL": env_int("GATEHOUSE_MAX_ATTEMPTS_TOTAL", 6),
+    "TTFT_TIMEOUT": env_float("GATEHOUSE_TTFT_TIMEOUT", 60.0),
+    "STREAM_IDLE_TIMEOUT": env_float("GATEHOUSE_STREAM_IDLE_TIMEOUT", 60.0),
+    "EJECTION_ERROR_RATE": env_float("GATEHOUSE_EJECTION_ERROR_RATE", 0.5),
+    "EJECTION_MIN_REQUESTS": env_int("GATEHOUSE_EJECTION_MIN_REQUESTS", 5),
+    "EJECTION_MAX_PERCENT": env_int("GATEHOUSE_EJECTION_MAX_PERCENT", 50),
+    "EJECTION_MAX_SECONDS": env_float("GATEHOUSE_EJECTION_MAX_SECONDS", 300.0),
     # The stock adrf dispatch runs authentication in a thread; kept switchable so
     # `make bench` can show what the async dispatch saves.
     "STOCK_DRF_DISPATCH": env_bool("GATEHOUSE_STOCK_DRF_DISPATCH", False),

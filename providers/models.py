@@ -109,7 +109,13 @@ class Deployment(models.Model):
     name = models.CharField(max_length=200, unique=True)
     upstream_model = models.CharField(max_length=200)
     weight = models.PositiveIntegerField(default=1)
-    timeout = models.FloatField(default=120.0, help_text="Seconds.")
+    timeout = models.FloatField(default=120.0, help_text="Seconds for one attempt (connect and read).")
+    ttft_timeout = models.FloatField(
+        null=True, blank=True, help_text="Seconds a stream may wait for its first chunk; empty: the gateway default."
+    )
+    stream_idle_timeout = models.FloatField(
+        null=True, blank=True, help_text="Seconds a started stream may go without a chunk; empty: the gateway default."
+    )
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)

@@ -212,6 +212,12 @@ def provider_secrets_rotate() -> int:
     return count
 
 
+def _stream_timeouts_check(*, ttft_timeout: float | None, stream_idle_timeout: float | None) -> None:
+    for field, value in (("ttft_timeout", ttft_timeout), ("stream_idle_timeout", stream_idle_timeout)):
+        if value is not None and not 0 < value <= 3600:
+            raise ValidationError({field: "Between 0 and 3600 seconds (empty: the gateway default)."})
+
+
 def deployment_create(
     *,
     model: ModelCard,
@@ -220,6 +226,8 @@ def deployment_create(
     upstream_model: str = "",
     weight: int = 1,
     timeout: float = 120.0,
+    ttft_timeout: float | None = None,
+    stream_idle_timeout: float | None = None,
     actor: AbstractBaseUser | None = None,
 ) -> Deployment:
     name = name or f"{model.name}@{provider.name}"
@@ -229,6 +237,7 @@ def deployment_create(
         raise ValidationError({"weight": "The weight cannot be negative."})
     if timeout <= 0:
         raise ValidationError({"timeout": "The timeout must be positive."})
+    _stream_timeouts_check(ttft_timeout=ttft_timeout, stream_idle_timeout=stream_idle_timeout)
     with transaction.atomic():
         deployment = Deployment.objects.create(
             model=model,
@@ -237,6 +246,8 @@ def deployment_create(
             upstream_model=upstream_model or model.name,
             weight=weight,
             timeout=timeout,
+            ttft_timeout=ttft_timeout,
+            stream_idle_timeout=stream_idle_timeout,
         )
         audit_record(
             action="deployment.create",
@@ -250,7 +261,17 @@ def deployment_create(
 
 
 def deployment_update(*, deployment: Deployment, actor: AbstractBaseUser | None = None, **fields: Any) -> Deployment:
-    allowed = {"name", "upstream_model", "weight", "timeout", "is_active", "model", "provider"}
+    allowed = {
+        "name",
+        "upstream_model",
+        "weight",
+        "timeout",
+        "ttft_timeout",
+        "stream_idle_timeout",
+        "is_active",
+        "model",
+        "provider",
+    }
     unknown = set(fields) - allowed
     if unknown:
         raise ValidationError(f"Cannot change {', '.join(sorted(unknown))}.")
@@ -260,6 +281,7 @@ def deployment_update(*, deployment: Deployment, actor: AbstractBaseUser | None 
         setattr(deployment, field, value)
     if deployment.weight < 0 or deployment.timeout <= 0:
         raise ValidationError("The weight cannot be negative and the timeout must be positive.")
+    _stream_timeouts_check(ttft_timeout=deployment.ttft_timeout, stream_idle_timeout=deployment.stream_idle_timeout)
     with transaction.atomic():
         deployment.save()
         audit_record(

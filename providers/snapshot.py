@@ -38,6 +38,8 @@ class DeploymentInfo:
     organization_id: int | None  # None: shared by every organization
     weight: int
     target: Target
+    ttft_timeout: float | None = None  # None: the route's or the gateway's default
+    stream_idle_timeout: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +128,8 @@ def catalog_build() -> CatalogSnapshot:
                 organization_id=provider.organization_id,
                 weight=dep.weight,
                 target=target,
+                ttft_timeout=dep.ttft_timeout,
+                stream_idle_timeout=dep.stream_idle_timeout,
             )
         )
     models = {}

@@ -48,4 +48,6 @@ def request_context(
 ) -> RequestContext:
     """A new request for `key`; `headers` are what a client would have sent
     (`x-data-classification`, `x-gatehouse-tags`, `x-gatehouse-workflow`)."""
-    return RequestContext.new(gateway, key, endpoint=endpoint, headers={k.lower(): v for k, v in (headers or {}).items()})
+    return RequestContext.new(
+        gateway, key, endpoint=endpoint, headers={k.lower(): v for k, v in (headers or {}).items()}
+    )

@@ -32,12 +32,13 @@ from django.db import close_old_connections, connections
 from httpx_aiohttp import AiohttpTransport
 
 from budgets import facade as budgets
+from budgets.clock import Clock
 from budgets.usage import UsageBuffer
 from console.changes import change_feed_head, change_feed_since
 from console.keycache import KeyCache
 from providers.facade import CatalogSnapshot, catalog_build
 from routing.engine.snapshot import RoutingSnapshot, routing_build
-from routing.engine.state import routing_state
+from routing.engine.state import RoutingState, routing_state_from_settings
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -98,13 +99,14 @@ class Snapshots:
     take turns, so a build that read older data never replaces a newer one.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, state: RoutingState) -> None:
+        self.state = state
         self.catalog: CatalogSnapshot | None = None
         self.routing: RoutingSnapshot | None = None
         self._lock = threading.Lock()
 
     def _install(self, snapshot: RoutingSnapshot) -> None:
-        state = routing_state()
+        state = self.state
         if hasattr(state, "configure"):
             state.configure(namespace=snapshot.namespace)
         self.routing = snapshot
@@ -133,7 +135,9 @@ class Gateway:
         self.conf = conf or GatewayConf.from_settings()
         self.background = background
         self.executors = Executors(db_threads=self.conf.db_threads)
-        self.snapshots = Snapshots()
+        self.clock = Clock()
+        self.state = routing_state_from_settings(settings.GATEHOUSE, redis_url=settings.REDIS_URL, clock=self.clock)
+        self.snapshots = Snapshots(state=self.state)
         self.keys = KeyCache()
         self.usage = UsageBuffer()
         self.http: httpx.AsyncClient | None = None
@@ -194,7 +198,7 @@ class Gateway:
         self._tasks = []
         if self._starting is not None and self._starting.done() and not self._starting.exception():
             await budgets.budgets_stop()
-            await routing_state().flush()
+            await self.state.flush()
         await self.writer(self._flush_final)
         if self.http is not None:
             await self.http.aclose()

@@ -71,10 +71,12 @@ class PolicyVersion(models.Model):
 
 
 class DeploymentPolicy(models.Model):
-    """Circuit-breaker settings of one deployment (defaults apply without a row).
+    """Outlier-ejection settings of one deployment (defaults apply without a row).
 
-    A deployment failing `failure_threshold` times within `failure_window` seconds
-    is skipped for `cooldown` seconds, then one request probes it (half-open).
+    Once at least `failure_threshold` outcomes fall within the last `failure_window`
+    seconds and the share of failures reaches the route's error rate, the deployment
+    is ejected for `cooldown` seconds times the ejections in a row; then one request
+    probes it. (The field names date from the circuit breaker this replaced.)
     """
 
     deployment = models.OneToOneField(Deployment, on_delete=models.CASCADE, related_name="routing_policy")

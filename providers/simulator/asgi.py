@@ -139,13 +139,23 @@ async def send_events(
     content_type: bytes = SSE,
     extra: Headers = (),
     cut_after: int | None = None,
+    hang_after: int | None = None,
 ) -> None:
     """Stream SSE frames (bytes, tokens) at the given pace.
 
     With no delay everything goes out in one write. `cut_after` sends only that
     many frames and then returns without finishing the body, which makes the
-    server drop the connection mid-stream.
+    server drop the connection mid-stream. `hang_after` sends the headers and
+    that many frames (0: none, a stream whose first token never comes), then
+    goes silent until the client gives up.
     """
+    if hang_after is not None:
+        await req.send({"type": "http.response.start", "status": 200, "headers": _headers(content_type, None, extra)})
+        head = b"".join(f for f, _ in frames[:hang_after])
+        if head:
+            await req.send({"type": "http.response.body", "body": head, "more_body": True})
+        await req.hang()
+        return
     if cut_after is not None:
         frames = frames[:cut_after]
     complete = cut_after is None

@@ -101,7 +101,7 @@ async def respond(
             window = profile_for(turn.model).context_window
             raise dialect.context_length(turn.model, max(turn.prompt_tokens, window + 1), window)
         raise dialect.fault(fault, turn.model, stream)
-    if fault == "timeout":
+    if fault == "timeout" or (fault in ("slow_first_token", "stall") and not stream):
         await req.hang()
         return
     window = profile_for(turn.model).context_window
@@ -128,8 +128,20 @@ async def respond(
         frames = [*frames[: min(STREAM_KEEP, len(frames) - 1)], (dialect.midstream_frame(), 0)]
     elif fault == "disconnect":
         cut_after = min(STREAM_KEEP, len(frames) - 1)
+    hang_after = None
+    if fault == "slow_first_token":
+        hang_after = 0
+    elif fault == "stall":
+        hang_after = min(STREAM_KEEP, len(frames) - 1)
     await send_events(
-        req, frames, ttft=ttft, per_token=per_token, content_type=stream_type, extra=headers, cut_after=cut_after
+        req,
+        frames,
+        ttft=ttft,
+        per_token=per_token,
+        content_type=stream_type,
+        extra=headers,
+        cut_after=cut_after,
+        hang_after=hang_after,
     )
 
 
@@ -141,7 +153,7 @@ async def respond_plain(
     fault = knobs.fault_now()
     if fault in STATUS_FAULTS and fault != "context_length":
         raise dialect.fault(fault, model)
-    if fault == "timeout":
+    if fault in ("timeout", "slow_first_token", "stall"):
         await req.hang()
         return
     if fault == "midstream":

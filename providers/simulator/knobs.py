@@ -28,6 +28,8 @@ FAULTS = frozenset(
         "503",
         "529",
         "timeout",
+        "slow_first_token",
+        "stall",
         "malformed",
         "disconnect",
         "midstream",

@@ -1,7 +1,7 @@
 """Running a cascade route: layers cheapest first, escalating on a failed check.
 
 Each layer is an ordinary route (a model's deployments or a named route) with
-its own strategy, retries and breakers. An answer that passes the layer's
+its own strategy, retries and outlier ejection. An answer that passes the layer's
 validators is returned; one that does not is kept (in case every later layer
 fails) and the request escalates, with older turns summarized once on the way
 up. The client sees one normal OpenAI response; the headers and the usage
@@ -24,7 +24,7 @@ from providers.adapters.base import ChatResult, UpstreamError, Usage
 from providers.snapshot import ModelInfo
 from routing.cascade.compress import compressed_messages, conversation_split, summary_request
 from routing.cascade.validators import answer_check
-from routing.pipeline.call import chat_once
+from routing.pipeline.call import CallBudget, GiveBack, Take, call_budget, chat_once
 from routing.pipeline.context import RequestContext
 from routing.pipeline.route import RoutePlan, candidates_order, eligible
 
@@ -45,7 +45,14 @@ def _money(value: Decimal) -> str:
 
 
 async def _compress(
-    ctx: RequestContext, http: httpx.AsyncClient, plan: RoutePlan, messages: list[dict[str, Any]]
+    ctx: RequestContext,
+    http: httpx.AsyncClient,
+    plan: RoutePlan,
+    messages: list[dict[str, Any]],
+    *,
+    budget: CallBudget,
+    take: Take | None,
+    give_back: GiveBack | None,
 ) -> list[dict[str, Any]] | None:
     route = plan.route
     system, older, kept = conversation_split(messages, keep_turns=route.keep_turns)
@@ -62,7 +69,16 @@ async def _compress(
     record: dict[str, Any] = {"name": name, "turns": len(older)}
     ctx.routing["cascade"]["compression"] = record
     try:
-        result = await chat_once(ctx, http, target, ordered, summary_request(older, model=name))
+        result = await chat_once(
+            ctx,
+            http,
+            target,
+            ordered,
+            summary_request(older, model=name),
+            budget=budget,
+            take=take,
+            give_back=give_back,
+        )
     except UpstreamError as exc:
         record["error"] = exc.code or exc.type
         return None
@@ -92,8 +108,17 @@ def _finish(ctx: RequestContext, layer: int, accepted: bool) -> None:
 
 
 async def cascade_run(
-    ctx: RequestContext, http: httpx.AsyncClient, plan: RoutePlan, body: dict[str, Any]
+    ctx: RequestContext,
+    http: httpx.AsyncClient,
+    plan: RoutePlan,
+    body: dict[str, Any],
+    *,
+    take: Take | None = None,
+    give_back: GiveBack | None = None,
 ) -> ChatResult:
+    """Run the layers within one budget: the cascade route's deadline and attempts
+    cover every layer and the summary; when they are spent, escalation stops."""
+    budget = call_budget(ctx, plan.route)
     layers_meta: list[dict[str, Any]] = []
     ctx.routing["cascade"] = {"route": plan.route.name, "layers": layers_meta}
     messages = body.get("messages") or []
@@ -102,11 +127,23 @@ async def cascade_run(
     last_error: UpstreamError | None = None
     final = len(plan.layers)
     for number, (layer, candidates) in enumerate(plan.layers, start=1):
+        if number > 1 and (budget.attempts_left <= 0 or budget.remaining() <= 0):
+            ctx.routing["cascade"]["stopped"] = "budget"
+            break
         ordered = await candidates_order(ctx, plan, layer.route, candidates)
         entry: dict[str, Any] = {"layer": number, "name": layer.name}
         layers_meta.append(entry)
         try:
-            result = await chat_once(ctx, http, layer.route, ordered, {**body, "messages": messages})
+            result = await chat_once(
+                ctx,
+                http,
+                layer.route,
+                ordered,
+                {**body, "messages": messages},
+                budget=budget,
+                take=take,
+                give_back=give_back,
+            )
         except UpstreamError as exc:
             entry["error"] = exc.code or exc.type
             last_error = exc
@@ -131,7 +168,7 @@ async def cascade_run(
             kept = (number, result, model)
         if number < final and not compressed:
             compressed = True
-            shorter = await _compress(ctx, http, plan, messages)
+            shorter = await _compress(ctx, http, plan, messages, budget=budget, take=take, give_back=give_back)
             if shorter is not None:
                 messages = shorter
     if kept is not None:
@@ -178,8 +215,14 @@ class BufferedStream:
 
 
 async def cascade_stream(
-    ctx: RequestContext, http: httpx.AsyncClient, plan: RoutePlan, body: dict[str, Any]
+    ctx: RequestContext,
+    http: httpx.AsyncClient,
+    plan: RoutePlan,
+    body: dict[str, Any],
+    *,
+    take: Take | None = None,
+    give_back: GiveBack | None = None,
 ) -> BufferedStream:
     request = {key: value for key, value in body.items() if key not in ("stream", "stream_options")}
-    result = await cascade_run(ctx, http, plan, request)
+    result = await cascade_run(ctx, http, plan, request, take=take, give_back=give_back)
     return BufferedStream(result)

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 
+from budgets.clock import Clock
 from console.access import HtmxHttpRequest, is_manager
+from routing.engine.state import RoutingState, routing_state_from_settings
 from routing.models import PolicyVersion
 from routing.selectors import policy_document, policy_head, policy_live, policy_pending
 
@@ -38,3 +41,12 @@ def announce(request: HtmxHttpRequest, version: PolicyVersion) -> None:
 
 def error_text(exc: ValidationError) -> list[str]:
     return list(exc.messages)
+
+
+def live_state(request: HtmxHttpRequest) -> RoutingState:
+    """The routing state of the gateway serving this page (what its traffic has seen);
+    outside a gateway process, the state the settings describe (shared when on Redis)."""
+    gateway = getattr(request, "scope", {}).get("gatehouse.gateway")
+    if gateway is not None:
+        return gateway.state
+    return routing_state_from_settings(settings.GATEHOUSE, redis_url=settings.REDIS_URL, clock=Clock())

@@ -61,6 +61,27 @@ class RouteForm(forms.Form):
     )
     max_attempts = forms.IntegerField(min_value=0, max_value=10, initial=0, help_text="0: the gateway default.")
     exploration = forms.FloatField(min_value=0, max_value=0.5, initial=0.05, help_text="least_latency only.")
+    deadline = forms.FloatField(
+        required=False, min_value=0, max_value=3600, help_text="Seconds for the whole request; 0: the gateway default."
+    )
+    max_attempts_total = forms.IntegerField(
+        required=False, min_value=0, max_value=50, help_text="Attempts across retries and fallbacks; 0: the default."
+    )
+    ttft_timeout = forms.FloatField(
+        required=False, min_value=0, max_value=3600, help_text="Seconds to a stream's first chunk; 0: default."
+    )
+    stream_idle_timeout = forms.FloatField(
+        required=False, min_value=0, max_value=3600, help_text="Seconds a started stream may go silent; 0: default."
+    )
+    ejection_error_rate = forms.FloatField(
+        required=False, min_value=0.01, max_value=1, help_text="Error rate that ejects a deployment; empty: default."
+    )
+    ejection_min_requests = forms.IntegerField(
+        required=False, min_value=1, max_value=10_000, help_text="Outcomes in the window first; empty: default."
+    )
+    ejection_max_percent = forms.IntegerField(
+        required=False, min_value=0, max_value=100, help_text="Most of the route ejected at once, in %; empty: default."
+    )
     layers = forms.CharField(
         required=False,
         widget=forms.Textarea(attrs=TEXTAREA),
@@ -96,6 +117,13 @@ class RouteForm(forms.Form):
             "layers": "\n".join(layers),
             "compress_model": route["compress"]["model"],
             "keep_turns": route["compress"]["keep_turns"],
+            "deadline": route["deadline"],
+            "max_attempts_total": route["max_attempts_total"],
+            "ttft_timeout": route["ttft_timeout"],
+            "stream_idle_timeout": route["stream_idle_timeout"],
+            "ejection_error_rate": route["ejection"]["error_rate"],
+            "ejection_min_requests": route["ejection"]["min_requests"],
+            "ejection_max_percent": route["ejection"]["max_percent"],
         }
 
     def route(self) -> dict[str, Any]:
@@ -142,6 +170,15 @@ class RouteForm(forms.Form):
             "exploration": data["exploration"] if data["exploration"] is not None else 0.05,
             "layers": layers,
             "compress": {"model": data["compress_model"].strip(), "keep_turns": data["keep_turns"] or 0},
+            "deadline": data.get("deadline") or 0.0,
+            "max_attempts_total": data.get("max_attempts_total") or 0,
+            "ttft_timeout": data.get("ttft_timeout") or 0.0,
+            "stream_idle_timeout": data.get("stream_idle_timeout") or 0.0,
+            "ejection": {
+                "error_rate": data.get("ejection_error_rate"),
+                "min_requests": data.get("ejection_min_requests"),
+                "max_percent": data.get("ejection_max_percent"),
+            },
         }
 
 
@@ -247,9 +284,19 @@ class SettingsForm(forms.Form):
 
 
 class BreakerForm(forms.Form):
-    failure_threshold = forms.IntegerField(min_value=1, max_value=10_000, label="Failures (K)")
-    failure_window = forms.FloatField(min_value=0.1, max_value=86_400, label="Within seconds (W)")
-    cooldown = forms.FloatField(min_value=0.1, max_value=86_400, label="Cool down seconds (T)")
+    failure_threshold = forms.IntegerField(
+        min_value=1,
+        max_value=10_000,
+        label="Minimum requests",
+        help_text="Outcomes in the window before the error rate can eject the deployment.",
+    )
+    failure_window = forms.FloatField(min_value=0.1, max_value=86_400, label="Window seconds")
+    cooldown = forms.FloatField(
+        min_value=0.1,
+        max_value=86_400,
+        label="Base ejection seconds",
+        help_text="Doubles, triples... with each ejection in a row, up to the gateway's maximum.",
+    )
 
 
 class DryRunForm(forms.Form):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import time
-
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpResponse
@@ -16,11 +14,10 @@ from console.keycache import KeyContext, key_context_load
 from console.models import ApiKey
 from providers.snapshot import catalog_build
 from routing import services
-from routing.console.common import head_context
+from routing.console.common import head_context, live_state
 from routing.console.forms import BreakerForm, DryRunForm
 from routing.engine.explain import explain
 from routing.engine.snapshot import policy_compile, routing_build
-from routing.engine.state import routing_state
 from routing.models import DeploymentPolicy
 from routing.selectors import (
     deployment_policy_for,
@@ -85,7 +82,7 @@ def dry_run(request: HtmxHttpRequest) -> HttpResponse:
             )
             if value
         }
-        result = explain(policy=policy, key=key, body=data["request"], headers=headers)
+        result = explain(policy=policy, key=key, body=data["request"], headers=headers, state=live_state(request))
     context = {**head_context(request), "form": form, "result": result}
     return render_page(request, "routing/dry_run.html", "result", context)
 
@@ -101,25 +98,26 @@ def _can_edit(request: HtmxHttpRequest, deployment) -> bool:
 def health(request: HtmxHttpRequest) -> HttpResponse:
     deployments = list(deployments_visible(organization=request.organization).filter(is_active=True))
     ids = [d.id for d in deployments]
-    live = routing_state().inspect(ids)
+    state = live_state(request)
+    live = state.inspect(ids)
     recent = deployment_recent_stats(deployment_ids=ids)
     breakers = {p.deployment_id: p for p in DeploymentPolicy.objects.filter(deployment_id__in=ids)}
-    now = time.time()
+    now = state.now()
     rows = []
     for deployment in sorted(deployments, key=lambda d: (d.model.name, d.name)):
-        state = live[deployment.id]
+        health = live[deployment.id]
         rows.append(
             {
                 "deployment": deployment,
-                "state": state,
-                "status": state.status(now),
-                "cooling_for": max(0.0, state.open_until - now),
+                "state": health,
+                "status": health.status(now),
+                "ejected_for": max(0.0, health.open_until - now),
                 "recent": recent.get(deployment.id),
                 "breaker": breakers.get(deployment.id) or DeploymentPolicy(deployment=deployment),
                 "can_edit": _can_edit(request, deployment),
             }
         )
-    context = {**head_context(request), "rows": rows, "backend": routing_state().name}
+    context = {**head_context(request), "rows": rows, "backend": state.name}
     return render_page(request, "routing/health.html", "table", context)
 
 
@@ -145,7 +143,7 @@ def breaker_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
             except ValidationError as exc:
                 form_error_apply(form, exc)
             else:
-                messages.success(request, f"Breaker settings of {deployment.name} saved.")
+                messages.success(request, f"Ejection settings of {deployment.name} saved.")
                 return redirect("routing:health")
     return render(
         request, "routing/breaker_form.html", {**head_context(request), "form": form, "deployment": deployment}

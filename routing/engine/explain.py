@@ -5,14 +5,13 @@ no probe is claimed)."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from console.keycache import KeyContext
 from routing.engine.snapshot import Candidate, CompiledRoute, OrgPolicy
-from routing.engine.state import HEALTHY, routing_state
+from routing.engine.state import HEALTHY, RoutingState
 from routing.errors import GatewayError
 from routing.pipeline.classify import HEADER, classify
 from routing.pipeline.context import RequestContext
@@ -39,6 +38,7 @@ class RouteView:
     rows: list[CandidateRow] = field(default_factory=list)
     fallbacks: dict[str, str] = field(default_factory=dict)
     validators: str = ""
+    panic: bool = False  # every candidate ejected: the route uses them anyway
 
 
 @dataclass
@@ -56,18 +56,25 @@ class Explanation:
 
 
 def _route_view(
-    policy: OrgPolicy, route: CompiledRoute, plan: RoutePlan, *, data_class: str, capability: str, stream: bool
+    policy: OrgPolicy,
+    route: CompiledRoute,
+    plan: RoutePlan,
+    *,
+    data_class: str,
+    capability: str,
+    stream: bool,
+    state: RoutingState,
 ) -> RouteView:
     view = RouteView(name=route.name, kind=route.kind, strategy=route.strategy, fallbacks=dict(route.fallbacks))
     candidates = route.candidates
-    health = routing_state().inspect([c.id for c in candidates])
-    now = time.time()
+    health = state.inspect([c.id for c in candidates])
+    now = state.now()
     compliant = {c.id for c in route.compliant(data_class)}
     eligible = tuple(c for c in candidates if capability in c.model.capabilities and c.id in compliant)
-    ordered, _cooling, _half = order_candidates(
-        route, eligible, health, ticket=0, stream=stream, facts=plan.facts, now=now
-    )
-    position = {c.id: index for index, c in enumerate(ordered, start=1)}
+    found_order = order_candidates(route, eligible, health, ticket=0, stream=stream, facts=plan.facts, now=now)
+    view.panic = found_order.panic
+    readmitted = {c.id for c in found_order.readmitted}
+    position = {c.id: index for index, c in enumerate(found_order.ordered, start=1)}
     for candidate in candidates:
         row = _row(candidate, position.get(candidate.id))
         found = health.get(candidate.id, HEALTHY)
@@ -77,10 +84,14 @@ def _route_view(
         elif candidate.id not in compliant:
             approved = ", ".join(sorted(policy.approved(candidate), key=policy.rank)) or "no class"
             row.reason = f"not approved for {data_class} (approved: {approved})"
-        elif row.status == "cooling":
-            row.reason = f"cooling down for {found.open_until - now:.0f}s more after repeated failures"
+        elif found_order.panic and row.status != "healthy":
+            row.reason = "ejected, but every candidate is: used anyway (panic mode)"
+        elif candidate.id in readmitted:
+            row.reason = "ejected, but used: the route's max ejection percent is reached"
+        elif row.status == "ejected":
+            row.reason = f"ejected for {found.open_until - now:.0f}s more: its error rate crossed the threshold"
         elif row.status == "half_open":
-            row.reason = "half-open: the next request probes it"
+            row.reason = "ejection over: the next request probes it"
         elif candidate.weight <= 0:
             row.reason = "weight 0"
         view.rows.append(row)
@@ -99,7 +110,9 @@ def explain(
     key: KeyContext,
     body: dict[str, Any],
     headers: Mapping[str, str],
+    state: RoutingState,
 ) -> Explanation:
+    """`state`: the routing state to read health and time from (the serving gateway's)."""
     out = Explanation(policy_version=policy.version)
     capability = "embeddings" if "input" in body and "messages" not in body else "chat"
     ctx = RequestContext(request_id="dry-run", endpoint=capability, key=key, model_requested=str(body.get("model")))
@@ -137,7 +150,9 @@ def explain(
         out.how = "no rule matched and no route or model has this name: the default route"
     routes = [plan.route] if plan.route.kind != "cascade" else [layer.route for layer, _ in plan.layers]
     for index, route in enumerate(routes):
-        view = _route_view(policy, route, plan, data_class=ctx.data_class, capability=capability, stream=ctx.stream)
+        view = _route_view(
+            policy, route, plan, data_class=ctx.data_class, capability=capability, stream=ctx.stream, state=state
+        )
         if plan.route.kind == "cascade":
             layer = plan.layers[index][0]
             view.name = f"layer {index + 1}: {layer.name}"
@@ -152,7 +167,13 @@ def explain(
         following = policy.destination(target)
         if following is not None and following.kind != "cascade":
             view = _route_view(
-                policy, following, plan, data_class=ctx.data_class, capability=capability, stream=ctx.stream
+                policy,
+                following,
+                plan,
+                data_class=ctx.data_class,
+                capability=capability,
+                stream=ctx.stream,
+                state=state,
             )
             view.name = f"fallback on {on}: {target}"
             out.routes.append(view)

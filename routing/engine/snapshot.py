@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from providers.snapshot import CatalogSnapshot, DeploymentInfo, ModelInfo
@@ -39,6 +39,17 @@ class Candidate:
     @property
     def id(self) -> int:
         return self.deployment.id
+
+
+@dataclass(frozen=True, slots=True)
+class Breakers:
+    """Each deployment's ejection settings, and the default for those without a row."""
+
+    by_deployment: Mapping[int, Breaker]
+    default: Breaker = DEFAULT_BREAKER
+
+    def get(self, deployment_id: int, fallback: Breaker | None = None) -> Breaker:
+        return self.by_deployment.get(deployment_id, self.default)
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,6 +83,11 @@ class CompiledRoute:
     compress_model: str = ""
     keep_turns: int = 0
     description: str = ""
+    deadline: float = 0.0  # seconds for the whole request; 0: the gateway default
+    max_attempts_total: int = 0  # across attempts and fallbacks; 0: the gateway default
+    ttft_timeout: float = 0.0  # 0: the deployment's, else the gateway default
+    stream_idle_timeout: float = 0.0
+    max_ejection_percent: int | None = None  # None: the gateway default
 
     def compliant(self, data_class: str) -> tuple[Candidate, ...]:
         found = self.by_class.get(data_class)
@@ -104,7 +120,7 @@ class OrgPolicy:
     approvals: dict[str, frozenset[str]]
     unlisted: frozenset[str]
     catalog: CatalogSnapshot
-    breakers: Mapping[int, Breaker]
+    breakers: Mapping[int, Breaker] | Breakers
     _plain: dict[str, CompiledRoute | None] = field(default_factory=dict)
 
     def rank(self, data_class: str) -> int:
@@ -168,7 +184,7 @@ class OrgPolicy:
 @dataclass(frozen=True, slots=True)
 class RoutingSnapshot:
     policies: Mapping[int, OrgPolicy]
-    breakers: Mapping[int, Breaker]
+    breakers: Mapping[int, Breaker] | Breakers
     catalog: CatalogSnapshot
     namespace: str = "default"
     _defaults: dict[int, OrgPolicy] = field(default_factory=dict)
@@ -195,12 +211,26 @@ class RoutingSnapshot:
 EMPTY = policy_normalize(policy_empty())
 
 
-def _candidate(deployment: DeploymentInfo, model: ModelInfo, weight: int, breakers: Mapping[int, Breaker]) -> Candidate:
+def _candidate(
+    deployment: DeploymentInfo,
+    model: ModelInfo,
+    weight: int,
+    breakers: Mapping[int, Breaker] | Breakers,
+    ejection: Mapping[str, Any] | None = None,
+) -> Candidate:
+    breaker = breakers.get(deployment.id, DEFAULT_BREAKER)
+    if ejection and (ejection.get("error_rate") or ejection.get("min_requests")):
+        # The route's own threshold and volume apply to what its requests report.
+        breaker = replace(
+            breaker,
+            error_rate=ejection.get("error_rate") or breaker.error_rate,
+            threshold=ejection.get("min_requests") or breaker.threshold,
+        )
     return Candidate(
         deployment=deployment,
         model=model,
         weight=weight,
-        breaker=breakers.get(deployment.id, DEFAULT_BREAKER),
+        breaker=breaker,
         input_price=float(model.price.input),
         output_price=float(model.price.output),
     )
@@ -224,7 +254,7 @@ def policy_compile(
     version: int,
     document: Mapping[str, Any],
     catalog: CatalogSnapshot,
-    breakers: Mapping[int, Breaker],
+    breakers: Mapping[int, Breaker] | Breakers,
     team_ids: Mapping[str, int],
 ) -> OrgPolicy:
     """Compile a normalized document against the registry snapshot.
@@ -277,7 +307,7 @@ def policy_compile(
                     continue
                 seen.add(deployment.id)
                 weight = target["weight"] * max(deployment.weight, 1) if "model" in target else target["weight"]
-                candidates.append(_candidate(deployment, model, weight, breakers))
+                candidates.append(_candidate(deployment, model, weight, breakers, route.get("ejection")))
         compiled = tuple(candidates)
         policy.routes[route["name"]] = CompiledRoute(
             name=route["name"],
@@ -289,6 +319,7 @@ def policy_compile(
             max_attempts=route["max_attempts"],
             exploration=route["exploration"],
             description=route["description"],
+            **_reliability(route),
         )
     for route in cascades:
         layers = []
@@ -314,12 +345,41 @@ def policy_compile(
             compress_model=route["compress"]["model"],
             keep_turns=route["compress"]["keep_turns"],
             description=route["description"],
+            **_reliability(route),
         )
     return policy
 
 
+def _reliability(route: Mapping[str, Any]) -> dict[str, Any]:
+    ejection = route.get("ejection") or {}
+    return {
+        "deadline": route.get("deadline") or 0.0,
+        "max_attempts_total": route.get("max_attempts_total") or 0,
+        "ttft_timeout": route.get("ttft_timeout") or 0.0,
+        "stream_idle_timeout": route.get("stream_idle_timeout") or 0.0,
+        "max_ejection_percent": ejection.get("max_percent"),
+    }
+
+
 def _visible(deployment: DeploymentInfo, organization_id: int) -> bool:
     return deployment.organization_id is None or deployment.organization_id == organization_id
+
+
+def breakers_build(rows: Any) -> Breakers:
+    """Ejection settings from the stored DeploymentPolicy rows and the gateway defaults."""
+    from routing.conf import routing_conf
+
+    conf = routing_conf()
+    default = Breaker(
+        threshold=conf.ejection_min_requests,
+        error_rate=conf.ejection_error_rate,
+        max_ejection=conf.ejection_max_seconds,
+    )
+    by_deployment = {
+        p.deployment_id: replace(default, threshold=p.failure_threshold, window=p.failure_window, cooldown=p.cooldown)
+        for p in rows
+    }
+    return Breakers(by_deployment, default)
 
 
 def routing_build(catalog: CatalogSnapshot, *, organization_id: int | None = None) -> RoutingSnapshot:
@@ -333,10 +393,7 @@ def routing_build(catalog: CatalogSnapshot, *, organization_id: int | None = Non
         RoutingInstall.objects.create()
         # Processes starting together may each create a row: all settle on the first.
         install = RoutingInstall.objects.order_by("id").first()
-    breakers = {
-        p.deployment_id: Breaker(p.failure_threshold, p.failure_window, p.cooldown)
-        for p in DeploymentPolicy.objects.all()
-    }
+    breakers = breakers_build(DeploymentPolicy.objects.all())
     live_versions = PolicyVersion.objects.filter(state=PolicyState.LIVE)
     if organization_id is not None:
         live_versions = live_versions.filter(organization_id=organization_id)

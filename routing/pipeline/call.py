@@ -5,14 +5,26 @@ an exponential, jittered backoff and go to the next candidate, coming back round
 to deployments that failed retryably while attempts remain; failures that are
 the deployment's own (its credentials, an unknown upstream model) skip it for
 this request; the client's mistakes (400s) end the route. Every outcome feeds the
-deployment's latency average and circuit breaker.
+deployment's latency average and its outlier-ejection window.
 
 Across routes: when a route fails, its fallback for the error's class — context
 window exceeded, content policy, or any — takes over, once per route.
 
+Every request has one `CallBudget`: a deadline for the whole request (every
+attempt, backoff and fallback; 504 `request_deadline_exceeded` when spent) and a
+number of attempts across the route and its fallbacks. One attempt is bounded by
+its deployment's `timeout`; a stream must send its first chunk within the TTFT
+timeout (else the attempt fails with 504 `ttft_timeout`, retryable) and, once
+started, may not go silent for longer than the idle timeout (the iterator then
+raises 504 `stream_idle_timeout`).
+
 Streams move on only before the first chunk: `stream_open` reads the first chunk
 before returning, so a stream that fails at once still falls back, and the
 client has received nothing but headers until then.
+
+Deployment rate limits hook in through two optional callbacks: `take(candidate)`
+before each attempt (False: skip that deployment for this request) and
+`give_back(candidate)` when that attempt ends without an answer.
 """
 
 from __future__ import annotations
@@ -21,6 +33,7 @@ import asyncio
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import httpx
@@ -30,13 +43,59 @@ from providers.adapters.base import ChatResult, ChatStream, EmbeddingResult, Ups
 from providers.snapshot import DeploymentInfo
 from routing.conf import routing_conf
 from routing.engine.snapshot import Candidate, CompiledRoute
-from routing.engine.state import routing_state
+from routing.engine.state import RoutingState
 from routing.errors import GatewayError
 from routing.pipeline.context import RequestContext
 from routing.pipeline.route import RoutePlan, candidates_order, eligible
 
 T = TypeVar("T")
 FALLBACK_CODES = {"context_length_exceeded": "context_length", "content_policy_violation": "content_policy"}
+
+Take = Callable[[Candidate], Awaitable[bool]]
+GiveBack = Callable[[Candidate], None]
+
+
+@dataclass(slots=True)
+class CallBudget:
+    """What one request may still spend upstream: time until `deadline_at`
+    (perf_counter seconds) and `attempts_left` across the route and its fallbacks."""
+
+    deadline: float  # seconds, as configured
+    deadline_at: float
+    attempts_total: int
+    attempts_left: int
+
+    def remaining(self) -> float:
+        return self.deadline_at - time.perf_counter()
+
+    def expired(self, ctx: RequestContext) -> GatewayError:
+        ctx.routing["deadline_exceeded"] = self.deadline
+        return GatewayError(
+            f"The request did not complete within its deadline of {self.deadline:g}s "
+            "(every attempt and fallback included).",
+            status=504,
+            type="timeout",
+            code="request_deadline_exceeded",
+        )
+
+
+def call_budget(ctx: RequestContext, route: CompiledRoute) -> CallBudget:
+    """The budget of a request routed to `route`, counted from the request's arrival."""
+    conf = routing_conf()
+    deadline = route.deadline or conf.request_deadline
+    total = route.max_attempts_total or conf.max_attempts_total
+    return CallBudget(deadline=deadline, deadline_at=ctx.started + deadline, attempts_total=total, attempts_left=total)
+
+
+def ttft_timeout(route: CompiledRoute, deployment: DeploymentInfo) -> float:
+    """The tighter of the route's and the deployment's TTFT timeouts, else the gateway default."""
+    found = [v for v in (route.ttft_timeout, deployment.ttft_timeout) if v]
+    return min(found) if found else routing_conf().ttft_timeout
+
+
+def idle_timeout(route: CompiledRoute, deployment: DeploymentInfo) -> float:
+    found = [v for v in (route.stream_idle_timeout, deployment.stream_idle_timeout) if v]
+    return min(found) if found else routing_conf().stream_idle_timeout
 
 
 def _upstream_body(body: dict[str, Any], deployment: DeploymentInfo) -> dict[str, Any]:
@@ -52,15 +111,15 @@ def _client_fault(exc: UpstreamError) -> bool:
 
 
 def _breaker_outcome(exc: UpstreamError) -> bool | None:
-    """False when the failure is the deployment's (feeds the breaker), None when it is the request's."""
+    """False when the failure is the deployment's (feeds ejection), None when it is the request's."""
     return None if _client_fault(exc) else False
 
 
-def _record_failure(ctx: RequestContext, candidate: Candidate, exc: UpstreamError) -> None:
+def _record_failure(ctx: RequestContext, candidate: Candidate, exc: UpstreamError | GatewayError) -> None:
     ctx.attempt_trail.append(
         {
             "deployment": candidate.deployment.name,
-            "status": exc.upstream_status or exc.status,
+            "status": getattr(exc, "upstream_status", None) or exc.status,
             "error": exc.code or exc.type,
             "message": exc.message[:200],
         }
@@ -77,10 +136,20 @@ def backoff_delay(retry: int, *, base: float, cap: float, retry_after: float | N
 
 def no_healthy(route: CompiledRoute) -> GatewayError:
     return GatewayError(
-        f"Every deployment of `{route.name}` is cooling down after repeated failures; try again shortly.",
+        f"No deployment of `{route.name}` can take this request right now; try again shortly.",
         status=503,
         type="service_unavailable",
         code="no_healthy_deployment",
+        param="model",
+    )
+
+
+def at_limit(route: CompiledRoute) -> GatewayError:
+    return GatewayError(
+        f"Every deployment of `{route.name}` is at its rate limit; try again shortly.",
+        status=429,
+        type="rate_limit_error",
+        code="deployment_rate_limited",
         param="model",
     )
 
@@ -92,19 +161,29 @@ async def attempts(
     call: Callable[[Candidate], Awaitable[T]],
     *,
     measure: Callable[[T, float], tuple[float | None, float | None]] | None = None,
+    budget: CallBudget | None = None,
+    take: Take | None = None,
+    give_back: GiveBack | None = None,
 ) -> T:
-    """Try `ordered` (cycling back to retryable failures) until one answers."""
+    """Try `ordered` (cycling back to retryable failures) until one answers, within
+    the route's attempts and the request's budget (time and attempts)."""
     if not ordered:
         raise no_healthy(route)
     conf = routing_conf()
+    if budget is None:
+        budget = call_budget(ctx, route)
     limit = route.max_attempts or conf.max_attempts
-    state = routing_state()
+    state = ctx.gateway.state
     dropped: set[int] = set()
     failed: set[int] = set()
+    limited = False
     last: UpstreamError | None = None
     made = 0
     index = 0
     while made < limit:
+        if budget.attempts_left <= 0:
+            ctx.routing["retry_budget_exhausted"] = budget.attempts_total
+            break
         pool = [c for c in ordered if c.id not in dropped]
         if not pool:
             break
@@ -114,25 +193,49 @@ async def attempts(
         if not fresh:
             index += 1
         if made:
-            await asyncio.sleep(
-                backoff_delay(
-                    made,
-                    base=conf.retry_backoff,
-                    cap=conf.retry_backoff_max,
-                    retry_after=getattr(last, "retry_after", None),
-                )
+            delay = backoff_delay(
+                made,
+                base=conf.retry_backoff,
+                cap=conf.retry_backoff_max,
+                retry_after=getattr(last, "retry_after", None),
             )
+            await asyncio.sleep(max(0.0, min(delay, budget.remaining())))
+        if budget.remaining() <= 0:
+            raise budget.expired(ctx)
+        if take is not None and not await take(candidate):
+            # At this deployment's own limit: skip it for this request.
+            limited = True
+            dropped.add(candidate.id)
+            ctx.routing.setdefault("limited", []).append(candidate.deployment.name)
+            continue
         made += 1
+        budget.attempts_left -= 1
         ctx.attempts += 1
         ctx.deployment = candidate.deployment
         ctx.model = candidate.model
         state.begin(candidate.id)
         started = time.perf_counter()
         try:
-            result = await call(candidate)
+            async with asyncio.timeout(budget.remaining()) as deadline:
+                result = await call(candidate)
+        except TimeoutError:
+            if not deadline.expired():
+                state.end(candidate.id, ok=None, breaker=candidate.breaker)
+                if give_back is not None:
+                    give_back(candidate)
+                raise
+            # The request's deadline struck during this attempt: the deployment was too slow.
+            error = budget.expired(ctx)
+            state.end(candidate.id, ok=False, breaker=candidate.breaker)
+            _record_failure(ctx, candidate, error)
+            if give_back is not None:
+                give_back(candidate)
+            raise error from None
         except UpstreamError as exc:
             state.end(candidate.id, ok=_breaker_outcome(exc), breaker=candidate.breaker)
             _record_failure(ctx, candidate, exc)
+            if give_back is not None:
+                give_back(candidate)
             last = exc
             if _client_fault(exc):
                 raise
@@ -142,6 +245,8 @@ async def attempts(
             continue
         except BaseException:
             state.end(candidate.id, ok=None, breaker=candidate.breaker)
+            if give_back is not None:
+                give_back(candidate)
             raise
         if measure is None:
             state.end(candidate.id, ok=True, breaker=candidate.breaker)
@@ -150,29 +255,38 @@ async def attempts(
             state.end(candidate.id, ok=True, breaker=candidate.breaker, latency=latency, ttft=ttft)
         return result
     if last is None:
-        raise no_healthy(route)
+        raise at_limit(route) if limited else no_healthy(route)
     raise last
 
 
 async def with_fallbacks(
     ctx: RequestContext,
     plan: RoutePlan,
-    run: Callable[[CompiledRoute, list[Candidate]], Awaitable[T]],
+    run: Callable[[CompiledRoute, list[Candidate], CallBudget], Awaitable[T]],
+    *,
+    budget: CallBudget | None = None,
 ) -> T:
-    """Run the plan's route; on failure follow its fallback for the error's class."""
+    """Run the plan's route; on failure follow its fallback for the error's class,
+    while the request's budget (deadline and attempts) lasts."""
     route, ordered = plan.route, plan.ordered
+    budget = budget or call_budget(ctx, route)
     visited = {route.name}
     conf = routing_conf()
     while True:
         try:
-            return await run(route, ordered)
+            return await run(route, ordered, budget)
         except (UpstreamError, GatewayError) as exc:
-            if isinstance(exc, GatewayError) and exc.code != "no_healthy_deployment":
+            if isinstance(exc, GatewayError) and exc.code not in ("no_healthy_deployment", "deployment_rate_limited"):
                 raise
             reason = error_class(exc)
             target = route.fallbacks.get(reason) or route.fallbacks.get("any")
             if target is None or target in visited or len(visited) > conf.max_fallbacks:
                 raise
+            if budget.attempts_left <= 0:
+                ctx.routing["retry_budget_exhausted"] = budget.attempts_total
+                raise
+            if budget.remaining() <= 0:
+                raise budget.expired(ctx) from exc
             following = plan.policy.destination(target)
             if following is None or following.kind == "cascade":
                 raise
@@ -192,35 +306,91 @@ def _measure_chat(result: ChatResult, seconds: float) -> tuple[float | None, flo
 
 
 async def chat_once(
-    ctx: RequestContext, http: httpx.AsyncClient, route: CompiledRoute, ordered: list[Candidate], body: dict[str, Any]
+    ctx: RequestContext,
+    http: httpx.AsyncClient,
+    route: CompiledRoute,
+    ordered: list[Candidate],
+    body: dict[str, Any],
+    *,
+    budget: CallBudget | None = None,
+    take: Take | None = None,
+    give_back: GiveBack | None = None,
 ) -> ChatResult:
     async def call(candidate: Candidate) -> ChatResult:
         adapter = get_adapter(candidate.deployment.provider_kind)
         return await adapter.chat(http, candidate.deployment.target, _upstream_body(body, candidate.deployment))
 
-    return await attempts(ctx, route, ordered, call, measure=_measure_chat)
+    return await attempts(
+        ctx, route, ordered, call, measure=_measure_chat, budget=budget, take=take, give_back=give_back
+    )
 
 
-async def chat_call(ctx: RequestContext, http: httpx.AsyncClient, plan: RoutePlan, body: dict[str, Any]) -> ChatResult:
+async def chat_call(
+    ctx: RequestContext,
+    http: httpx.AsyncClient,
+    plan: RoutePlan,
+    body: dict[str, Any],
+    *,
+    take: Take | None = None,
+    give_back: GiveBack | None = None,
+) -> ChatResult:
     if plan.route.kind == "cascade":
         from routing.cascade.runner import cascade_run
 
-        return await cascade_run(ctx, http, plan, body)
-    return await with_fallbacks(ctx, plan, lambda route, ordered: chat_once(ctx, http, route, ordered, body))
+        return await cascade_run(ctx, http, plan, body, take=take, give_back=give_back)
+    return await with_fallbacks(
+        ctx,
+        plan,
+        lambda route, ordered, budget: chat_once(
+            ctx, http, route, ordered, body, budget=budget, take=take, give_back=give_back
+        ),
+    )
+
+
+def ttft_error(seconds: float) -> UpstreamError:
+    return UpstreamError(
+        f"The upstream stream sent no first token within {seconds:g}s.",
+        status=504,
+        type="timeout",
+        code="ttft_timeout",
+        retryable=True,
+    )
+
+
+def idle_error(seconds: float) -> UpstreamError:
+    return UpstreamError(
+        f"The upstream stream stalled: nothing arrived for {seconds:g}s.",
+        status=504,
+        type="timeout",
+        code="stream_idle_timeout",
+    )
 
 
 class TrackedStream:
     """An open upstream stream whose first chunk has already arrived.
 
-    Replays that chunk, then relays the rest; reports the outcome (TTFT sample or
-    failure) to the routing state when the stream ends, however it ends.
+    Replays that chunk, then relays the rest, each within the idle timeout (a
+    stall raises `UpstreamError` 504 `stream_idle_timeout` from the iteration);
+    reports the outcome (failure or nothing) to the routing state when the stream
+    ends, however it ends.
     """
 
-    def __init__(self, inner: ChatStream, first: dict[str, Any] | None, candidate: Candidate, ttft: float) -> None:
+    def __init__(
+        self,
+        inner: ChatStream,
+        first: dict[str, Any] | None,
+        candidate: Candidate,
+        ttft: float,
+        *,
+        state: RoutingState,
+        idle_timeout: float | None = None,
+    ) -> None:
+        self.state = state
         self.inner = inner
         self.first = first
         self.candidate = candidate
         self.ttft = ttft
+        self.idle_timeout = idle_timeout
         self.reported = False
 
     @property
@@ -232,13 +402,25 @@ class TrackedStream:
         # end only releases the in-flight slot and reports a mid-stream failure.
         if not self.reported:
             self.reported = True
-            routing_state().end(self.candidate.id, ok=ok, breaker=self.candidate.breaker)
+            self.state.end(self.candidate.id, ok=ok, breaker=self.candidate.breaker)
 
     async def _iterate(self) -> AsyncIterator[dict[str, Any]]:
         try:
             if self.first is not None:
                 yield self.first
-            async for chunk in self.inner:
+            iterator = self.inner.__aiter__()
+            idle = self.idle_timeout
+            while True:
+                try:
+                    async with asyncio.timeout(idle) as timer:
+                        chunk = await iterator.__anext__()
+                except StopAsyncIteration:
+                    break
+                except TimeoutError:
+                    if not timer.expired():
+                        raise
+                    await self.inner.aclose()
+                    raise idle_error(idle) from None
                 yield chunk
         except UpstreamError as exc:
             self._report(_breaker_outcome(exc))
@@ -254,22 +436,41 @@ class TrackedStream:
 
 
 async def stream_once(
-    ctx: RequestContext, http: httpx.AsyncClient, route: CompiledRoute, ordered: list[Candidate], body: dict[str, Any]
+    ctx: RequestContext,
+    http: httpx.AsyncClient,
+    route: CompiledRoute,
+    ordered: list[Candidate],
+    body: dict[str, Any],
+    *,
+    budget: CallBudget | None = None,
+    take: Take | None = None,
+    give_back: GiveBack | None = None,
 ) -> TrackedStream:
-    state = routing_state()
+    state = ctx.gateway.state
 
     async def call(candidate: Candidate) -> TrackedStream:
         adapter = get_adapter(candidate.deployment.provider_kind)
         started = time.perf_counter()
         deployment = candidate.deployment
-        stream = await adapter.open_stream(http, deployment.target, _upstream_body(body, deployment))
-        iterator = stream.__aiter__()
+        limit = ttft_timeout(route, deployment)
+        stream: ChatStream | None = None
         try:
-            first = await iterator.__anext__()
-        except StopAsyncIteration:
-            first = None
+            async with asyncio.timeout(limit) as timer:
+                stream = await adapter.open_stream(http, deployment.target, _upstream_body(body, deployment))
+                iterator = stream.__aiter__()
+                try:
+                    first = await iterator.__anext__()
+                except StopAsyncIteration:
+                    first = None
+        except TimeoutError:
+            if stream is not None:
+                await stream.aclose()
+            if not timer.expired():
+                raise
+            raise ttft_error(limit) from None
         except BaseException:
-            await stream.aclose()
+            if stream is not None:
+                await stream.aclose()
             raise
         ttft = time.perf_counter() - started
         if ctx.ttft is None:
@@ -277,10 +478,18 @@ async def stream_once(
         # The attempt loop must not close the books on a stream still running:
         # the TrackedStream reports its end instead.
         state.begin(candidate.id)
-        return TrackedStream(_Resumed(stream, iterator), first, candidate, ttft)
+        return TrackedStream(
+            _Resumed(stream, iterator),
+            first,
+            candidate,
+            ttft,
+            state=state,
+            idle_timeout=idle_timeout(route, deployment),
+        )
 
-    result = await attempts(ctx, route, ordered, call, measure=_measure_open)
-    return result
+    return await attempts(
+        ctx, route, ordered, call, measure=_measure_open, budget=budget, take=take, give_back=give_back
+    )
 
 
 def _measure_open(result: TrackedStream, seconds: float) -> tuple[float | None, float | None]:
@@ -306,24 +515,42 @@ class _Resumed:
 
 
 async def stream_open(
-    ctx: RequestContext, http: httpx.AsyncClient, plan: RoutePlan, body: dict[str, Any]
+    ctx: RequestContext,
+    http: httpx.AsyncClient,
+    plan: RoutePlan,
+    body: dict[str, Any],
+    *,
+    take: Take | None = None,
+    give_back: GiveBack | None = None,
 ) -> TrackedStream | Any:
     if plan.route.kind == "cascade":
         from routing.cascade.runner import cascade_stream
 
-        return await cascade_stream(ctx, http, plan, body)
-    return await with_fallbacks(ctx, plan, lambda route, ordered: stream_once(ctx, http, route, ordered, body))
+        return await cascade_stream(ctx, http, plan, body, take=take, give_back=give_back)
+    return await with_fallbacks(
+        ctx,
+        plan,
+        lambda route, ordered, budget: stream_once(
+            ctx, http, route, ordered, body, budget=budget, take=take, give_back=give_back
+        ),
+    )
 
 
 async def embeddings_call(
-    ctx: RequestContext, http: httpx.AsyncClient, plan: RoutePlan, body: dict[str, Any]
+    ctx: RequestContext,
+    http: httpx.AsyncClient,
+    plan: RoutePlan,
+    body: dict[str, Any],
+    *,
+    take: Take | None = None,
+    give_back: GiveBack | None = None,
 ) -> EmbeddingResult:
-    async def once(route: CompiledRoute, ordered: list[Candidate]) -> EmbeddingResult:
+    async def once(route: CompiledRoute, ordered: list[Candidate], budget: CallBudget) -> EmbeddingResult:
         async def call(candidate: Candidate) -> EmbeddingResult:
             adapter = get_adapter(candidate.deployment.provider_kind)
             deployment = candidate.deployment
             return await adapter.embeddings(http, deployment.target, _upstream_body(body, deployment))
 
-        return await attempts(ctx, route, ordered, call)
+        return await attempts(ctx, route, ordered, call, budget=budget, take=take, give_back=give_back)
 
     return await with_fallbacks(ctx, plan, once)

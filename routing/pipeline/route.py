@@ -6,22 +6,23 @@ the route named by `model`, else the model itself (its deployments, weighted),
 else the organization's default route; it checks the key may use the name, keeps
 only candidates that can serve the endpoint and are approved for the request's
 data class, and sets `ctx.model` so admission can price the worst case.
-`route_order` (after admit) reads the candidates' health in one call, drops
-deployments whose breaker is open, lets one request probe a half-open one, and
-orders the rest by the route's strategy.
+`route_order` (after admit) reads the candidates' health in one call, leaves
+out ejected deployments (at most the route's `max_ejection_percent`; all of
+them in panic mode), lets one request probe a deployment whose ejection is
+over, and orders the rest by the route's strategy.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from routing.conf import routing_conf
 from routing.engine import strategies
 from routing.engine.rules import RequestFacts
 from routing.engine.snapshot import Candidate, CompiledRoute, Layer, OrgPolicy
-from routing.engine.state import Health, routing_state
+from routing.engine.state import Health
 from routing.errors import GatewayError
 from routing.pipeline.context import RequestContext
 
@@ -191,6 +192,52 @@ def _output_tokens(body: Mapping[str, Any]) -> int | None:
     return value if isinstance(value, int) else None
 
 
+def ejection_allowance(total: int, percent: int) -> int:
+    """How many of a route's `total` deployments may be ejected at once: `percent` of
+    them rounded down, but at least one when ejection is on at all (as Envoy does)."""
+    if percent <= 0 or total <= 0:
+        return 0
+    return max(1, total * percent // 100)
+
+
+def ejection_percent(route: CompiledRoute) -> int:
+    if route.max_ejection_percent is not None:
+        return route.max_ejection_percent
+    return routing_conf().ejection_max_percent
+
+
+@dataclass(slots=True)
+class Ordering:
+    ordered: list[Candidate]  # to be tried, in this order
+    ejected: list[Candidate] = field(default_factory=list)  # left out: ejected
+    half_open: list[Candidate] = field(default_factory=list)  # left out: ejection over, awaiting a probe
+    readmitted: list[Candidate] = field(default_factory=list)  # ejected, kept by max_ejection_percent
+    panic: bool = False  # every candidate was ejected: routed to them anyway
+
+
+def _strategy(
+    route: CompiledRoute,
+    ready: list[Candidate],
+    health: Mapping[int, Health],
+    *,
+    ticket: int,
+    stream: bool,
+    facts: RequestFacts,
+) -> list[Candidate]:
+    strategy = route.strategy
+    if strategy == "round_robin":
+        return strategies.round_robin(ready, ticket)
+    if strategy == "least_latency":
+        return strategies.least_latency(ready, health, stream=stream, exploration=route.exploration)
+    if strategy == "least_busy":
+        return strategies.least_busy(ready, health)
+    if strategy == "lowest_cost":
+        return strategies.lowest_cost(
+            ready, prompt_tokens=facts.prompt_tokens, output_tokens=_output_tokens(facts.body)
+        )
+    return strategies.weighted(ready)
+
+
 def order_candidates(
     route: CompiledRoute,
     candidates: tuple[Candidate, ...],
@@ -200,46 +247,56 @@ def order_candidates(
     stream: bool,
     facts: RequestFacts,
     now: float,
-) -> tuple[list[Candidate], list[Candidate], list[Candidate]]:
-    """(the ready candidates in strategy order, those cooling down, those half-open)."""
+    max_ejection_percent: int | None = None,
+) -> Ordering:
+    """The ready candidates in strategy order, and which were left out and why.
+
+    Ejected deployments are left out, but never more than the route's
+    `max_ejection_percent` of its candidates (the ones ejected most often stay
+    out, the rest are readmitted); when none is left, all are used anyway
+    (panic mode): a partly failing deployment beats a certain 503.
+    """
+    percent = ejection_percent(route) if max_ejection_percent is None else max_ejection_percent
     ready: list[Candidate] = []
-    cooling: list[Candidate] = []
-    half_open: list[Candidate] = []
+    out: list[Candidate] = []
     for candidate in candidates:
         found = health.get(candidate.id)
-        if found is not None and found.opened:
-            (cooling if now < found.open_until else half_open).append(candidate)
-        else:
-            ready.append(candidate)
-    strategy = route.strategy
-    if strategy == "round_robin":
-        ordered = strategies.round_robin(ready, ticket)
-    elif strategy == "least_latency":
-        ordered = strategies.least_latency(ready, health, stream=stream, exploration=route.exploration)
-    elif strategy == "least_busy":
-        ordered = strategies.least_busy(ready, health)
-    elif strategy == "lowest_cost":
-        ordered = strategies.lowest_cost(
-            ready, prompt_tokens=facts.prompt_tokens, output_tokens=_output_tokens(facts.body)
-        )
-    else:
-        ordered = strategies.weighted(ready)
-    return ordered, cooling, half_open
+        (out if found is not None and found.opened else ready).append(candidate)
+    readmitted: list[Candidate] = []
+    allowance = ejection_allowance(len(candidates), percent)
+    if len(out) > allowance:
+        out.sort(key=lambda c: (health[c.id].ejections, health[c.id].open_until), reverse=True)
+        out, readmitted = out[:allowance], out[allowance:]
+        ready.extend(readmitted)
+    ordered = _strategy(route, ready, health, ticket=ticket, stream=stream, facts=facts) if ready else []
+    if not ordered and out:
+        ordered = _strategy(route, out, health, ticket=ticket, stream=stream, facts=facts)
+        return Ordering(ordered, ejected=out, readmitted=readmitted, panic=True)
+    ejected = [c for c in out if now < health[c.id].open_until]
+    half_open = [c for c in out if now >= health[c.id].open_until]
+    return Ordering(ordered, ejected=ejected, half_open=half_open, readmitted=readmitted)
 
 
 async def candidates_order(
     ctx: RequestContext, plan: RoutePlan, route: CompiledRoute, candidates: tuple[Candidate, ...]
 ) -> list[Candidate]:
-    state = routing_state()
+    state = ctx.gateway.state
     counter = f"{ctx.key.organization_id}:{route.name}" if route.strategy == "round_robin" else None
     health, ticket = await state.read([c.id for c in candidates], counter=counter)
-    ordered, cooling, half_open = order_candidates(
-        route, candidates, health, ticket=ticket, stream=ctx.stream, facts=plan.facts, now=time.time()
+    found = order_candidates(
+        route, candidates, health, ticket=ticket, stream=ctx.stream, facts=plan.facts, now=state.now()
     )
-    if cooling:
-        ctx.routing.setdefault("cooling", []).extend(c.deployment.name for c in cooling)
-    for candidate in half_open:
-        # Half-open: one request at a time may probe a deployment whose cooldown ended.
+    ordered = found.ordered
+    if found.ejected:
+        ctx.routing.setdefault("ejected", []).extend(c.deployment.name for c in found.ejected)
+    if found.readmitted:
+        ctx.routing.setdefault("readmitted", []).extend(c.deployment.name for c in found.readmitted)
+    if found.panic:
+        ctx.routing["panic"] = True
+        ctx.routing.setdefault("panic_routes", []).append(route.name)
+        return ordered
+    for candidate in found.half_open:
+        # Ejection over: one request at a time may probe the deployment.
         if await state.claim_probe(candidate.id, ttl=candidate.deployment.target.timeout):
             ordered.insert(0, candidate)
             ctx.routing.setdefault("probes", []).append(candidate.deployment.name)

@@ -28,6 +28,16 @@ MAX_RULES = 200
 MAX_TARGETS = 50
 MAX_LAYERS = 6
 MAX_ATTEMPTS_LIMIT = 10
+MAX_ATTEMPTS_TOTAL_LIMIT = 50
+MAX_SECONDS = 3600.0
+# Per-route reliability settings; 0 (or null for ejection) means the gateway default.
+RELIABILITY_DEFAULTS: dict[str, Any] = {
+    "deadline": 0.0,
+    "max_attempts_total": 0,
+    "ttft_timeout": 0.0,
+    "stream_idle_timeout": 0.0,
+}
+EJECTION_DEFAULTS: dict[str, Any] = {"error_rate": None, "min_requests": None, "max_percent": None}
 
 DEFAULT_DETECTORS = {"email": "pii", "phone": "pii", "card": "pci", "ssn": "pii", "iban": "pii"}
 VALIDATOR_DEFAULTS: dict[str, Any] = {
@@ -127,6 +137,11 @@ def _number(
         problems.add(path, f"{value} is not between {low:g} and {high:g}")
         return default
     return float(value)
+
+
+def _optional_int(value: Any, path: str, problems: _Problems, *, low: int, high: int) -> int | None:
+    """A whole number, or None (the gateway default) when absent."""
+    return None if value is None else _int(value, path, problems, low=low, high=high, default=low)
 
 
 def _flag(value: Any, path: str, problems: _Problems, *, default: bool) -> bool:
@@ -292,6 +307,8 @@ def _route(entry: Any, path: str, problems: _Problems) -> dict[str, Any] | None:
         "exploration",
         "layers",
         "compress",
+        *RELIABILITY_DEFAULTS,
+        "ejection",
     }
     _unknown(data, known, path, problems)
     before = len(problems.items)
@@ -388,8 +405,35 @@ def _route(entry: Any, path: str, problems: _Problems) -> dict[str, Any] | None:
         ),
         "layers": layers,
         "compress": compress,
+        **_reliability(data, path, problems),
     }
     return route if len(problems.items) == before else None
+
+
+def _reliability(data: Mapping[str, Any], path: str, problems: _Problems) -> dict[str, Any]:
+    """Deadline, retry budget, stream timeouts and ejection settings of one route."""
+    out: dict[str, Any] = {}
+    for field in ("deadline", "ttft_timeout", "stream_idle_timeout"):
+        out[field] = _number(data.get(field), f"{path}.{field}", problems, low=0.0, high=MAX_SECONDS, default=0.0)
+    out["max_attempts_total"] = _int(
+        data.get("max_attempts_total"),
+        f"{path}.max_attempts_total",
+        problems,
+        low=0,
+        high=MAX_ATTEMPTS_TOTAL_LIMIT,
+        default=0,
+    )
+    epath = f"{path}.ejection"
+    edata = _mapping(data.get("ejection"), epath, problems)
+    _unknown(edata, set(EJECTION_DEFAULTS), epath, problems)
+    out["ejection"] = {
+        "error_rate": _number(
+            edata.get("error_rate"), f"{epath}.error_rate", problems, low=0.01, high=1.0, default=None
+        ),
+        "min_requests": _optional_int(edata.get("min_requests"), f"{epath}.min_requests", problems, low=1, high=10_000),
+        "max_percent": _optional_int(edata.get("max_percent"), f"{epath}.max_percent", problems, low=0, high=100),
+    }
+    return out
 
 
 def _rule(entry: Any, path: str, classes: set[str], problems: _Problems) -> dict[str, Any] | None:

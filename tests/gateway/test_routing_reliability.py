@@ -1,18 +1,28 @@
 """Reliability over real HTTP with the simulator injecting faults: retries with
-backoff, moving on to the next deployment, circuit breakers that really skip a
-failing deployment and probe it again, and fallback chains by error class."""
+backoff, moving on to the next deployment, outlier ejection that really skips a
+failing deployment and probes it again, panic mode, and fallback chains by error
+class. Time in the routing state is moved with its clock, never slept through."""
 
 from __future__ import annotations
 
 import time
+from datetime import timedelta
 
 import httpx
 import pytest
 
 from routing import services as routing_services
-from routing.engine.state import routing_state
-from tests.conftest import gateway_sync, usage_wait
-from tests.routing.support import chat, model_card, policy, provider_headers, reset_state, sim_deployment
+from tests.conftest import gateway_sync, server_gateway, usage_wait
+from tests.routing.support import (
+    chat,
+    model_card,
+    outcomes_written,
+    policy,
+    provider_headers,
+    reset_state,
+    routing_clock,
+    sim_deployment,
+)
 
 
 def breaker(deployment, *, threshold=2, window=60.0, cooldown=1.5):
@@ -42,45 +52,55 @@ def pair(demo):
     return broken, healthy
 
 
-def test_retryable_failure_moves_on_and_the_breaker_then_skips_the_deployment(demo, pair):
+def test_retryable_failure_moves_on_and_ejection_then_skips_the_deployment(demo, pair):
     broken, healthy = pair
     breaker(broken, threshold=2, cooldown=30)
-    first = [chat(demo, "pair") for _ in range(2)]
-    assert [r.status_code for r in first] == [200, 200]
-    assert [r.headers["x-gatehouse-attempts"] for r in first] == ["2", "2"]
-    record = usage_wait(first[0].headers["x-request-id"])
-    trail = record.metadata["attempt_trail"]
-    assert trail[0]["deployment"] == broken.name and trail[0]["status"] == 503
-    time.sleep(0.1)
-    # Two failures within the window: the broken deployment is now skipped outright.
-    later = [chat(demo, "pair") for _ in range(10)]
-    assert all(r.headers["x-gatehouse-attempts"] == "1" for r in later)
-    assert {r.headers["x-gatehouse-deployment"] for r in later} == {healthy.name}
-    assert routing_state().inspect([broken.id])[broken.id].status(time.time()) == "cooling"
-    record = usage_wait(later[-1].headers["x-request-id"])
-    assert broken.name in record.metadata["routing"]["cooling"]
+    with routing_clock():
+        first = [chat(demo, "pair") for _ in range(2)]
+        assert [r.status_code for r in first] == [200, 200]
+        assert [r.headers["x-gatehouse-attempts"] for r in first] == ["2", "2"]
+        record = usage_wait(first[0].headers["x-request-id"])
+        trail = record.metadata["attempt_trail"]
+        assert trail[0]["deployment"] == broken.name and trail[0]["status"] == 503
+        outcomes_written()
+        # Two requests, both failed: the error rate ejects the broken deployment.
+        later = [chat(demo, "pair") for _ in range(10)]
+        assert all(r.headers["x-gatehouse-attempts"] == "1" for r in later)
+        assert {r.headers["x-gatehouse-deployment"] for r in later} == {healthy.name}
+        state = server_gateway().state
+        assert state.inspect([broken.id])[broken.id].status(state.now()) == "ejected"
+        record = usage_wait(later[-1].headers["x-request-id"])
+        assert broken.name in record.metadata["routing"]["ejected"]
+        assert "panic" not in record.metadata["routing"]
 
 
-def test_half_open_probe_closes_the_breaker_once_the_deployment_recovers(demo, pair):
+def test_probe_after_ejection_returns_the_deployment_once_it_recovers(demo, pair):
     broken, healthy = pair
-    breaker(broken, threshold=2, cooldown=1.0)
-    for _ in range(2):
-        chat(demo, "pair")
-    time.sleep(1.2)
-    # Cooldown over and still broken: one probe fails and the breaker opens again.
-    probe = chat(demo, "pair")
-    assert probe.status_code == 200 and probe.headers["x-gatehouse-attempts"] == "2"
-    assert usage_wait(probe.headers["x-request-id"]).metadata["routing"]["probes"] == [broken.name]
-    time.sleep(0.1)
-    assert chat(demo, "pair").headers["x-gatehouse-attempts"] == "1"
-    provider_headers(broken, {})  # it recovers
-    time.sleep(1.2)
-    recovered = chat(demo, "pair")
-    assert recovered.headers["x-gatehouse-deployment"] == broken.name
-    time.sleep(0.1)
-    assert routing_state().inspect([broken.id])[broken.id].status(time.time()) == "healthy"
-    counts = {chat(demo, "pair").headers["x-gatehouse-deployment"] for _ in range(5)}
-    assert counts == {broken.name}
+    breaker(broken, threshold=2, cooldown=30)
+    state = server_gateway().state
+    with routing_clock() as clock:
+        for _ in range(2):
+            chat(demo, "pair")
+        outcomes_written()
+        clock.advance(timedelta(seconds=31))
+        # Ejection over and still broken: one probe fails and it is ejected again, for longer.
+        probe = chat(demo, "pair")
+        assert probe.status_code == 200 and probe.headers["x-gatehouse-attempts"] == "2"
+        assert usage_wait(probe.headers["x-request-id"]).metadata["routing"]["probes"] == [broken.name]
+        outcomes_written()
+        assert chat(demo, "pair").headers["x-gatehouse-attempts"] == "1"
+        health = state.inspect([broken.id])[broken.id]
+        assert health.ejections == 2 and health.open_until - state.now() == pytest.approx(60, abs=1)
+        provider_headers(broken, {})  # it recovers
+        clock.advance(timedelta(seconds=31))
+        assert chat(demo, "pair").headers["x-gatehouse-attempts"] == "1"  # still out: the second ejection is longer
+        clock.advance(timedelta(seconds=30))
+        recovered = chat(demo, "pair")
+        assert recovered.headers["x-gatehouse-deployment"] == broken.name
+        outcomes_written()
+        assert state.inspect([broken.id])[broken.id].status(state.now()) == "healthy"
+        counts = {chat(demo, "pair").headers["x-gatehouse-deployment"] for _ in range(5)}
+        assert counts == {broken.name}
 
 
 def test_single_deployment_is_retried_with_backoff_on_429(demo):
@@ -172,7 +192,7 @@ def test_stream_falls_back_before_the_first_byte(demo, pair):
     assert lines[-1] == "data: [DONE]" and not any('"error"' in line for line in lines)
 
 
-def test_all_deployments_cooling_is_503_or_the_fallback(demo):
+def test_a_route_whose_every_deployment_is_ejected_routes_anyway_in_panic_mode(demo):
     card = model_card("cold-model")
     only = sim_deployment(card, "cold@a", {"x-sim-fault": "500"})
     spare = sim_deployment(model_card("spare-model"), "spare@a")
@@ -190,10 +210,16 @@ def test_all_deployments_cooling_is_503_or_the_fallback(demo):
             },
         ],
     )
-    first = chat(demo, "cold")
-    assert first.status_code == 502, first.text
-    time.sleep(0.1)
-    response = chat(demo, "cold")
-    assert response.status_code == 503 and response.json()["error"]["code"] == "no_healthy_deployment"
-    rescued = chat(demo, "cold-with-spare")
-    assert rescued.status_code == 200 and rescued.headers["x-gatehouse-deployment"] == "spare@a"
+    with routing_clock():
+        first = chat(demo, "cold")
+        assert first.status_code == 502, first.text
+        outcomes_written()
+        state = server_gateway().state
+        assert state.inspect([only.id])[only.id].status(state.now()) == "ejected"
+        # Ejected, but the only one: it is tried anyway (the upstream's own error, not a 503).
+        response = chat(demo, "cold")
+        assert response.status_code == 502 and response.json()["error"]["code"] == "upstream_server_error"
+        routing = usage_wait(response.headers["x-request-id"]).metadata["routing"]
+        assert routing["panic"] is True and routing["ejected"] == [only.name]
+        rescued = chat(demo, "cold-with-spare")
+        assert rescued.status_code == 200 and rescued.headers["x-gatehouse-deployment"] == "spare@a"

@@ -1,4 +1,4 @@
-"""Routing state shared between gateway processes through Redis: a breaker opened by
+"""Routing state shared between gateway processes through Redis: an ejection caused by
 one process is honoured by another that never saw the failures."""
 
 from __future__ import annotations
@@ -10,8 +10,7 @@ import httpx
 import pytest
 
 from routing import services as routing_services
-from routing.engine.state import routing_state
-from tests.conftest import free_port, gateway_sync
+from tests.conftest import free_port, gateway_sync, server_gateway
 from tests.gateway.test_processes import start_gateway
 from tests.routing.support import model_card, policy, sim_deployment
 
@@ -35,7 +34,7 @@ def test_cooldown_is_shared_between_two_gateway_processes(demo):
         ],
     )
     gateway_sync()
-    state = routing_state()
+    state = server_gateway().state
     assert state.name == "redis"
     state.reset([broken.id, healthy.id])
     ports = free_port(), free_port()
@@ -44,7 +43,7 @@ def test_cooldown_is_shared_between_two_gateway_processes(demo):
     body = {"model": "shared", "messages": [{"role": "user", "content": "hi"}]}
     try:
         first, second = (f"http://127.0.0.1:{port}/v1/chat/completions" for port in ports)
-        # Requests through the first process until its failures open the shared breaker.
+        # Requests through the first process until its failures eject the deployment for every process.
         for _ in range(10):
             assert httpx.post(first, json=body, headers=headers, timeout=20).status_code == 200
             time.sleep(0.05)  # queued updates reach Redis within milliseconds

@@ -7,8 +7,7 @@ import time
 
 import pytest
 
-from routing.engine.state import routing_state
-from tests.conftest import gateway_sync, usage_wait
+from tests.conftest import gateway_sync, server_gateway, usage_wait
 from tests.routing.support import chat, model_card, policy, provider_headers, reset_state, sim_deployment, spread
 
 
@@ -94,7 +93,7 @@ def test_least_busy_prefers_the_deployment_with_fewest_in_flight(demo, trio):
             }
         ],
     )
-    state = routing_state()
+    state = server_gateway().state
     for _ in range(5):
         state.begin(a.id)
         state.begin(b.id)

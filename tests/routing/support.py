@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -10,9 +14,8 @@ import httpx
 
 from providers import services as provider_services
 from routing import services as routing_services
-from routing.engine.state import routing_state
 from routing.policy.document import policy_empty
-from tests.conftest import FAST, gateway_sync
+from tests.conftest import FAST, gateway_sync, server_gateway
 
 HELLO = [{"role": "user", "content": "hi"}]
 
@@ -73,7 +76,21 @@ def policy(org, owner, **sections: Any):
 
 
 def reset_state(*deployments) -> None:
-    routing_state().reset([d.id for d in deployments] if deployments else None)
+    server_gateway().state.reset([d.id for d in deployments] if deployments else None)
+
+
+@contextmanager
+def routing_clock() -> Iterator:
+    """Stop the routing state's clock (the gateway's too: it shares the state) so a
+    test moves it past ejections with `advance(timedelta(...))` instead of sleeping."""
+    with server_gateway().state.clock.frozen(datetime.now(UTC)) as clock:
+        yield clock
+
+
+def outcomes_written() -> None:
+    """Let the Redis backend send its queued outcome updates (it flushes within ms)."""
+    if server_gateway().state.name == "redis":
+        time.sleep(0.05)
 
 
 def chat(

@@ -1,32 +1,38 @@
-"""The routing state backends behave alike: breakers open after K failures within W,
-cool down for T, let one probe through half-open, and close on its success."""
+"""The routing state backends behave alike: outlier ejection on error rate over a
+minimum volume within a sliding window, ejection time growing with repeated
+ejections, one probe once it is over, and a clean slate on its success. Time is
+the backend's injected clock, moved by the tests."""
 
 from __future__ import annotations
 
 import asyncio
 import os
-import time
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from routing.engine.state import Breaker
+from budgets.clock import Clock
+from routing.engine.state import Breaker, routing_state_build
 from routing.engine.state.memory import MemoryState
 
 BACKENDS = ["memory"] + (["redis"] if os.environ.get("REDIS_URL") else [])
+START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture(params=BACKENDS)
 def state(request):
-    if request.param == "memory":
-        yield MemoryState()
-        return
-    from routing.engine.state.redis import RedisState
+    clock = Clock()
+    with clock.frozen(START):
+        if request.param == "memory":
+            yield MemoryState(clock=clock)
+            return
+        from routing.engine.state.redis import RedisState
 
-    backend = RedisState(os.environ["REDIS_URL"], prefix="gatehouse:routing:test", cache_ttl=0.0)
-    backend.configure(namespace=uuid.uuid4().hex[:8])
-    yield backend
-    backend.reset()
+        backend = RedisState(os.environ["REDIS_URL"], prefix="gatehouse:routing:test", cache_ttl=0.0, clock=clock)
+        backend.configure(namespace=uuid.uuid4().hex[:8])
+        yield backend
+        backend.reset()
 
 
 def run(coro):
@@ -34,49 +40,101 @@ def run(coro):
 
 
 async def settle(state) -> None:
-    await asyncio.sleep(0.03)  # the Redis backend flushes queued updates within milliseconds
+    if state.name == "redis":
+        await asyncio.sleep(0.03)  # the Redis backend flushes queued updates within milliseconds
 
 
-def test_breaker_opens_after_k_failures_within_the_window_and_probes_half_open(state):
-    breaker = Breaker(threshold=3, window=60, cooldown=0.5)
+def outcomes(state, deployment_id: int, breaker: Breaker, pattern: str) -> None:
+    """Report one outcome per character: o ok, x failed."""
+    for mark in pattern:
+        state.begin(deployment_id)
+        state.end(deployment_id, ok=mark == "o", breaker=breaker)
+
+
+def test_ejected_at_the_error_rate_once_the_minimum_volume_is_reached_then_probed(state):
+    breaker = Breaker(threshold=4, window=60, cooldown=10, error_rate=0.5)
 
     async def scenario():
-        for _ in range(2):
-            state.begin(1)
-            state.end(1, ok=False, breaker=breaker)
+        outcomes(state, 1, breaker, "xxx")  # 100% errors, but only 3 outcomes
         await settle(state)
         health, _ = await state.read([1])
         assert not health[1].opened
-        state.begin(1)
-        state.end(1, ok=False, breaker=breaker)
+        outcomes(state, 1, breaker, "x")
         await settle(state)
         health, _ = await state.read([1])
-        assert health[1].status(time.time()) == "cooling"
-        await asyncio.sleep(0.55)
+        assert health[1].status(state.now()) == "ejected" and health[1].ejections == 1
+        assert health[1].open_until == pytest.approx(state.now() + 10)
+        state.clock.advance(timedelta(seconds=10.5))
         health, _ = await state.read([1])
-        assert health[1].status(time.time()) == "half_open"
+        assert health[1].status(state.now()) == "half_open"
         assert await state.claim_probe(1, ttl=5)
         assert not await state.claim_probe(1, ttl=5)  # one probe at a time
         state.begin(1)
         state.end(1, ok=True, breaker=breaker, latency=2.0)
         await settle(state)
         health, _ = await state.read([1])
-        assert health[1].status(time.time()) == "healthy" and health[1].inflight == 0
+        assert health[1].status(state.now()) == "healthy" and health[1].inflight == 0
         await state.flush()
 
     run(scenario())
 
 
-def test_failures_outside_the_window_do_not_count(state):
-    breaker = Breaker(threshold=2, window=0.2, cooldown=30)
+def test_an_error_rate_below_the_threshold_does_not_eject(state):
+    breaker = Breaker(threshold=4, window=60, cooldown=10, error_rate=0.5)
 
     async def scenario():
-        state.end(2, ok=False, breaker=breaker)
-        await asyncio.sleep(0.3)
-        state.end(2, ok=False, breaker=breaker)
+        outcomes(state, 2, breaker, "oooxoox" * 5)  # about 29% errors
         await settle(state)
         health, _ = await state.read([2])
-        assert not health[2].opened
+        assert not health[2].opened and health[2].failures == 10 and health[2].successes == 25
+        await state.flush()
+
+    run(scenario())
+
+
+def test_outcomes_outside_the_window_do_not_count(state):
+    breaker = Breaker(threshold=2, window=5, cooldown=30)
+
+    async def scenario():
+        outcomes(state, 3, breaker, "x")
+        state.clock.advance(timedelta(seconds=6))
+        outcomes(state, 3, breaker, "x")
+        await settle(state)
+        health, _ = await state.read([3])
+        assert not health[3].opened
+        await state.flush()
+
+    run(scenario())
+
+
+def test_ejection_time_grows_with_repeated_ejections_up_to_the_cap(state):
+    breaker = Breaker(threshold=1, window=60, cooldown=10, max_ejection=25)
+
+    async def scenario():
+        seen = []
+        outcomes(state, 4, breaker, "x")
+        for _ in range(3):
+            await settle(state)
+            health, _ = await state.read([4])
+            seen.append(round(health[4].open_until - state.now()))
+            state.clock.advance(timedelta(seconds=seen[-1] + 1))
+            outcomes(state, 4, breaker, "x")  # the probe fails
+        assert seen == [10, 20, 25]
+        await state.flush()
+
+    run(scenario())
+
+
+def test_failures_while_ejected_do_not_extend_the_ejection(state):
+    breaker = Breaker(threshold=1, window=60, cooldown=10)
+
+    async def scenario():
+        outcomes(state, 5, breaker, "x")
+        state.clock.advance(timedelta(seconds=5))
+        outcomes(state, 5, breaker, "xxxx")  # panic-mode traffic while ejected
+        await settle(state)
+        health, _ = await state.read([5])
+        assert health[5].ejections == 1 and health[5].open_until - state.now() == pytest.approx(5)
         await state.flush()
 
     run(scenario())
@@ -87,28 +145,37 @@ def test_latency_average_in_flight_and_round_robin_tickets(state):
 
     async def scenario():
         for sample in (10.0, 20.0):
-            state.begin(3)
-            state.end(3, ok=True, breaker=breaker, latency=sample, ttft=sample * 10)
-        state.begin(3)
+            state.begin(6)
+            state.end(6, ok=True, breaker=breaker, latency=sample, ttft=sample * 10)
+        state.begin(6)
         await settle(state)
-        health, first = await state.read([3], counter="rr-test")
-        _, second = await state.read([3], counter="rr-test")
-        assert health[3].latency == pytest.approx(13.0) and health[3].ttft == pytest.approx(130.0)
-        assert health[3].inflight == 1
+        health, first = await state.read([6], counter="rr-test")
+        _, second = await state.read([6], counter="rr-test")
+        assert health[6].latency == pytest.approx(13.0) and health[6].ttft == pytest.approx(130.0)
+        assert health[6].inflight == 1
         assert second == first + 1
         await state.flush()
 
     run(scenario())
 
 
-def test_client_faults_do_not_feed_the_breaker(state):
+def test_client_faults_do_not_feed_ejection(state):
     breaker = Breaker(threshold=1, window=60, cooldown=30)
 
     async def scenario():
-        state.end(4, ok=None, breaker=breaker)
+        state.end(7, ok=None, breaker=breaker)
         await settle(state)
-        health, _ = await state.read([4])
-        assert not health[4].opened
+        health, _ = await state.read([7])
+        assert not health[7].opened
         await state.flush()
 
     run(scenario())
+
+
+def test_state_is_built_from_explicit_arguments():
+    clock = Clock()
+    built = routing_state_build(clock=clock)
+    assert built.name == "memory" and built.clock is clock
+    if os.environ.get("REDIS_URL"):
+        shared = routing_state_build(clock=clock, redis_url=os.environ["REDIS_URL"], prefix="p:test", cache_ttl=0.0)
+        assert shared.name == "redis" and shared.clock is clock and shared.prefix == "p:test"

@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
-import time
 from collections import deque
 from collections.abc import Sequence
 
+from budgets.clock import Clock
 from routing.engine.state.base import EWMA_ALPHA, HEALTHY, Breaker, Health
+
+MAX_WINDOW = 10_000  # outcomes kept per deployment, whatever the window's length
 
 
 class _Slot:
-    __slots__ = ("latency", "ttft", "inflight", "open_until", "opened", "failures_at", "probe_until", "ok", "err")
+    __slots__ = (
+        "latency",
+        "ttft",
+        "inflight",
+        "open_until",
+        "opened",
+        "outcomes",
+        "errors",
+        "probe_until",
+        "ok",
+        "err",
+        "ejections",
+        "returned_at",
+    )
 
     def __init__(self) -> None:
         self.latency: float | None = None
@@ -18,13 +33,45 @@ class _Slot:
         self.inflight = 0
         self.open_until = 0.0
         self.opened = False
-        self.failures_at: deque[float] = deque()
+        self.outcomes: deque[tuple[float, bool]] = deque()
+        self.errors = 0  # failures among `outcomes`
         self.probe_until = 0.0
         self.ok = 0
         self.err = 0
+        self.ejections = 0
+        self.returned_at = 0.0
 
     def health(self) -> Health:
-        return Health(self.latency, self.ttft, max(self.inflight, 0), self.open_until, self.opened, self.ok, self.err)
+        return Health(
+            self.latency,
+            self.ttft,
+            max(self.inflight, 0),
+            self.open_until,
+            self.opened,
+            self.ok,
+            self.err,
+            self.ejections,
+        )
+
+    def record(self, at: float, ok: bool, window: float) -> None:
+        outcomes = self.outcomes
+        outcomes.append((at, ok))
+        if not ok:
+            self.errors += 1
+        while outcomes and (outcomes[0][0] <= at - window or len(outcomes) > MAX_WINDOW):
+            _, old_ok = outcomes.popleft()
+            if not old_ok:
+                self.errors -= 1
+
+    def eject(self, now: float, breaker: Breaker) -> None:
+        if not self.opened and now - self.returned_at > breaker.window:
+            self.ejections = 0  # healthy for a whole window since the last ejection: start over
+        self.ejections += 1
+        self.opened = True
+        self.open_until = now + breaker.ejection_time(self.ejections)
+        self.probe_until = 0.0
+        self.outcomes.clear()
+        self.errors = 0
 
 
 def _ewma(old: float | None, sample: float) -> float:
@@ -34,9 +81,13 @@ def _ewma(old: float | None, sample: float) -> float:
 class MemoryState:
     name = "memory"
 
-    def __init__(self) -> None:
+    def __init__(self, *, clock: Clock | None = None) -> None:
+        self.clock = clock or Clock()
         self._slots: dict[int, _Slot] = {}
         self._counters: dict[str, int] = {}
+
+    def now(self) -> float:
+        return self.clock.timestamp()
 
     def _slot(self, deployment_id: int) -> _Slot:
         slot = self._slots.get(deployment_id)
@@ -55,7 +106,7 @@ class MemoryState:
 
     async def claim_probe(self, deployment_id: int, ttl: float) -> bool:
         slot = self._slot(deployment_id)
-        now = time.monotonic()
+        now = self.now()
         if slot.probe_until > now:
             return False
         slot.probe_until = now + ttl
@@ -81,29 +132,31 @@ class MemoryState:
             slot.ttft = _ewma(slot.ttft, ttft)
         if ok is None:
             return
-        now = time.time()
+        now = self.now()
         if ok:
             slot.ok += 1
-            if slot.opened and now >= slot.open_until:
+        else:
+            slot.err += 1
+        if slot.opened:
+            if now < slot.open_until:
+                return  # still ejected (a request sent before, or in panic mode): no verdict yet
+            if ok:
+                # The probe succeeded: back in the pool with a clean window.
                 slot.opened = False
                 slot.open_until = 0.0
-                slot.failures_at.clear()
                 slot.probe_until = 0.0
+                slot.returned_at = now
+                slot.outcomes.clear()
+                slot.errors = 0
+            else:
+                slot.eject(now, breaker)
             return
-        slot.err += 1
-        if slot.opened:
-            # The probe (or a request started before the breaker opened) failed: cool down again.
-            slot.open_until = now + breaker.cooldown
-            slot.probe_until = 0.0
+        slot.record(now, ok, breaker.window)
+        if ok:
             return
-        failures = slot.failures_at
-        failures.append(now)
-        while failures and failures[0] < now - breaker.window:
-            failures.popleft()
-        if len(failures) >= breaker.threshold:
-            slot.opened = True
-            slot.open_until = now + breaker.cooldown
-            failures.clear()
+        total = len(slot.outcomes)
+        if total >= breaker.threshold and slot.errors >= breaker.error_rate * total:
+            slot.eject(now, breaker)
 
     def inspect(self, ids: Sequence[int]) -> dict[int, Health]:
         return {i: (self._slots[i].health() if i in self._slots else HEALTHY) for i in ids}

@@ -1,11 +1,12 @@
 """Routing state in Redis, shared by every gateway process and host.
 
-Per deployment: a hash (latency EWMAs, in-flight count, breaker fields, counts)
-and a sorted set of recent failure times; per route a round-robin counter.
+Per deployment: a hash (latency EWMAs, in-flight count, ejection fields, counts)
+and two sorted sets, the recent outcomes and the recent failures (the sliding
+window of outlier ejection); per route a round-robin counter.
 A decision reads the candidates it has no fresh copy of (`cache_ttl`) plus the
 round-robin ticket in one pipelined round trip. Outcomes queue locally and one
 background flush sends them every few milliseconds as one pipeline, with the
-breaker arithmetic done atomically in a Lua script. Each event loop has its own
+ejection arithmetic done atomically in a Lua script. Each event loop has its own
 client (redis.asyncio connections belong to the loop that made them).
 """
 
@@ -21,18 +22,21 @@ from typing import Any
 import redis
 import redis.asyncio as aioredis
 
+from budgets.clock import Clock
 from routing.engine.state.base import EWMA_ALPHA, HEALTHY, Breaker, Health
 
 logger = logging.getLogger(__name__)
 
-FIELDS = ("lt", "tt", "if", "ou", "op", "ok", "er")
+FIELDS = ("lt", "tt", "if", "ou", "op", "ok", "er", "ej")
 KEY_TTL = 86_400
 FLUSH_DELAY = 0.005
+MAX_WINDOW = 10_000  # outcomes kept per deployment, whatever the window's length
 
-# KEYS: hash, failures zset, probe lock.
-# ARGV: inflight delta, ok (1, 0, -1 none), latency, ttft, now, K, W, T, alpha, ttl
+# KEYS: hash, outcomes zset, failures zset, probe lock.
+# ARGV: inflight delta, ok (1, 0, -1 none), latency, ttft, now, min requests, window,
+#       base ejection, alpha, ttl, error rate, max ejection, max window
 END_SCRIPT = """
-local h, f, p = KEYS[1], KEYS[2], KEYS[3]
+local h, s, f, p = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local now, alpha = tonumber(ARGV[5]), tonumber(ARGV[9])
 if ARGV[1] ~= '0' then redis.call('HINCRBY', h, 'if', ARGV[1]) end
 local function ewma(field, sample)
@@ -44,27 +48,48 @@ local function ewma(field, sample)
 end
 ewma('lt', ARGV[3])
 ewma('tt', ARGV[4])
-if ARGV[2] == '1' then
-  redis.call('HINCRBY', h, 'ok', 1)
-  if redis.call('HGET', h, 'op') == '1' and now >= tonumber(redis.call('HGET', h, 'ou') or '0') then
-    redis.call('HSET', h, 'op', '0', 'ou', '0')
-    redis.call('DEL', f, p)
+local ok = ARGV[2]
+if ok ~= '-1' then
+  local K, W, T = tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
+  local rate, cap = tonumber(ARGV[11]), tonumber(ARGV[12])
+  if ok == '1' then redis.call('HINCRBY', h, 'ok', 1) else redis.call('HINCRBY', h, 'er', 1) end
+  local opened = redis.call('HGET', h, 'op') == '1'
+  local function eject()
+    local n = tonumber(redis.call('HGET', h, 'ej') or '0')
+    if not opened and now - tonumber(redis.call('HGET', h, 'rt') or '0') > W then n = 0 end
+    n = n + 1
+    local t = math.min(T * n, math.max(cap, T))
+    redis.call('HSET', h, 'op', '1', 'ou', tostring(now + t), 'ej', n)
+    redis.call('DEL', s, f, p)
   end
-elseif ARGV[2] == '0' then
-  redis.call('HINCRBY', h, 'er', 1)
-  local T = tonumber(ARGV[8])
-  if redis.call('HGET', h, 'op') == '1' then
-    redis.call('HSET', h, 'ou', tostring(now + T))
-    redis.call('DEL', p)
-  else
-    local W = tonumber(ARGV[7])
-    redis.call('ZADD', f, now, ARGV[5] .. ':' .. redis.call('HINCRBY', h, 'seq', 1))
-    redis.call('ZREMRANGEBYSCORE', f, '-inf', now - W)
-    redis.call('EXPIRE', f, math.ceil(W) + 1)
-    if redis.call('ZCARD', f) >= tonumber(ARGV[6]) then
-      redis.call('HSET', h, 'op', '1', 'ou', tostring(now + T))
-      redis.call('DEL', f)
+  if opened then
+    if now >= tonumber(redis.call('HGET', h, 'ou') or '0') then
+      if ok == '1' then
+        redis.call('HSET', h, 'op', '0', 'ou', '0', 'rt', tostring(now))
+        redis.call('DEL', s, f, p)
+      else
+        eject()
+      end
     end
+  else
+    local member = ARGV[5] .. ':' .. redis.call('HINCRBY', h, 'seq', 1)
+    redis.call('ZADD', s, now, member)
+    redis.call('ZREMRANGEBYSCORE', s, '-inf', now - W)
+    if ok == '0' then
+      redis.call('ZADD', f, now, member)
+      redis.call('ZREMRANGEBYSCORE', f, '-inf', now - W)
+      redis.call('EXPIRE', f, math.ceil(W) + 1)
+    end
+    local total = redis.call('ZCARD', s)
+    local most = tonumber(ARGV[13])
+    if total > most then
+      redis.call('ZREMRANGEBYRANK', s, 0, total - most - 1)
+      local oldest = redis.call('ZRANGE', s, 0, 0, 'WITHSCORES')
+      redis.call('ZREMRANGEBYSCORE', f, '-inf', '(' .. oldest[2])
+      total = most
+    end
+    redis.call('EXPIRE', s, math.ceil(W) + 1)
+    if ok == '0' and total >= K and redis.call('ZCARD', f) >= rate * total then eject() end
   end
 end
 redis.call('EXPIRE', h, ARGV[10])
@@ -79,7 +104,7 @@ def _float(raw: Any) -> float | None:
 def _health(values: Sequence[Any]) -> Health:
     if not any(v is not None for v in values):
         return HEALTHY
-    lt, tt, inflight, open_until, opened, ok, err = values
+    lt, tt, inflight, open_until, opened, ok, err, ejections = values
     return Health(
         latency=_float(lt),
         ttft=_float(tt),
@@ -88,6 +113,7 @@ def _health(values: Sequence[Any]) -> Health:
         opened=opened == b"1",
         successes=int(ok or 0),
         failures=int(err or 0),
+        ejections=int(ejections or 0),
     )
 
 
@@ -104,8 +130,11 @@ class _LoopLink:
 class RedisState:
     name = "redis"
 
-    def __init__(self, url: str, *, prefix: str = "gatehouse:routing", cache_ttl: float = 0.05) -> None:
+    def __init__(
+        self, url: str, *, prefix: str = "gatehouse:routing", cache_ttl: float = 0.05, clock: Clock | None = None
+    ) -> None:
         self.url = url
+        self.clock = clock or Clock()
         self.prefix = prefix
         self.namespace = "default"
         self.cache_ttl = cache_ttl
@@ -126,6 +155,12 @@ class RedisState:
 
     def _hash(self, deployment_id: int) -> str:
         return f"{self.root}:d:{deployment_id}"
+
+    def now(self) -> float:
+        return self.clock.timestamp()
+
+    def _outcomes(self, deployment_id: int) -> str:
+        return f"{self.root}:s:{deployment_id}"
 
     def _failures(self, deployment_id: int) -> str:
         return f"{self.root}:f:{deployment_id}"
@@ -195,7 +230,7 @@ class RedisState:
     ) -> None:
         if ok is False:
             self._cache.pop(deployment_id, None)
-        self._queue("end", (deployment_id, ok, breaker, latency, ttft, time.time()))
+        self._queue("end", (deployment_id, ok, breaker, latency, ttft, self.now()))
 
     def _queue(self, op: str, args: tuple[Any, ...]) -> None:
         try:
@@ -249,8 +284,9 @@ class RedisState:
             deployment_id, ok, breaker, latency, ttft, at = args
             pipe.evalsha(
                 sha,
-                3,
+                4,
                 self._hash(deployment_id),
+                self._outcomes(deployment_id),
                 self._failures(deployment_id),
                 self._probe(deployment_id),
                 -1,
@@ -263,6 +299,9 @@ class RedisState:
                 repr(breaker.cooldown),
                 repr(EWMA_ALPHA),
                 KEY_TTL,
+                repr(breaker.error_rate),
+                repr(breaker.max_ejection),
+                MAX_WINDOW,
             )
 
     async def flush(self) -> None:
@@ -292,7 +331,7 @@ class RedisState:
         client = self._sync_client()
         self._cache.clear()
         if ids is not None:
-            keys = [key for i in ids for key in (self._hash(i), self._failures(i), self._probe(i))]
+            keys = [key for i in ids for key in (self._hash(i), self._outcomes(i), self._failures(i), self._probe(i))]
             if keys:
                 client.delete(*keys)
             return

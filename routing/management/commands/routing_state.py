@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import time
-
 from django.core.management.base import BaseCommand
 
+from budgets.clock import Clock
 from providers.models import Deployment
-from routing.engine.state import routing_state
+from routing.engine.state import routing_state_from_settings
 
 
 class Command(BaseCommand):
@@ -18,10 +17,12 @@ class Command(BaseCommand):
         parser.add_argument("--deployment", action="append", default=[], help="only this deployment (repeatable)")
 
     def handle(self, *args, **options) -> None:
+        from django.conf import settings
+
         from routing.gateway import Snapshots
 
-        state = routing_state()
-        snapshots = Snapshots()
+        state = routing_state_from_settings(settings.GATEHOUSE, redis_url=settings.REDIS_URL, clock=Clock())
+        snapshots = Snapshots(state=state)
         snapshots.refresh()  # sets the shared namespace of this installation
         snapshot = snapshots.routing
         deployments = Deployment.objects.filter(is_active=True).order_by("name")
@@ -33,7 +34,7 @@ class Command(BaseCommand):
             self.stdout.write(f"Routing state reset ({state.name}, namespace {snapshot.namespace}).")
             return
         health = state.inspect([i for i, _ in rows])
-        now = time.time()
+        now = state.now()
         self.stdout.write(f"backend: {state.name}, namespace: {snapshot.namespace}")
         for deployment_id, name in rows:
             h = health[deployment_id]
