@@ -191,6 +191,7 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE = {
     "usage-rollup": {"task": "budgets.tasks.usage_rollup", "schedule": 60.0},
     "budget-maintenance": {"task": "budgets.tasks.budget_maintenance", "schedule": 60.0},
+    "change-feed-prune": {"task": "console.tasks.change_feed_prune", "schedule": 3600.0},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 
@@ -223,6 +224,21 @@ GATEHOUSE = {
     "USAGE_FLUSH_INTERVAL": env_float("GATEHOUSE_USAGE_FLUSH_INTERVAL", 0.1),
     "USAGE_BUFFER_MAX": env_int("GATEHOUSE_USAGE_BUFFER_MAX", 50_000),
     "CHANGE_POLL_INTERVAL": env_float("GATEHOUSE_CHANGE_POLL_INTERVAL", 0.25),
+    # The change feed (docs/change-feed.md): how long a missing id may still commit,
+    # how many rows one poll reads, how many missing ids are tracked, how long rows are kept.
+    "CHANGE_FEED_GAP_HORIZON": env_float("GATEHOUSE_CHANGE_FEED_GAP_HORIZON", 300.0),
+    "CHANGE_FEED_BATCH": env_int("GATEHOUSE_CHANGE_FEED_BATCH", 1000),
+    "CHANGE_FEED_MAX_GAPS": env_int("GATEHOUSE_CHANGE_FEED_MAX_GAPS", 10_000),
+    "CHANGE_FEED_RETENTION": env_float("GATEHOUSE_CHANGE_FEED_RETENTION", 86_400.0),
+    "CHANGE_FEED_PRUNE_BATCH": env_int("GATEHOUSE_CHANGE_FEED_PRUNE_BATCH", 5000),
+    "CHANGE_FEED_CHANNEL": env_str("GATEHOUSE_CHANGE_FEED_CHANNEL", "gatehouse:changes"),
+    # Virtual-key lookups and failed-auth floods.
+    "KEY_LOOKUP_CONCURRENCY": env_int("GATEHOUSE_KEY_LOOKUP_CONCURRENCY", 8),
+    "KEY_LOOKUP_QUEUE": env_int("GATEHOUSE_KEY_LOOKUP_QUEUE", 1000),
+    "KEY_NEGATIVE_TTL": env_float("GATEHOUSE_KEY_NEGATIVE_TTL", 30.0),
+    "KEY_CACHE_MAX_ENTRIES": env_int("GATEHOUSE_KEY_CACHE_MAX_ENTRIES", 100_000),
+    "AUTH_FAILURE_LIMIT": env_int("GATEHOUSE_AUTH_FAILURE_LIMIT", 30),
+    "AUTH_FAILURE_WINDOW": env_float("GATEHOUSE_AUTH_FAILURE_WINDOW", 60.0),
     "UPSTREAM_MAX_CONNECTIONS": env_int("GATEHOUSE_UPSTREAM_MAX_CONNECTIONS", 512),
     "DEFAULT_TIMEOUT": env_float("GATEHOUSE_DEFAULT_TIMEOUT", 120.0),
     "MAX_ATTEMPTS": env_int("GATEHOUSE_MAX_ATTEMPTS", 3),

@@ -1,10 +1,17 @@
-"""Stage 1 — authenticate: Bearer virtual key -> key context, from the key cache."""
+"""Stage 1 — authenticate: Bearer virtual key -> key context, from the key cache.
+
+A known, valid key is answered from the cache with no other work. Anything else
+first asks the failed-auth limiter about the client address, so an address that
+keeps presenting bad keys is refused (429) before its keys cost a lookup.
+"""
 
 from __future__ import annotations
 
+import math
 import time
 
-from console.keycache import KeyContext, key_cache
+from console.authlimit import AuthLimiter
+from console.keycache import KeyCache, KeyContext, KeyLookupBusy
 from routing.errors import GatewayError
 
 
@@ -26,14 +33,41 @@ def bearer_secret(header: str | None) -> str:
     return secret
 
 
-async def authenticate(header: str | None) -> KeyContext:
+def _usable(context: KeyContext | None, now: float) -> bool:
+    return context is not None and not context.revoked and not context.expired(now)
+
+
+async def authenticate(header: str | None, *, client: str, keys: KeyCache, limiter: AuthLimiter) -> KeyContext:
     secret = bearer_secret(header)
-    context = await key_cache.lookup(secret)
+    now = time.time()
+    context = keys.peek(secret)
+    if _usable(context, now):
+        return context
+    wait = await limiter.retry_after(client)
+    if wait > 0:
+        raise GatewayError(
+            "Too many failed authentications from this address; retry later.",
+            status=429,
+            type="rate_limit_exceeded",
+            code="too_many_auth_failures",
+            headers={"retry-after": str(max(1, math.ceil(wait))), "x-should-retry": "false"},
+        )
+    try:
+        context = await keys.lookup(secret)
+    except KeyLookupBusy:
+        raise GatewayError(
+            "The gateway is checking too many unknown keys right now; retry shortly.",
+            status=503,
+            type="service_unavailable",
+            code="key_lookup_busy",
+            headers={"retry-after": "1"},
+        ) from None
+    if _usable(context, now):
+        return context
+    await limiter.failure(client)
     if context is None:
         shown = secret[:8] + "…" if len(secret) > 8 else "…"
         raise _unauthorized(f"Incorrect API key provided: {shown}.")
     if context.revoked:
         raise _unauthorized("This API key has been revoked.", code="revoked_api_key")
-    if context.expired(time.time()):
-        raise _unauthorized("This API key has expired.", code="expired_api_key")
-    return context
+    raise _unauthorized("This API key has expired.", code="expired_api_key")
