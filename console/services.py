@@ -35,9 +35,7 @@ def change_publish(*, topic: str, ref: str = "") -> None:
     The row is written in the caller's transaction, so a committed change always
     has its announcement and a rolled-back one never does; with Redis configured it
     is also published after commit (see `console.changes`)."""
-    change_record(
-        topic=topic, ref=ref, redis_url=settings.REDIS_URL, channel=settings.GATEHOUSE["CHANGE_FEED_CHANNEL"]
-    )
+    change_record(topic=topic, ref=ref, redis_url=settings.REDIS_URL, channel=settings.GATEHOUSE["CHANGE_FEED_CHANNEL"])
 
 
 def _actor(user: AbstractBaseUser | None) -> str:
