@@ -22,3 +22,13 @@ def legacy_runtime_key_cache():
         module.key_cache = module.KeyCache(executor=executor)
         yield
         del module.key_cache
+
+
+@pytest.fixture(scope="session", autouse=True)
+def pooled_connections_closed(django_db_setup):
+    """Lookups run in executor threads; on PostgreSQL their pooled connections must be
+    closed before the test database is dropped."""
+    yield
+    from tests.conftest import close_pools
+
+    close_pools()
