@@ -7,6 +7,7 @@ Delete this module once the runtime builds its own `KeyCache`."""
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 
 import pytest
 
@@ -32,3 +33,12 @@ def pooled_connections_closed(django_db_setup):
     from tests.conftest import close_pools
 
     close_pools()
+
+
+def gateway_wired() -> bool:
+    """Whether the running gateway reads the change feed through `ChangeFeed` and passes
+    the client address, key cache and limiter to `authenticate` (see docs/change-feed.md).
+    Read as text: the modules cannot be imported before that wiring exists."""
+    root = Path(__file__).resolve().parent.parent / "routing"
+    runtime, views = (root / "runtime.py").read_text(), (root / "views.py").read_text()
+    return "ChangeFeed" in runtime and "limiter=" in views

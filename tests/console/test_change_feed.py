@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
@@ -23,6 +24,7 @@ from console.models import ChangeEvent
 from console.tasks import change_feed_prune
 from routing.errors import GatewayError
 from routing.pipeline.authenticate import authenticate
+from tests.runtime_bridge import gateway_wired
 
 
 class FakeClock:
@@ -298,3 +300,32 @@ async def test_an_announced_change_is_applied_before_any_poll_and_not_again_by_t
         with pytest.raises(asyncio.CancelledError):
             await listener
         await sync_to_async(connections.close_all)()
+
+
+# -- through the running gateway --------------------------------------------------------------
+
+
+@pytest.mark.services
+@postgres_only
+@pytest.mark.skipif(not gateway_wired(), reason="runs once routing/runtime.py reads changes through ChangeFeed")
+def test_the_gateway_refuses_a_key_whose_revocation_committed_out_of_order(demo):
+    import httpx
+    from django.conf import settings
+
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+    headers = {"authorization": f"Bearer {demo.secret}"}
+
+    def status() -> tuple[int, str]:
+        response = httpx.post(f"{demo.base_url}/chat/completions", json=body, headers=headers, timeout=10)
+        code = response.json().get("error", {}).get("code", "") if response.status_code != 200 else ""
+        return response.status_code, code
+
+    assert status() == (200, "")  # the key is now cached as valid in the gateway
+    held = HeldTransaction(lambda: services.api_key_revoke(key=demo.key))
+    in_thread(lambda: services.change_publish(topic="catalog", ref="provider:sim"))
+    time.sleep(settings.GATEHOUSE["CHANGE_POLL_INTERVAL"] * 4)  # the gateway polls past the revocation's id
+    held.finish()
+    deadline = time.monotonic() + 10
+    while status() != (401, "revoked_api_key"):
+        assert time.monotonic() < deadline, "the gateway still accepts a revoked key"
+        time.sleep(0.1)

@@ -24,7 +24,7 @@ from console.authlimit import AuthLimitSettings, MemoryAuthLimiter, RedisAuthLim
 from console.keycache import KeyCache, KeyCacheSettings, key_context_fetch
 from routing.errors import GatewayError
 from routing.pipeline.authenticate import authenticate
-from tests.runtime_bridge import legacy_runtime_key_cache, pooled_connections_closed  # noqa: F401
+from tests.runtime_bridge import gateway_wired, legacy_runtime_key_cache, pooled_connections_closed  # noqa: F401
 
 
 class CountingLoader:
@@ -212,3 +212,20 @@ async def test_processes_share_the_failed_auth_budget_through_redis():
     finally:
         await one.aclose()
         await two.aclose()
+
+
+@pytest.mark.skipif(not gateway_wired(), reason="runs once routing/views.py passes the client address and limiter")
+def test_the_gateway_answers_a_flood_of_bad_keys_with_429(demo):
+    import httpx
+    from django.conf import settings
+
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+    limit = settings.GATEHOUSE["AUTH_FAILURE_LIMIT"]
+    with httpx.Client(base_url=demo.base_url, timeout=10) as client:
+        for _ in range(limit):
+            bad = client.post("/chat/completions", json=body, headers={"authorization": f"Bearer {random_key()}"})
+            assert bad.status_code == 401
+        refused = client.post("/chat/completions", json=body, headers={"authorization": f"Bearer {random_key()}"})
+        assert refused.status_code == 429
+        assert refused.json()["error"]["code"] == "too_many_auth_failures"
+        assert int(refused.headers["retry-after"]) >= 1
