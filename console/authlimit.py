@@ -51,6 +51,9 @@ class AuthLimiter(Protocol):
     async def failure(self, client: str) -> None:
         """Count one failed authentication of `client`."""
 
+    async def reset(self, client: str) -> None:
+        """Forget `client`'s failures (an operator unblocking an address)."""
+
 
 class MemoryAuthLimiter:
     """Token buckets in this process's memory; thread-safe."""
@@ -91,6 +94,10 @@ class MemoryAuthLimiter:
 
     async def failure(self, client: str) -> None:
         self.fail(client)
+
+    async def reset(self, client: str) -> None:
+        with self._lock:
+            self._buckets.pop(client, None)
 
 
 # KEYS: bucket hash. ARGV: limit, rate per second, now, cost, ttl. Returns tokens left.
@@ -164,6 +171,13 @@ class RedisAuthLimiter:
     async def failure(self, client: str) -> None:
         if await self._bucket(client, 1) is None:
             self.fallback.fail(client)
+
+    async def reset(self, client: str) -> None:
+        self.fallback._buckets.pop(client, None)
+        try:
+            await self._client().delete(f"{self.prefix}:{client}")
+        except (redis.RedisError, OSError):
+            logger.warning("failed-auth limiter cannot reach Redis to reset %s", client)
 
     async def aclose(self) -> None:
         """Close the client of the running loop (call from each loop before it ends)."""

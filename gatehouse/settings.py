@@ -7,6 +7,7 @@ unsafe or missing settings stop the process at start with a clear message.
 
 from __future__ import annotations
 
+from ipaddress import ip_network
 from pathlib import Path
 
 from cryptography.fernet import Fernet
@@ -239,6 +240,8 @@ GATEHOUSE = {
     "KEY_CACHE_MAX_ENTRIES": env_int("GATEHOUSE_KEY_CACHE_MAX_ENTRIES", 100_000),
     "AUTH_FAILURE_LIMIT": env_int("GATEHOUSE_AUTH_FAILURE_LIMIT", 30),
     "AUTH_FAILURE_WINDOW": env_float("GATEHOUSE_AUTH_FAILURE_WINDOW", 60.0),
+    # Proxies (addresses or CIDR networks) whose X-Forwarded-For names the real client.
+    "TRUSTED_PROXIES": tuple(env_list("GATEHOUSE_TRUSTED_PROXIES", [])),
     "UPSTREAM_MAX_CONNECTIONS": env_int("GATEHOUSE_UPSTREAM_MAX_CONNECTIONS", 512),
     "DEFAULT_TIMEOUT": env_float("GATEHOUSE_DEFAULT_TIMEOUT", 120.0),
     "MAX_ATTEMPTS": env_int("GATEHOUSE_MAX_ATTEMPTS", 3),
@@ -249,6 +252,12 @@ GATEHOUSE = {
     "SIMULATOR_URL": env_str("GATEHOUSE_SIMULATOR_URL", "http://127.0.0.1:8000/sim"),
     "DEMO_PASSWORD": env_str("GATEHOUSE_DEMO_PASSWORD", ""),
 }
+
+for _proxy in GATEHOUSE["TRUSTED_PROXIES"]:
+    try:
+        ip_network(_proxy, strict=False)
+    except ValueError as _exc:
+        raise ImproperlyConfigured(f"GATEHOUSE_TRUSTED_PROXIES: {_proxy!r} is not an address or network.") from _exc
 
 LOGGING = {
     "version": 1,

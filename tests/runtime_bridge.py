@@ -42,3 +42,15 @@ def gateway_wired() -> bool:
     root = Path(__file__).resolve().parent.parent / "routing"
     runtime, views = (root / "runtime.py").read_text(), (root / "views.py").read_text()
     return "ChangeFeed" in runtime and "limiter=" in views
+
+
+def gateway_limiters_reset(client: str) -> None:
+    """Forget a client's failed authentications in every running gateway loop
+    (tests share 127.0.0.1 with the tests that follow)."""
+    import asyncio
+
+    from routing import runtime
+
+    for loop, current in list(runtime._runtimes.items()):
+        if loop.is_running() and not loop.is_closed():
+            asyncio.run_coroutine_threadsafe(current.auth_limiter.reset(client), loop).result(5)

@@ -7,6 +7,7 @@ keeps presenting bad keys is refused (429) before its keys cost a lookup.
 
 from __future__ import annotations
 
+import ipaddress
 import math
 import time
 
@@ -31,6 +32,32 @@ def bearer_secret(header: str | None) -> str:
     if scheme.lower() != "bearer" or not secret:
         raise _unauthorized("The Authorization header must be 'Bearer YOUR_KEY'.")
     return secret
+
+
+def client_address(remote: str | None, forwarded_for: str | None, *, trusted: tuple[str, ...] = ()) -> str:
+    """The address a request came from, for the failed-auth limit.
+
+    Behind a load balancer every request arrives from the balancer; when `remote` is
+    one of the `trusted` proxies (addresses or networks), X-Forwarded-For is read
+    from the right, skipping trusted hops, and the first other address is the
+    client. A forged header from an untrusted peer is never believed."""
+    networks = [ipaddress.ip_network(item, strict=False) for item in trusted]
+
+    def is_trusted(address: str) -> bool:
+        try:
+            ip = ipaddress.ip_address(address)
+        except ValueError:
+            return False
+        return any(ip in network for network in networks)
+
+    client = remote or "unknown"
+    if not networks or not is_trusted(client) or not forwarded_for:
+        return client
+    for hop in reversed([part.strip() for part in forwarded_for.split(",") if part.strip()]):
+        client = hop
+        if not is_trusted(hop):
+            break
+    return client
 
 
 def _usable(context: KeyContext | None, now: float) -> bool:

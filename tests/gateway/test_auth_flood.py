@@ -23,8 +23,13 @@ from console import services
 from console.authlimit import AuthLimitSettings, MemoryAuthLimiter, RedisAuthLimiter
 from console.keycache import KeyCache, KeyCacheSettings, key_context_fetch
 from routing.errors import GatewayError
-from routing.pipeline.authenticate import authenticate
-from tests.runtime_bridge import gateway_wired, legacy_runtime_key_cache, pooled_connections_closed  # noqa: F401
+from routing.pipeline.authenticate import authenticate, client_address
+from tests.runtime_bridge import (  # noqa: F401
+    gateway_limiters_reset,
+    gateway_wired,
+    legacy_runtime_key_cache,
+    pooled_connections_closed,
+)
 
 
 class CountingLoader:
@@ -209,6 +214,11 @@ async def test_processes_share_the_failed_auth_budget_through_redis():
             assert await one.retry_after("10.1.1.2") == 0
             clock.advance(timedelta(seconds=60))
             assert await two.retry_after("10.1.1.1") == 0
+            for _ in range(5):
+                await one.failure("10.1.1.3")
+            assert await two.retry_after("10.1.1.3") > 0
+            await one.reset("10.1.1.3")
+            assert await two.retry_after("10.1.1.3") == 0
     finally:
         await one.aclose()
         await two.aclose()
@@ -221,11 +231,32 @@ def test_the_gateway_answers_a_flood_of_bad_keys_with_429(demo):
 
     body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
     limit = settings.GATEHOUSE["AUTH_FAILURE_LIMIT"]
-    with httpx.Client(base_url=demo.base_url, timeout=10) as client:
-        for _ in range(limit):
-            bad = client.post("/chat/completions", json=body, headers={"authorization": f"Bearer {random_key()}"})
-            assert bad.status_code == 401
-        refused = client.post("/chat/completions", json=body, headers={"authorization": f"Bearer {random_key()}"})
-        assert refused.status_code == 429
-        assert refused.json()["error"]["code"] == "too_many_auth_failures"
-        assert int(refused.headers["retry-after"]) >= 1
+    try:
+        with httpx.Client(base_url=demo.base_url, timeout=10) as client:
+            for _ in range(limit):
+                bad = client.post("/chat/completions", json=body, headers={"authorization": f"Bearer {random_key()}"})
+                assert bad.status_code == 401
+            refused = client.post("/chat/completions", json=body, headers={"authorization": f"Bearer {random_key()}"})
+            assert refused.status_code == 429
+            assert refused.json()["error"]["code"] == "too_many_auth_failures"
+            assert int(refused.headers["retry-after"]) >= 1
+    finally:
+        gateway_limiters_reset("127.0.0.1")
+
+
+def test_the_client_address_comes_from_trusted_proxies_only():
+    trusted = ("10.0.0.0/8", "192.168.1.1")
+    assert client_address("10.0.0.5", "1.2.3.4, 192.168.1.1", trusted=trusted) == "1.2.3.4"
+    assert client_address("8.8.8.8", "1.2.3.4", trusted=trusted) == "8.8.8.8"  # forged by an untrusted peer
+    assert client_address("10.0.0.5", None, trusted=trusted) == "10.0.0.5"
+    assert client_address("10.0.0.5", "1.2.3.4", trusted=()) == "10.0.0.5"
+    assert client_address(None, None) == "unknown"
+
+
+@pytest.mark.asyncio
+async def test_an_operator_can_unblock_an_address():
+    limiter = MemoryAuthLimiter(AuthLimitSettings(limit=1, window=60))
+    await limiter.failure("10.0.0.8")
+    assert await limiter.retry_after("10.0.0.8") > 0
+    await limiter.reset("10.0.0.8")
+    assert await limiter.retry_after("10.0.0.8") == 0
