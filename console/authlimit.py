@@ -45,11 +45,13 @@ class AuthLimitSettings:
 
 
 class AuthLimiter(Protocol):
-    async def retry_after(self, client: str) -> float:
-        """0 when `client` may try a key; otherwise seconds until it may."""
+    async def take(self, client: str) -> float:
+        """Reserve one failure for `client` before its key is looked up: 0 when reserved,
+        otherwise the seconds until one is free (nothing reserved). Reserving first
+        bounds a burst of concurrent requests too, not only sequential ones."""
 
-    async def failure(self, client: str) -> None:
-        """Count one failed authentication of `client`."""
+    async def give_back(self, client: str) -> None:
+        """Return the reservation: the key was good."""
 
     async def reset(self, client: str) -> None:
         """Forget `client`'s failures (an operator unblocking an address)."""
@@ -68,18 +70,18 @@ class MemoryAuthLimiter:
         tokens, at = self._buckets.get(client, (float(self.config.limit), now))
         return min(float(self.config.limit), tokens + max(0.0, now - at) * self.config.rate)
 
-    def wait(self, client: str) -> float:
+    def consume(self, client: str, cost: float) -> float:
+        """Take `cost` tokens (a negative cost returns them) if at least one is there; the tokens left."""
         now = self._clock()
         with self._lock:
             tokens = self._tokens(client, now)
-        return 0.0 if tokens >= 1 else (1 - tokens) / self.config.rate
-
-    def fail(self, client: str) -> None:
-        now = self._clock()
-        with self._lock:
-            self._buckets[client] = (self._tokens(client, now) - 1, now)
-            if len(self._buckets) > self.config.max_clients:
-                self._evict(now)
+            if cost <= 0 or tokens >= 1:
+                tokens = min(float(self.config.limit), tokens - cost)
+                self._buckets[client] = (tokens, now)
+                if len(self._buckets) > self.config.max_clients:
+                    self._evict(now)
+                return tokens + cost
+            return tokens
 
     def _evict(self, now: float) -> None:
         full = [c for c in self._buckets if self._tokens(c, now) >= self.config.limit]
@@ -89,18 +91,23 @@ class MemoryAuthLimiter:
             # More distinct failing addresses than we keep: start over rather than grow.
             self._buckets.clear()
 
-    async def retry_after(self, client: str) -> float:
-        return self.wait(client)
+    def wait_for(self, tokens: float) -> float:
+        return 0.0 if tokens >= 1 else (1 - tokens) / self.config.rate
 
-    async def failure(self, client: str) -> None:
-        self.fail(client)
+    async def take(self, client: str) -> float:
+        return self.wait_for(self.consume(client, 1))
+
+    async def give_back(self, client: str) -> None:
+        self.consume(client, -1)
 
     async def reset(self, client: str) -> None:
         with self._lock:
             self._buckets.pop(client, None)
 
 
-# KEYS: bucket hash. ARGV: limit, rate per second, now, cost, ttl. Returns tokens left.
+# KEYS: bucket hash. ARGV: limit, rate per second, now, cost, ttl.
+# Takes `cost` tokens when at least one is there (a negative cost gives back); returns
+# the tokens there were before.
 BUCKET_SCRIPT = """
 local limit, rate, now, cost = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local v = redis.call('HMGET', KEYS[1], 't', 'at')
@@ -109,9 +116,8 @@ local at = tonumber(v[2]) or now
 local elapsed = now - at
 if elapsed < 0 then elapsed = 0 end
 tokens = math.min(limit, tokens + elapsed * rate)
-if cost > 0 then
-  tokens = tokens - cost
-  redis.call('HSET', KEYS[1], 't', tostring(tokens), 'at', tostring(now))
+if cost <= 0 or tokens >= 1 then
+  redis.call('HSET', KEYS[1], 't', tostring(math.min(limit, tokens - cost)), 'at', tostring(now))
   redis.call('EXPIRE', KEYS[1], ARGV[5])
 end
 return tostring(tokens)
@@ -146,7 +152,7 @@ class RedisAuthLimiter:
             client = self._clients[loop] = aioredis.from_url(self.url, socket_timeout=0.5, socket_connect_timeout=0.5)
         return client
 
-    async def _bucket(self, client: str, cost: int) -> float | None:
+    async def _consume(self, client: str, cost: int) -> float:
         ttl = math.ceil(self.config.window) + 1
         try:
             key = f"{self.prefix}:{client}"
@@ -156,24 +162,20 @@ class RedisAuthLimiter:
             if not self._failing:
                 logger.warning("failed-auth limiter cannot reach Redis; counting in this process", exc_info=True)
                 self._failing = True
-            return None
+            return self.fallback.consume(client, cost)
         if self._failing:
             logger.info("failed-auth limiter reached Redis again")
             self._failing = False
         return float(raw)
 
-    async def retry_after(self, client: str) -> float:
-        tokens = await self._bucket(client, 0)
-        if tokens is None:
-            return self.fallback.wait(client)
-        return 0.0 if tokens >= 1 else (1 - tokens) / self.config.rate
+    async def take(self, client: str) -> float:
+        return self.fallback.wait_for(await self._consume(client, 1))
 
-    async def failure(self, client: str) -> None:
-        if await self._bucket(client, 1) is None:
-            self.fallback.fail(client)
+    async def give_back(self, client: str) -> None:
+        await self._consume(client, -1)
 
     async def reset(self, client: str) -> None:
-        self.fallback._buckets.pop(client, None)
+        await self.fallback.reset(client)
         try:
             await self._client().delete(f"{self.prefix}:{client}")
         except (redis.RedisError, OSError):

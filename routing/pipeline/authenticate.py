@@ -1,8 +1,9 @@
 """Stage 1 — authenticate: Bearer virtual key -> key context, from the key cache.
 
 A known, valid key is answered from the cache with no other work. Anything else
-first asks the failed-auth limiter about the client address, so an address that
-keeps presenting bad keys is refused (429) before its keys cost a lookup.
+first reserves a failure from the client address's failed-auth budget (given back
+when the key turns out good), so an address that keeps presenting bad keys — one
+after another or all at once — is refused (429) before its keys cost a lookup.
 """
 
 from __future__ import annotations
@@ -70,7 +71,7 @@ async def authenticate(header: str | None, *, client: str, keys: KeyCache, limit
     context = keys.peek(secret)
     if _usable(context, now):
         return context
-    wait = await limiter.retry_after(client)
+    wait = await limiter.take(client)
     if wait > 0:
         raise GatewayError(
             "Too many failed authentications from this address; retry later.",
@@ -82,6 +83,7 @@ async def authenticate(header: str | None, *, client: str, keys: KeyCache, limit
     try:
         context = await keys.lookup(secret)
     except KeyLookupBusy:
+        await limiter.give_back(client)
         raise GatewayError(
             "The gateway is checking too many unknown keys right now; retry shortly.",
             status=503,
@@ -89,9 +91,13 @@ async def authenticate(header: str | None, *, client: str, keys: KeyCache, limit
             code="key_lookup_busy",
             headers={"retry-after": "1"},
         ) from None
+    except BaseException:
+        await limiter.give_back(client)
+        raise
     if _usable(context, now):
+        await limiter.give_back(client)
         return context
-    await limiter.failure(client)
+    # The reservation stays taken: it is this failure.
     if context is None:
         shown = secret[:8] + "…" if len(secret) > 8 else "…"
         raise _unauthorized(f"Incorrect API key provided: {shown}.")
