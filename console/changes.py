@@ -104,11 +104,17 @@ def _announce(redis_url: str, channel: str, message: str) -> None:
 
 
 def changes_prune(*, older_than: timedelta, batch: int = 5000) -> int:
-    """Delete changes older than `older_than`, `batch` rows per statement. Returns the count."""
+    """Delete changes older than `older_than`, `batch` rows per statement. Returns the count.
+
+    The newest row always stays: it is where a starting reader's cursor begins, so
+    the ids consumed before it are never mistaken for transactions still open."""
     cutoff = timezone.now() - older_than
+    newest = ChangeEvent.objects.aggregate(top=Max("id"))["top"]
+    if newest is None:
+        return 0
     deleted = 0
     while True:
-        old = ChangeEvent.objects.filter(created_at__lt=cutoff).order_by("id")
+        old = ChangeEvent.objects.filter(created_at__lt=cutoff, id__lt=newest).order_by("id")
         ids = list(old.values_list("id", flat=True)[:batch])
         if not ids:
             return deleted
@@ -206,8 +212,10 @@ class ChangeFeed:
         with self._lock:
             now = self._clock()
             due = [i for i, seen in self.gaps.items() if now - seen >= self.config.gap_horizon]
-            oldest = max((now - self.gaps[i] for i in due), default=0.0)
-        if not due or self._open_transaction_older_than(oldest):
+            # The transaction holding a missing id began before the gap was noticed; any
+            # transaction older than the youngest due gap might hold one of them.
+            youngest = min((now - self.gaps[i] for i in due), default=0.0)
+        if not due or self._open_transaction_older_than(youngest):
             return []
         # One last look: a gap filled after this poll's read would otherwise be lost.
         rows = ChangeEvent.objects.filter(id__in=due[:1000]).values_list("id", "topic", "ref")

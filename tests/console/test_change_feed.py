@@ -139,6 +139,15 @@ def test_pruning_deletes_old_changes_in_batches_and_keeps_recent_ones():
     assert list(ChangeEvent.objects.values_list("ref", flat=True)) == ["recent"]
 
 
+@pytest.mark.django_db
+def test_pruning_keeps_the_newest_change_however_old_so_readers_start_after_it():
+    old = timezone.now() - timedelta(days=2)
+    ChangeEvent.objects.create(topic="catalog", ref="older", created_at=old)
+    last = ChangeEvent.objects.create(topic="catalog", ref="newest", created_at=old)
+    assert change_feed_prune() == 1
+    assert feed().head() == last.id
+
+
 def _gatehouse() -> dict:
     from django.conf import settings
 
@@ -225,6 +234,23 @@ def test_two_changes_committed_out_of_order_are_both_delivered_to_every_reader()
     lower, higher = (ChangeEvent.objects.get(ref=r).id for r in ("lower", "higher"))
     assert lower < higher  # the ids really committed out of order
     assert all(refs == ["higher", "lower"] for refs in seen.values())
+
+
+@pytest.mark.services
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_a_gap_outlives_the_horizon_while_the_transaction_that_may_fill_it_is_open():
+    reader = ChangeFeed(ChangeFeedSettings(gap_horizon=0.3))
+    reader.head()
+    held = HeldTransaction(lambda: services.change_publish(topic="key", ref="slow"))
+    in_thread(lambda: services.change_publish(topic="key", ref="quick"))
+    assert [c.ref for c in reader.poll()] == ["quick"]
+    time.sleep(0.6)  # the gap is past the horizon, but its transaction is still open
+    assert reader.poll() == []
+    kept = set(reader.gaps)
+    held.finish()
+    assert [c.ref for c in reader.poll()] == ["slow"]
+    assert ChangeEvent.objects.get(ref="slow").id in kept
 
 
 @pytest.mark.services
