@@ -8,6 +8,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from asgiref.sync import sync_to_async
@@ -234,6 +235,40 @@ def test_two_changes_committed_out_of_order_are_both_delivered_to_every_reader()
     lower, higher = (ChangeEvent.objects.get(ref=r).id for r in ("lower", "higher"))
     assert lower < higher  # the ids really committed out of order
     assert all(refs == ["higher", "lower"] for refs in seen.values())
+
+
+@pytest.mark.services
+@postgres_only
+@pytest.mark.django_db(transaction=True)
+def test_changes_committed_out_of_order_reach_other_processes():
+    import subprocess
+    import sys
+
+    from tests.conftest import database_url_for_tests
+
+    env = {**os.environ, "DATABASE_URL": database_url_for_tests(), "GATEHOUSE_ENV": "test"}
+    script = str(Path(__file__).with_name("feed_reader.py"))
+    readers = [
+        subprocess.Popen([sys.executable, script, "lower", "higher"], stdout=subprocess.PIPE, text=True, env=env)
+        for _ in range(2)
+    ]
+    try:
+        for reader in readers:
+            assert reader.stdout.readline().strip() == "ready"
+        held = HeldTransaction(lambda: services.change_publish(topic="key", ref="lower"))
+        in_thread(lambda: services.change_publish(topic="key", ref="higher"))
+        for reader in readers:  # each process has polled past the lower id
+            assert reader.stdout.readline().strip() == "higher"
+        held.finish()
+        for reader in readers:
+            assert reader.stdout.readline().strip() == "lower"
+            assert reader.wait(10) == 0
+        assert ChangeEvent.objects.get(ref="lower").id < ChangeEvent.objects.get(ref="higher").id
+    finally:
+        for reader in readers:
+            if reader.poll() is None:
+                reader.kill()
+                reader.wait()
 
 
 @pytest.mark.services
