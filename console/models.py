@@ -144,8 +144,10 @@ class AdminToken(models.Model):
 class ChangeEvent(models.Model):
     """An append-only feed of configuration changes.
 
-    Every gateway process polls it to drop cached keys and rebuild its routing
-    snapshot, so a revocation takes effect on every host within a poll interval.
+    Written in the transaction of the change it announces; every gateway process
+    reads it through `console.changes.ChangeFeed` (which tolerates ids committing
+    out of order) to drop cached keys and rebuild its snapshots, so a revocation
+    takes effect on every host within a poll interval. Pruned after a retention.
     """
 
     topic = models.CharField(max_length=32)  # "key", "catalog", ...
@@ -154,6 +156,7 @@ class ChangeEvent(models.Model):
 
     class Meta:
         ordering = ["id"]
+        indexes = [models.Index(fields=["created_at"], name="console_change_created_idx")]
 
     def __str__(self) -> str:
         return f"{self.topic}:{self.ref}"

@@ -7,6 +7,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
@@ -15,7 +16,8 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 from audit.events import audit_record
-from console.models import AdminToken, ApiKey, ChangeEvent, DataClass, Membership, Organization, Role, Team
+from console.changes import change_record
+from console.models import AdminToken, ApiKey, DataClass, Membership, Organization, Role, Team
 
 KEY_PREFIX = "sk-gh-"
 ADMIN_TOKEN_PREFIX = "gha-"
@@ -28,8 +30,12 @@ def secret_hash(secret: str) -> str:
 
 
 def change_publish(*, topic: str, ref: str = "") -> None:
-    """Tell every gateway process (after commit) that cached config is stale."""
-    transaction.on_commit(lambda: ChangeEvent.objects.create(topic=topic, ref=ref))
+    """Tell every gateway process that cached config is stale.
+
+    The row is written in the caller's transaction, so a committed change always
+    has its announcement and a rolled-back one never does; with Redis configured it
+    is also published after commit (see `console.changes`)."""
+    change_record(topic=topic, ref=ref, redis_url=settings.REDIS_URL, channel=settings.GATEHOUSE["CHANGE_FEED_CHANNEL"])
 
 
 def _actor(user: AbstractBaseUser | None) -> str:
@@ -147,7 +153,7 @@ def team_delete(*, team: Team, actor: AbstractBaseUser | None = None) -> None:
         org_id, name = team.organization_id, team.name
         team.delete()
         audit_record(action="team.delete", organization_id=org_id, actor=_actor(actor), target=name)
-    change_publish(topic="key", ref="*")
+        change_publish(topic="key", ref="*")
 
 
 @dataclass(frozen=True)
@@ -205,8 +211,8 @@ def api_key_create(
             target=key.prefix,
             data={"name": name, "allowed_models": key.allowed_models},
         )
-    # A key created after a failed lookup of the same secret must not stay refused.
-    change_publish(topic="key", ref=key.secret_hash)
+        # A key created after a failed lookup of the same secret must not stay refused.
+        change_publish(topic="key", ref=key.secret_hash)
     return IssuedKey(key=key, secret=secret)
 
 
@@ -217,7 +223,7 @@ def api_key_revoke(*, key: ApiKey, actor: AbstractBaseUser | None = None) -> Api
         key.revoked_at = timezone.now()
         key.save(update_fields=["revoked_at"])
         audit_record(action="key.revoke", organization_id=key.organization_id, actor=_actor(actor), target=key.prefix)
-    change_publish(topic="key", ref=key.secret_hash)
+        change_publish(topic="key", ref=key.secret_hash)
     return key
 
 
@@ -237,7 +243,7 @@ def api_key_update(*, key: ApiKey, actor: AbstractBaseUser | None = None, **fiel
             target=key.prefix,
             data={k: str(v) for k, v in fields.items()},
         )
-    change_publish(topic="key", ref=key.secret_hash)
+        change_publish(topic="key", ref=key.secret_hash)
     return key
 
 
@@ -321,9 +327,9 @@ def organization_update(
             target=organization.slug,
             data=changed,
         )
-    if "time_zone" in changed:
-        # Budget periods are calendar periods in the organization's time zone.
-        change_publish(topic="budgets", ref=f"org:{organization.id}")
+        if "time_zone" in changed:
+            # Budget periods are calendar periods in the organization's time zone.
+            change_publish(topic="budgets", ref=f"org:{organization.id}")
     return organization
 
 

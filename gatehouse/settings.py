@@ -7,6 +7,7 @@ unsafe or missing settings stop the process at start with a clear message.
 
 from __future__ import annotations
 
+from ipaddress import ip_network
 from pathlib import Path
 
 from cryptography.fernet import Fernet
@@ -197,6 +198,7 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE = {
     "usage-rollup": {"task": "budgets.tasks.usage_rollup", "schedule": 60.0},
     "budget-maintenance": {"task": "budgets.tasks.budget_maintenance", "schedule": 60.0},
+    "change-feed-prune": {"task": "console.tasks.change_feed_prune", "schedule": 3600.0},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 
@@ -229,6 +231,23 @@ GATEHOUSE = {
     "USAGE_FLUSH_INTERVAL": env_float("GATEHOUSE_USAGE_FLUSH_INTERVAL", 0.1),
     "USAGE_BUFFER_MAX": env_int("GATEHOUSE_USAGE_BUFFER_MAX", 50_000),
     "CHANGE_POLL_INTERVAL": env_float("GATEHOUSE_CHANGE_POLL_INTERVAL", 0.25),
+    # The change feed (docs/change-feed.md): how long a missing id may still commit,
+    # how many rows one poll reads, how many missing ids are tracked, how long rows are kept.
+    "CHANGE_FEED_GAP_HORIZON": env_float("GATEHOUSE_CHANGE_FEED_GAP_HORIZON", 300.0),
+    "CHANGE_FEED_BATCH": env_int("GATEHOUSE_CHANGE_FEED_BATCH", 1000),
+    "CHANGE_FEED_MAX_GAPS": env_int("GATEHOUSE_CHANGE_FEED_MAX_GAPS", 10_000),
+    "CHANGE_FEED_RETENTION": env_float("GATEHOUSE_CHANGE_FEED_RETENTION", 86_400.0),
+    "CHANGE_FEED_PRUNE_BATCH": env_int("GATEHOUSE_CHANGE_FEED_PRUNE_BATCH", 5000),
+    "CHANGE_FEED_CHANNEL": env_str("GATEHOUSE_CHANGE_FEED_CHANNEL", "gatehouse:changes"),
+    # Virtual-key lookups and failed-auth floods.
+    "KEY_LOOKUP_CONCURRENCY": env_int("GATEHOUSE_KEY_LOOKUP_CONCURRENCY", 8),
+    "KEY_LOOKUP_QUEUE": env_int("GATEHOUSE_KEY_LOOKUP_QUEUE", 1000),
+    "KEY_NEGATIVE_TTL": env_float("GATEHOUSE_KEY_NEGATIVE_TTL", 30.0),
+    "KEY_CACHE_MAX_ENTRIES": env_int("GATEHOUSE_KEY_CACHE_MAX_ENTRIES", 100_000),
+    "AUTH_FAILURE_LIMIT": env_int("GATEHOUSE_AUTH_FAILURE_LIMIT", 30),
+    "AUTH_FAILURE_WINDOW": env_float("GATEHOUSE_AUTH_FAILURE_WINDOW", 60.0),
+    # Proxies (addresses or CIDR networks) whose X-Forwarded-For names the real client.
+    "TRUSTED_PROXIES": tuple(env_list("GATEHOUSE_TRUSTED_PROXIES", [])),
     "UPSTREAM_MAX_CONNECTIONS": env_int("GATEHOUSE_UPSTREAM_MAX_CONNECTIONS", 512),
     "DEFAULT_TIMEOUT": env_float("GATEHOUSE_DEFAULT_TIMEOUT", 120.0),
     "MAX_ATTEMPTS": env_int("GATEHOUSE_MAX_ATTEMPTS", 3),
@@ -262,6 +281,12 @@ GATEHOUSE = {
     },
     "DEMO_PASSWORD": env_str("GATEHOUSE_DEMO_PASSWORD", ""),
 }
+
+for _proxy in GATEHOUSE["TRUSTED_PROXIES"]:
+    try:
+        ip_network(_proxy, strict=False)
+    except ValueError as _exc:
+        raise ImproperlyConfigured(f"GATEHOUSE_TRUSTED_PROXIES: {_proxy!r} is not an address or network.") from _exc
 
 LOGGING = {
     "version": 1,

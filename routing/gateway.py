@@ -34,8 +34,9 @@ from httpx_aiohttp import AiohttpTransport
 from budgets import facade as budgets
 from budgets.clock import Clock
 from budgets.usage import UsageBuffer
-from console.changes import change_feed_head, change_feed_since
-from console.keycache import KeyCache
+from console.authlimit import auth_limiter_build
+from console.changes import RESYNC, Change, ChangeFeed, ChangeFeedSettings
+from console.keycache import KeyCache, KeyCacheSettings
 from providers.facade import CatalogSnapshot, catalog_build
 from routing.engine.snapshot import RoutingSnapshot, routing_build
 from routing.engine.state import RoutingState, routing_state_from_settings
@@ -73,12 +74,13 @@ class GatewayConf:
 class Executors:
     """Thread pools for the blocking work of the data plane, one per kind of work."""
 
-    def __init__(self, *, db_threads: int) -> None:
+    def __init__(self, *, db_threads: int, key_threads: int) -> None:
         self.db = ThreadPoolExecutor(max_workers=db_threads, thread_name_prefix="gatehouse-db")
+        self.keys = ThreadPoolExecutor(max_workers=key_threads, thread_name_prefix="gatehouse-keys")
         self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gatehouse-writer")
 
     def shutdown(self) -> None:
-        for pool in (self.db, self.writer):
+        for pool in (self.db, self.keys, self.writer):
             pool.shutdown(wait=True, cancel_futures=False)
 
 
@@ -134,15 +136,18 @@ class Gateway:
     def __init__(self, *, conf: GatewayConf | None = None, background: bool = True) -> None:
         self.conf = conf or GatewayConf.from_settings()
         self.background = background
-        self.executors = Executors(db_threads=self.conf.db_threads)
+        key_settings = KeyCacheSettings.from_settings()
+        self.executors = Executors(db_threads=self.conf.db_threads, key_threads=key_settings.max_concurrent)
         self.clock = Clock()
         self.state = routing_state_from_settings(settings.GATEHOUSE, redis_url=settings.REDIS_URL, clock=self.clock)
         self.snapshots = Snapshots(state=self.state)
-        self.keys = KeyCache()
+        self.keys = KeyCache(executor=self.executors.keys, config=key_settings)
+        self.auth_limiter = auth_limiter_build(redis_url=settings.REDIS_URL)
+        self.changes = ChangeFeed(ChangeFeedSettings.from_settings())
+        self.trusted_proxies: tuple[str, ...] = tuple(settings.GATEHOUSE["TRUSTED_PROXIES"])
         self.usage = UsageBuffer()
         self.http: httpx.AsyncClient | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
-        self.change_cursor = 0
         self._tasks: list[asyncio.Task] = []
         self._starting: asyncio.Future | None = None
         self._stopped = False
@@ -174,7 +179,7 @@ class Gateway:
         self.loop = asyncio.get_running_loop()
         if self.http is None:
             self.http = self._new_http_client()
-        self.change_cursor = await self.db(change_feed_head)
+        await self.db(self.changes.head)  # before the snapshots: nothing after it is missed
         if self.snapshots.catalog is None:
             await self.db(self.snapshots.refresh)
         await budgets.budgets_start()
@@ -184,6 +189,8 @@ class Gateway:
                 asyncio.create_task(self._every(self.conf.usage_flush_interval, self.flush_usage)),
                 asyncio.create_task(self._every(budgets.tick_interval(), budgets.budgets_tick)),
             ]
+            if self.changes.config.redis_url:
+                self._tasks.append(asyncio.create_task(self.changes.listen(self.apply_changes)))
 
     async def stop(self) -> None:
         """Stop the loops and write everything still buffered; safe to call twice."""
@@ -202,6 +209,9 @@ class Gateway:
         await self.writer(self._flush_final)
         if self.http is not None:
             await self.http.aclose()
+        closing = getattr(self.auth_limiter, "aclose", None)
+        if closing is not None:
+            await closing()
         self.executors.shutdown()
         # Work the budget engine ran through asgiref's shared thread: give that connection back too.
         await sync_to_async(connections.close_all)()
@@ -240,14 +250,20 @@ class Gateway:
     # -- background jobs -----------------------------------------------------------------------
 
     async def poll_changes(self) -> None:
-        events = await self.db(change_feed_since, self.change_cursor)
+        await self.apply_changes(await self.db(self.changes.poll))
+
+    async def apply_changes(self, events: list[Change]) -> None:
+        """Act on changes (from the poll or Redis): each arrives exactly once per process."""
         if not events:
             return
         rebuild = budgets_changed = reroute = False
-        for event_id, topic, ref in events:
-            self.change_cursor = event_id
-            if topic == "key":
-                self.keys.invalidate(ref)
+        for event in events:
+            topic = event.topic
+            if topic == RESYNC:
+                self.keys.clear()
+                rebuild = budgets_changed = True
+            elif topic == "key":
+                self.keys.invalidate(event.ref)
             elif topic == "catalog":
                 rebuild = True
             elif topic == "budgets":

@@ -17,7 +17,7 @@ from django.http import HttpResponse, StreamingHttpResponse
 from console.keycache import KeyContext
 from routing.errors import GatewayError, error_response
 from routing.pipeline import run
-from routing.pipeline.authenticate import authenticate
+from routing.pipeline.authenticate import authenticate, client_address
 from routing.pipeline.context import RequestContext, new_request_id
 from routing.pipeline.validate import parse_json
 
@@ -32,7 +32,16 @@ class VirtualKeyAuthentication:
 
     async def authenticate(self, request) -> tuple[None, KeyContext]:
         django_request = request._request
-        return None, await authenticate(django_request.headers.get("authorization"), keys=django_request.gateway.keys)
+        gateway = django_request.gateway
+        client = client_address(
+            django_request.META.get("REMOTE_ADDR"),
+            django_request.headers.get("x-forwarded-for"),
+            trusted=gateway.trusted_proxies,
+        )
+        context = await authenticate(
+            django_request.headers.get("authorization"), client=client, keys=gateway.keys, limiter=gateway.auth_limiter
+        )
+        return None, context
 
     def authenticate_header(self, request) -> str:
         return 'Bearer realm="gatehouse"'

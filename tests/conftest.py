@@ -87,8 +87,11 @@ def _django_db_helper(_django_db_helper):
     test, the gateway server writes what its background loops still hold (usage
     records, budget settlements), so no write of the last request races the flush."""
     yield _django_db_helper
-    if _server_gateway is not None:
-        _server_gateway.call_soon(_server_gateway.drain)
+    gateway = _server_gateway
+    if gateway is not None:
+        gateway.call_soon(gateway.drain)
+        # Tests share 127.0.0.1: one test's bad keys must not count against the next.
+        gateway.call_soon(lambda: gateway.auth_limiter.reset("127.0.0.1"))
 
 
 # The gateway of the session's test server (tests reach it to drain and refresh it).
