@@ -305,7 +305,7 @@ class WriteResult:
     unavailable: str = ""  # why, when `kept` is not empty
 
 
-def _insert(events: list[UsageEvent]) -> None:
+def usage_insert(events: list[UsageEvent]) -> None:
     """One all-or-nothing insert; request ids already stored (or repeated) are skipped.
 
     PostgreSQL skips them with ON CONFLICT DO NOTHING, which covers unique
@@ -355,7 +355,7 @@ def usage_write(events: list[UsageEvent]) -> WriteResult:
     while stack:
         part = stack.pop()
         try:
-            _insert(part)
+            usage_insert(part)
         except UNAVAILABLE as exc:
             result.kept.extend(part)
             for rest in stack:
