@@ -274,3 +274,20 @@ def test_records_kept_while_the_database_is_unreachable_are_written_when_it_retu
     assert sink.flush() == 5
     assert not sink.unavailable
     assert UsageRecord.objects.count() == 5
+
+
+@pytest.mark.django_db(transaction=True)
+def test_postgresql_refusals_of_raw_values_are_isolated_by_bisection():
+    """The writer itself, handed values nobody sanitized: PostgreSQL refuses them for real."""
+    from budgets.records import usage_write
+
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL only (SQLite stores both values as they are)")
+    good = [event() for _ in range(46)]
+    raw = [event(model_requested="m" * 201), event(model_used="a\x00b")]
+    result = usage_write(good[:10] + raw[:1] + good[10:30] + raw[1:] + good[30:])
+    assert (result.written, result.dead, result.kept) == (46, 2, [])
+    assert UsageRecord.objects.count() == 46
+    errors = dict(UsageDeadLetter.objects.values_list("request_id", "error"))
+    assert "too long" in errors[raw[0].request_id]
+    assert "NUL" in errors[raw[1].request_id]
