@@ -253,6 +253,16 @@ def usage_storable(event: UsageEvent) -> UsageEvent:
     changed = False
     for column in COLUMNS:
         value = getattr(event, column.name)
+        # Fast paths for the common, already storable values (this runs once per request).
+        kind = column.kind
+        if kind == "str":
+            if type(value) is str and len(value) <= column.max_length and value.isascii() and "\x00" not in value:
+                continue
+        elif kind == "int":
+            if type(value) is int and column.low <= value <= column.high:
+                continue
+        elif kind == "json" and type(value) in (dict, list) and not value:
+            continue
         clean, differs = _storable(column, value)
         if differs:
             setattr(event, column.name, clean)
