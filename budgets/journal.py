@@ -286,12 +286,27 @@ def replay(directory: Path) -> ReplayReport:
 
     Safe to run in several processes at once and more than once: a file locked by a
     live process (this one's included) is left alone, and records are inserted by
-    request id once.
+    request id once. While the database is unreachable the files stay for the next run.
     """
     report = ReplayReport()
     directory = Path(directory)
-    if not directory.is_dir():
-        return report
+    if directory.is_dir():
+        _replay_files(directory, report)
+    for error in report.errors:
+        logger.error("usage journal replay: %s", error)
+    if report.files:
+        logger.info(
+            "usage journal replayed: %d files, %d records (%d of requests whose worker died), %d new, %d dead letters",
+            report.files,
+            report.records,
+            report.lost,
+            report.written,
+            report.dead_letters,
+        )
+    return report
+
+
+def _replay_files(directory: Path, report: ReplayReport) -> None:
     held: list[_File] = []
     contents: list[bytes] = []
     try:
@@ -306,41 +321,27 @@ def replay(directory: Path) -> ReplayReport:
                 os.close(fd)
                 report.live += 1
                 continue
-            if os.fstat(fd).st_nlink == 0:  # replayed and deleted by another process meanwhile
-                os.close(fd)
-                continue
             held.append(_File(path, fd))
+            if os.fstat(fd).st_nlink == 0:  # replayed and deleted by another process meanwhile
+                contents.append(b"")
+                continue
             with open(fd, "rb", closefd=False) as handle:
                 contents.append(handle.read())
         if not held:
-            return report
+            return
         report.files = len(held)
-        events = journal_records(contents, report)
-        result = _write_new(events)
-        report.written = result[0]
-        report.dead_letters = result[1]
-        if result[2]:
-            report.errors.append(f"database unreachable, files kept for the next start: {result[2]}")
-            for file in held:
-                os.close(file.fd)
-            held = []
-            return report
-        for file in held:
+        written, dead, unavailable = _write_new(journal_records(contents, report))
+        report.written = written
+        report.dead_letters = dead
+        if unavailable:
+            report.errors.append(f"database unreachable, files kept for the next start: {unavailable}")
+            return
+        files, held = held, []
+        for file in files:
             _remove(file)
-        held = []
     finally:
         for file in held:
             os.close(file.fd)
-    if report.files:
-        logger.info(
-            "usage journal replayed: %d files, %d records (%d of requests whose worker died), %d new, %d dead letters",
-            report.files,
-            report.records,
-            report.lost,
-            report.written,
-            report.dead_letters,
-        )
-    return report
 
 
 def _write_new(events: list[UsageEvent]) -> tuple[int, int, str]:

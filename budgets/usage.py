@@ -164,7 +164,11 @@ class UsageSink:
     def replay_report(self) -> ReplayReport:
         if self.journal_dir is None:
             return ReplayReport()
-        report = replay(self.journal_dir)
+        try:
+            report = replay(self.journal_dir)
+        except OSError as exc:  # an unreadable directory must not keep the gateway from starting
+            logger.error("usage journal replay failed in %s: %s", self.journal_dir, exc)
+            return ReplayReport(errors=[str(exc)])
         self.dead_letters += report.dead_letters
         return report
 

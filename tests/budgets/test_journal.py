@@ -20,6 +20,7 @@ from budgets.journal import LOST_CODE, UsageJournal, replay
 from budgets.models import UsageRecord
 from budgets.pricing import cost_of
 from budgets.usage import UsageEvent, UsageSink
+from tests.budgets.helpers import database_unreachable
 from tests.conftest import database_url_for_tests
 
 
@@ -188,3 +189,16 @@ def test_settings_name_a_journal_directory():
 
     assert isinstance(settings.GATEHOUSE["JOURNAL_DIR"], Path)
     assert settings.GATEHOUSE["JOURNAL_DIR"].name == "journal"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_replay_keeps_the_files_while_the_database_is_unreachable(tmp_path):
+    journal = UsageJournal(tmp_path)
+    journal.begin(event("req-waiting", input_tokens=10))
+    journal.close(flushed=False)
+    with database_unreachable():
+        report = replay(tmp_path)
+    assert report.written == 0 and "unreachable" in report.errors[0]
+    assert len(list(tmp_path.glob("usage-*.jsonl"))) == 1
+    assert replay(tmp_path).written == 1
+    assert UsageRecord.objects.filter(request_id="req-waiting", error_code=LOST_CODE).exists()

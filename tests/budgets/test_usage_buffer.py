@@ -4,8 +4,6 @@ shutdown flush never raises."""
 
 from __future__ import annotations
 
-import contextlib
-import copy
 import logging
 import threading
 import uuid
@@ -14,12 +12,13 @@ from decimal import Decimal
 
 import orjson
 import pytest
-from django.db import connection, connections
+from django.db import connection
 
 from audit.models import AuditEvent
 from budgets.models import UsageDeadLetter, UsageRecord
 from budgets.records import usage_storable
 from budgets.usage import UsageEvent, UsageSink
+from tests.budgets.helpers import database_unreachable
 
 
 def event(**values) -> UsageEvent:
@@ -31,28 +30,6 @@ def event(**values) -> UsageEvent:
         "status_code": 200,
     }
     return UsageEvent(**{**base, **values})
-
-
-@contextlib.contextmanager
-def database_unreachable():
-    """A real connection failure: the default connection points at a database that does not exist."""
-    conn = connections["default"]
-    saved = copy.deepcopy(conn.settings_dict)
-    conn.close()
-    if conn.vendor == "sqlite":
-        conn.settings_dict["NAME"] = "/nonexistent-dir/nowhere.sqlite3"
-    else:
-        conn.close_pool()
-        conn.settings_dict["PORT"] = "1"
-        conn.settings_dict["OPTIONS"].get("pool", {})["timeout"] = 0.5
-    try:
-        yield
-    finally:
-        conn.close()
-        if conn.vendor == "postgresql":
-            conn.close_pool()
-        conn.settings_dict.clear()
-        conn.settings_dict.update(saved)
 
 
 @pytest.fixture
