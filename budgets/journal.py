@@ -141,6 +141,19 @@ class UsageJournal:
             self._running.pop(event.request_id, None)
             self._write(line)
 
+    def done_records(self) -> list[UsageEvent]:
+        """The settled records this process's files hold (to write back what memory dropped)."""
+        with self._lock:
+            paths = [file.path for file in (*self._retired, self._current)]
+        contents = []
+        for path in paths:
+            try:
+                contents.append(path.read_bytes())
+            except OSError as exc:
+                logger.error("usage journal %s cannot be read back: %s", path, exc)
+        report = ReplayReport()
+        return journal_records(contents, report, settled_only=True)
+
     def running(self) -> int:
         return len(self._running)
 
@@ -237,7 +250,7 @@ def _lost_record(entry: dict[str, Any]) -> UsageEvent:
     return event
 
 
-def journal_records(contents: list[bytes], report: ReplayReport) -> list[UsageEvent]:
+def journal_records(contents: list[bytes], report: ReplayReport, *, settled_only: bool = False) -> list[UsageEvent]:
     """Records from the lines of one process's files (a done wins over its begin, wherever it is)."""
     done: dict[str, dict[str, Any]] = {}
     begun: dict[str, dict[str, Any]] = {}
@@ -269,7 +282,7 @@ def journal_records(contents: list[bytes], report: ReplayReport) -> list[UsageEv
         except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
             report.errors.append(f"{rid}: unreadable done entry ({exc})")
     for rid, entry in begun.items():
-        if rid in done:
+        if rid in done or settled_only:
             continue
         try:
             events.append(usage_storable(_lost_record(entry)))
@@ -330,7 +343,7 @@ def _replay_files(directory: Path, report: ReplayReport) -> None:
         if not held:
             return
         report.files = len(held)
-        written, dead, unavailable = _write_new(journal_records(contents, report))
+        written, dead, unavailable = journal_write_new(journal_records(contents, report))
         report.written = written
         report.dead_letters = dead
         if unavailable:
@@ -344,7 +357,7 @@ def _replay_files(directory: Path, report: ReplayReport) -> None:
             os.close(file.fd)
 
 
-def _write_new(events: list[UsageEvent]) -> tuple[int, int, str]:
+def journal_write_new(events: list[UsageEvent]) -> tuple[int, int, str]:
     """(inserted, dead letters, why not when the database is unreachable) for records not stored yet."""
     close_old_connections()
     try:

@@ -17,7 +17,7 @@ from pathlib import Path
 from django.conf import settings
 from django.db import close_old_connections
 
-from budgets.journal import DEFAULT_ROTATE_BYTES, ReplayReport, UsageJournal, replay
+from budgets.journal import DEFAULT_ROTATE_BYTES, ReplayReport, UsageJournal, journal_write_new, replay
 from budgets.records import UsageEvent, event_dumps, usage_storable, usage_write
 
 __all__ = ["UsageEvent", "UsageSink", "usage_storable"]
@@ -51,7 +51,8 @@ class UsageSink:
         self._buffer_max = buffer_max
         self.journal = UsageJournal(journal_dir, rotate_bytes=rotate_bytes) if journal_dir is not None else None
         self.journal_dir = Path(journal_dir) if journal_dir is not None else None
-        self.dropped = 0  # records lost to the buffer bound while the database was unreachable
+        self.dropped = 0  # records dropped from memory by the buffer bound while the database was unreachable
+        self._dropped_unrecovered = 0  # of which not yet written back from the journal
         self.dead_letters = 0
         self.unavailable = ""  # why the database is unreachable, while it is
 
@@ -95,6 +96,7 @@ class UsageSink:
             for _ in range(overflow):
                 self._pending.popleft()
             self.dropped += overflow
+            self._dropped_unrecovered += overflow
             where = "they stay in the usage journal for replay" if self.journal is not None else "they are lost"
             logger.error("usage buffer full: %d oldest records dropped from memory; %s", overflow, where)
 
@@ -105,7 +107,8 @@ class UsageSink:
         stay buffered, and the outage is logged once when it starts and once when it ends.
         """
         with self._flush_lock:
-            if self.journal is not None:
+            if self.journal is not None and not self.unavailable:
+                # No new file during an outage: the current one holds what memory may drop.
                 self.journal.rotate_if_due()
             batch = self._take()
             if not batch:
@@ -131,9 +134,25 @@ class UsageSink:
             return result.written
 
     def _release(self) -> None:
-        """Delete the journal files whose records are all stored; not after a drop, whose records only they hold."""
-        if self.journal is not None and not self.unavailable and not self.dropped:
-            self.journal.release()
+        """Delete the journal files whose records are all stored.
+
+        After the buffer bound dropped records, those are only in this process's
+        journal: they are written back from it first.
+        """
+        if self.journal is None or self.unavailable:
+            return
+        if self._dropped_unrecovered:
+            written, dead, unavailable = journal_write_new(self.journal.done_records())
+            if unavailable:
+                return
+            logger.info(
+                "usage records dropped from memory written back from the journal: %d new, %d dead letters",
+                written,
+                dead,
+            )
+            self.dead_letters += dead
+            self._dropped_unrecovered = 0
+        self.journal.release()
 
     def flush_final(self) -> int:
         """The shutdown flush: write what can be written, keep the rest in the journal; never raises."""
@@ -152,7 +171,7 @@ class UsageSink:
                     logger.error("usage record not written at shutdown: %s", event_dumps(event).decode())
         if self.journal is not None:
             try:
-                self.journal.close(flushed=not left and not self.dropped)
+                self.journal.close(flushed=not left and not self._dropped_unrecovered)
             except OSError as exc:
                 logger.error("usage journal not closed cleanly: %s", exc)
         return written

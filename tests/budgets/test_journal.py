@@ -202,3 +202,20 @@ def test_replay_keeps_the_files_while_the_database_is_unreachable(tmp_path):
     assert len(list(tmp_path.glob("usage-*.jsonl"))) == 1
     assert replay(tmp_path).written == 1
     assert UsageRecord.objects.filter(request_id="req-waiting", error_code=LOST_CODE).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_records_the_buffer_bound_dropped_come_back_from_the_journal(tmp_path, caplog):
+    sink = UsageSink(journal_dir=tmp_path, buffer_max=3, rotate_bytes=0)
+    records = [event() for _ in range(5)]
+    for record in records:
+        sink.add(record)
+    with database_unreachable():
+        assert sink.flush() == 0
+    assert (len(sink), sink.dropped) == (3, 2)
+    assert sink.flush() == 3  # the three still in memory
+    assert set(UsageRecord.objects.values_list("request_id", flat=True)) == {r.request_id for r in records}
+    sink.add(event("req-after"))
+    assert sink.flush() == 1
+    assert sink.flush_final() == 0
+    assert not list(tmp_path.glob("usage-*.jsonl"))
