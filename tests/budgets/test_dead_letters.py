@@ -143,3 +143,21 @@ def test_the_list_is_paginated(client, world):
     partial = client.get(LIST, {"page": 2}, HTTP_HX_REQUEST="true").content.decode()
     assert partial.lstrip().startswith('<div class="card flush" id="dead-letter-results">')
     assert client.get(LIST, {"page": "x"}).status_code == 200
+
+
+@pytest.mark.django_db
+def test_the_list_costs_the_same_queries_for_one_or_fifty(client, world, django_assert_max_num_queries):
+    client.force_login(world.owner)
+    UsageDeadLetter.objects.create(request_id="req-one", organization_id=world.org.id, record="{}", error="boom")
+    client.get(LIST)  # warm the session and membership lookups
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as one:
+        client.get(LIST)
+    UsageDeadLetter.objects.bulk_create(
+        UsageDeadLetter(request_id=f"req-{i}", organization_id=world.org.id, record="{}", error="boom")
+        for i in range(49)
+    )
+    with django_assert_max_num_queries(len(one.captured_queries)):
+        client.get(LIST)
