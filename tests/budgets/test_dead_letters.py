@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 import orjson
 import pytest
 from django.core import mail
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from audit.models import AuditEvent
 from budgets.models import UsageDeadLetter, UsageRecord
@@ -150,9 +152,6 @@ def test_the_list_costs_the_same_queries_for_one_or_fifty(client, world, django_
     client.force_login(world.owner)
     UsageDeadLetter.objects.create(request_id="req-one", organization_id=world.org.id, record="{}", error="boom")
     client.get(LIST)  # warm the session and membership lookups
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
     with CaptureQueriesContext(connection) as one:
         client.get(LIST)
     UsageDeadLetter.objects.bulk_create(
