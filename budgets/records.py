@@ -40,6 +40,7 @@ UNAVAILABLE = (OperationalError, InterfaceError, ProgrammingError)
 # What a bad value can raise while Django prepares or the database checks a row.
 REFUSED = (DatabaseError, ValueError, TypeError, OverflowError, UnicodeError, InvalidOperation, ArithmeticError)
 JSON_DEPTH = 32
+MAIL_TIMEOUT = 5.0
 
 
 @dataclass(slots=True)
@@ -457,7 +458,7 @@ def dead_letters_alert(rows: list[UsageDeadLetter]) -> None:
 
 def _dead_letters_mail(organization_id: int, letters: list[UsageDeadLetter]) -> None:
     from django.conf import settings
-    from django.core.mail import send_mail
+    from django.core.mail import get_connection, send_mail
 
     from budgets.alerts import alert_recipients
     from budgets.models import AlertSettings
@@ -478,6 +479,7 @@ def _dead_letters_mail(organization_id: int, letters: list[UsageDeadLetter]) -> 
             f"them.\n\n{lines}\n",
             settings.DEFAULT_FROM_EMAIL,
             recipients,
+            connection=get_connection(timeout=MAIL_TIMEOUT),  # the flush thread must not hang on a mail server
         )
     except (DatabaseError, OSError) as exc:
         logger.warning("dead letter e-mail for organization %s not sent: %s", organization_id, exc)
