@@ -36,6 +36,12 @@ class UsageRecord(models.Model):
     input_tokens = models.PositiveIntegerField(default=0)
     output_tokens = models.PositiveIntegerField(default=0)
     cached_tokens = models.PositiveIntegerField(default=0)
+    cache_write_5m_tokens = models.PositiveIntegerField(
+        default=0, help_text="Prompt tokens written to a 5-minute prompt cache (billed at 1.25x input)."
+    )
+    cache_write_1h_tokens = models.PositiveIntegerField(
+        default=0, help_text="Prompt tokens written to a 1-hour prompt cache (billed at 2x input)."
+    )
     tokens_estimated = models.BooleanField(default=False)
     input_price = models.DecimalField(**UNIT_PRICE, help_text="USD per 1M input tokens at request time.")
     output_price = models.DecimalField(**UNIT_PRICE, help_text="USD per 1M output tokens at request time.")
@@ -54,6 +60,9 @@ class UsageRecord(models.Model):
     workflow = models.CharField(max_length=200, blank=True)
     end_user = models.CharField(max_length=200, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
+    sanitized = models.BooleanField(
+        default=False, help_text="Some value was cut, cleaned or clamped to be storable (see the usage docs)."
+    )
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -68,6 +77,27 @@ class UsageRecord(models.Model):
     @property
     def ok(self) -> bool:
         return self.status_code < 400
+
+
+class UsageDeadLetter(models.Model):
+    """A usage record the database refused, set aside so it never holds back the others.
+
+    `record` is the record as JSON text (as the usage journal writes it). An operator
+    fixes the cause and retries it, or discards it.
+    """
+
+    request_id = models.CharField(max_length=64, db_index=True)
+    organization_id = models.BigIntegerField(null=True, blank=True, db_index=True)
+    record = models.TextField()
+    error = models.TextField()
+    created_at = models.DateTimeField(default=timezone.now)
+    attempts = models.PositiveSmallIntegerField(default=1)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"dead letter {self.request_id}"
 
 
 class UsageHourly(models.Model):

@@ -21,7 +21,16 @@ from django.utils import timezone
 
 from budgets.clock import clock
 from budgets.filters import UsageFilters
-from budgets.models import MONEY, Budget, BudgetAlert, BudgetCounter, RateLimit, UsageRecord, units_to_usd
+from budgets.models import (
+    MONEY,
+    Budget,
+    BudgetAlert,
+    BudgetCounter,
+    RateLimit,
+    UsageDeadLetter,
+    UsageRecord,
+    units_to_usd,
+)
 from budgets.periods import period_bounds, zone_of
 from console.models import ApiKey, Organization, Team
 
@@ -378,3 +387,12 @@ def alerts_active(*, organization_id: int, at: datetime | None = None) -> list[B
             seen.add(alert.budget_id)
             result.append(alert)
     return result
+
+
+def dead_letters_list(*, organization_id: int) -> QuerySet[UsageDeadLetter]:
+    """The organization's usage records the database refused, newest first."""
+    return UsageDeadLetter.objects.filter(organization_id=organization_id).order_by("-created_at", "-id")
+
+
+def dead_letters_count(*, organization_id: int) -> int:
+    return UsageDeadLetter.objects.filter(organization_id=organization_id).count()

@@ -10,6 +10,7 @@ import secrets
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+import orjson
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -25,9 +26,12 @@ from budgets.models import (
     Period,
     RateLimit,
     Scope,
+    UsageDeadLetter,
+    UsageRecord,
     default_thresholds,
 )
 from budgets.periods import period_bounds, zone_of
+from budgets.records import REFUSED, event_decode, text_storable, usage_insert, usage_storable
 from console.models import ApiKey, Membership, Organization, Team
 from console.services import change_publish
 
@@ -348,3 +352,43 @@ def alert_dismiss(*, alert: BudgetAlert, actor: AbstractBaseUser | None = None) 
                 target=str(alert.id),
             )
     return alert
+
+
+def dead_letter_retry(*, dead_letter: UsageDeadLetter, actor: AbstractBaseUser | None = None) -> UsageRecord:
+    """Insert a set-aside usage record again, once its cause is fixed; ValidationError if it still fails.
+
+    A request id stored meanwhile counts as done: the stored record is left as it is.
+    """
+    try:
+        event = usage_storable(event_decode(orjson.loads(dead_letter.record)))
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, ArithmeticError) as exc:
+        raise ValidationError(f"The set-aside record cannot be read ({type(exc).__name__}: {exc}).") from exc
+    try:
+        usage_insert([event])
+    except REFUSED as exc:
+        dead_letter.attempts = min(dead_letter.attempts + 1, 32767)
+        dead_letter.error = text_storable(f"{type(exc).__name__}: {exc}")[:4000]
+        dead_letter.save(update_fields=["attempts", "error"])
+        raise ValidationError(f"The database still refuses this record: {dead_letter.error}") from exc
+    with transaction.atomic():
+        audit_record(
+            action="usage.dead_letter_retry",
+            organization_id=dead_letter.organization_id,
+            actor=_actor(actor),
+            target=dead_letter.request_id,
+        )
+        dead_letter.delete()
+    return UsageRecord.objects.get(request_id=event.request_id)
+
+
+def dead_letter_discard(*, dead_letter: UsageDeadLetter, actor: AbstractBaseUser | None = None) -> None:
+    """Drop a set-aside usage record for good (the audit event keeps its JSON)."""
+    with transaction.atomic():
+        audit_record(
+            action="usage.dead_letter_discard",
+            organization_id=dead_letter.organization_id,
+            actor=_actor(actor),
+            target=dead_letter.request_id,
+            data={"record": dead_letter.record[:20000], "error": dead_letter.error[:2000]},
+        )
+        dead_letter.delete()

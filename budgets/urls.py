@@ -1,6 +1,6 @@
 from django.urls import path
 
-from budgets import budget_views, views
+from budgets import budget_views, dead_letter_views, views
 
 app_name = "budgets"
 
@@ -16,5 +16,9 @@ urlpatterns = [
     path("budgets/<int:pk>/row/", budget_views.budget_row, name="budget-row"),
     path("budgets/<int:pk>/edit/", budget_views.budget_edit, name="budget-edit"),
     path("budgets/<int:pk>/archive/", budget_views.budget_archive, name="budget-archive"),
+    path("usage/dead-letters/", dead_letter_views.dead_letter_list, name="dead-letter-list"),
+    path("usage/dead-letters/<int:pk>/", dead_letter_views.dead_letter_detail, name="dead-letter-detail"),
+    path("usage/dead-letters/<int:pk>/retry/", dead_letter_views.dead_letter_retry, name="dead-letter-retry"),
+    path("usage/dead-letters/<int:pk>/discard/", dead_letter_views.dead_letter_discard, name="dead-letter-discard"),
     path("usage/<str:request_id>/", views.usage_detail, name="usage-detail"),
 ]

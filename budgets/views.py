@@ -12,8 +12,15 @@ from django.utils import timezone
 
 from budgets.filters import UsageFilters, UsageFilterSet
 from budgets.models import UsageRecord
-from budgets.selectors import organization_zone, usage_daily, usage_get, usage_list, usage_summary
-from console.access import HtmxHttpRequest, organization_required, render_page, wants_partial
+from budgets.selectors import (
+    dead_letters_count,
+    organization_zone,
+    usage_daily,
+    usage_get,
+    usage_list,
+    usage_summary,
+)
+from console.access import HtmxHttpRequest, is_manager, organization_required, render_page, wants_partial
 from console.models import ApiKey, Role, Team
 
 PAGE_SIZE = 50
@@ -153,6 +160,7 @@ def usage_list_view(request: HtmxHttpRequest) -> HttpResponse:
                 "chart": daily_chart_html(series),
                 "chart_total_requests": sum(row["requests"] for row in series),
                 "chart_total_cost": sum((row["cost"] for row in series), start=Decimal(0)),
+                "dead_letters": dead_letters_count(organization_id=org.id) if is_manager(request) else 0,
             }
         )
     return render_page(request, "budgets/usage_list.html", "usage-results", context)

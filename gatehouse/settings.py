@@ -230,6 +230,8 @@ GATEHOUSE = {
     "MAX_BODY_BYTES": env_int("GATEHOUSE_MAX_BODY_BYTES", 4 * 1024 * 1024),
     "USAGE_FLUSH_INTERVAL": env_float("GATEHOUSE_USAGE_FLUSH_INTERVAL", 0.1),
     "USAGE_BUFFER_MAX": env_int("GATEHOUSE_USAGE_BUFFER_MAX", 50_000),
+    # Write-ahead journal of usage records, one file per gateway process (docs/usage-durability.md).
+    "JOURNAL_DIR": Path(env_str("GATEHOUSE_JOURNAL_DIR", str(DATA_DIR / "journal"))),
     "CHANGE_POLL_INTERVAL": env_float("GATEHOUSE_CHANGE_POLL_INTERVAL", 0.25),
     # The change feed (docs/change-feed.md): how long a missing id may still commit,
     # how many rows one poll reads, how many missing ids are tracked, how long rows are kept.

@@ -54,6 +54,8 @@ class UsageOutput(serializers.ModelSerializer):
             "input_tokens",
             "output_tokens",
             "cached_tokens",
+            "cache_write_5m_tokens",
+            "cache_write_1h_tokens",
             "tokens_estimated",
             "input_price",
             "output_price",
@@ -71,6 +73,7 @@ class UsageOutput(serializers.ModelSerializer):
             "workflow",
             "end_user",
             "metadata",
+            "sanitized",
         ]
         read_only_fields = fields
 

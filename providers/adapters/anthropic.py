@@ -96,6 +96,26 @@ def _blocks(content: Any) -> list[dict[str, Any]]:
     return blocks
 
 
+def _system_blocks(content: Any) -> list[dict[str, Any]]:
+    """System text blocks of one system message, each part's `cache_control` kept.
+
+    Without any cache_control the message is one block (its parts joined), as
+    before: only a part that marks a cache breakpoint needs to stay a part.
+    """
+    if isinstance(content, list) and any(isinstance(p, dict) and "cache_control" in p for p in content):
+        blocks = []
+        for part in content:
+            if not isinstance(part, dict) or part.get("type") not in ("text", None) or not part.get("text"):
+                continue
+            block: dict[str, Any] = {"type": "text", "text": part["text"]}
+            if "cache_control" in part:
+                block["cache_control"] = part["cache_control"]
+            blocks.append(block)
+        return blocks
+    text = text_of(content)
+    return [{"type": "text", "text": text}] if text else []
+
+
 def _tool_use_blocks(message: dict[str, Any]) -> list[dict[str, Any]]:
     blocks = []
     for call in message.get("tool_calls") or ():
@@ -134,7 +154,7 @@ def _tool_choice(request: dict[str, Any]) -> dict[str, Any] | None:
 
 def build_payload(target: Target, request: dict[str, Any], stream: bool) -> dict[str, Any]:
     """An Anthropic Messages request for an OpenAI chat completion request."""
-    system: list[str] = []
+    system: list[dict[str, Any]] = []
     messages: list[dict[str, Any]] = []
 
     def add(role: str, blocks: list[dict[str, Any]]) -> None:
@@ -149,9 +169,7 @@ def build_payload(target: Target, request: dict[str, Any], stream: bool) -> dict
         role = message.get("role")
         content = message.get("content")
         if role in ("system", "developer"):
-            text = text_of(content)
-            if text:
-                system.append(text)
+            system.extend(_system_blocks(content))
         elif role == "user":
             add("user", _blocks(content))
         elif role == "assistant":
@@ -167,14 +185,18 @@ def build_payload(target: Target, request: dict[str, Any], stream: bool) -> dict
             raise unsupported(f"Unsupported message role {role!r}.", "messages")
     instruction = json_instruction(request)
     if instruction:
-        system.append(instruction)
+        system.append({"type": "text", "text": instruction})
     payload: dict[str, Any] = {
         "model": target.upstream_model,
         "max_tokens": max_tokens_of(request, target.default_max_tokens),
         "messages": messages,
     }
     if system:
-        payload["system"] = "\n\n".join(system)
+        if any("cache_control" in block for block in system):
+            # A cache breakpoint only exists on a block: keep the parts as text blocks.
+            payload["system"] = system
+        else:
+            payload["system"] = "\n\n".join(block["text"] for block in system)
     temperature = request.get("temperature")
     if temperature is not None:
         payload["temperature"] = min(float(temperature), 1.0)
@@ -205,16 +227,36 @@ def build_payload(target: Target, request: dict[str, Any], stream: bool) -> dict
     return payload
 
 
+def _count(value: Any) -> int:
+    try:
+        return max(int(value or 0), 0)
+    except (TypeError, ValueError):
+        return 0
+
+
 def usage_of(raw: Any) -> Usage:
-    """OpenAI-style usage: cached reads and cache writes count as prompt tokens."""
+    """OpenAI-style usage: cached reads and cache writes count as prompt tokens.
+
+    Cache writes are split by lifetime from the `cache_creation` object
+    (`ephemeral_5m_input_tokens`, `ephemeral_1h_input_tokens`); what it does not
+    account for of `cache_creation_input_tokens` is a 5-minute write, the default.
+    """
     if not isinstance(raw, dict):
         return Usage()
-    read = int(raw.get("cache_read_input_tokens") or 0)
-    written = int(raw.get("cache_creation_input_tokens") or 0)
+    read = _count(raw.get("cache_read_input_tokens"))
+    written = _count(raw.get("cache_creation_input_tokens"))
+    detail = raw.get("cache_creation")
+    one_hour = five_minutes = 0
+    if isinstance(detail, dict):
+        one_hour = _count(detail.get("ephemeral_1h_input_tokens"))
+        five_minutes = _count(detail.get("ephemeral_5m_input_tokens"))
+    written = max(written, one_hour + five_minutes)
     return Usage(
-        prompt_tokens=int(raw.get("input_tokens") or 0) + read + written,
-        completion_tokens=int(raw.get("output_tokens") or 0),
+        prompt_tokens=_count(raw.get("input_tokens")) + read + written,
+        completion_tokens=_count(raw.get("output_tokens")),
         cached_tokens=read,
+        cache_write_5m_tokens=written - one_hour,
+        cache_write_1h_tokens=one_hour,
     )
 
 

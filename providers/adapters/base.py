@@ -31,10 +31,14 @@ class Target:
 
 @dataclass(slots=True)
 class Usage:
+    """Token counts, OpenAI-style: `prompt_tokens` includes cache reads and cache writes."""
+
     prompt_tokens: int = 0
     completion_tokens: int = 0
-    cached_tokens: int = 0
+    cached_tokens: int = 0  # prompt tokens read from a prompt cache
     estimated: bool = False  # True when the provider gave no usage and we counted
+    cache_write_5m_tokens: int = 0  # prompt tokens written to a 5-minute cache (Anthropic: 1.25x input price)
+    cache_write_1h_tokens: int = 0  # prompt tokens written to a 1-hour cache (Anthropic: 2x input price)
 
 
 @dataclass(slots=True)

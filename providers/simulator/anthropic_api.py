@@ -270,8 +270,9 @@ def _json_wanted(system: str) -> tuple[bool, dict[str, Any] | None]:
     return True, None
 
 
-def parse_request(data: dict[str, Any], cache_marked: bool) -> tuple[Turn, bool, bool]:
-    """Validate a Messages request; returns the turn, stream flag and forced-tool flag."""
+def parse_request(data: dict[str, Any], cache_marked: bool) -> tuple[Turn, bool, bool, int]:
+    """Validate a Messages request; returns the turn, stream and forced-tool flags, and how many
+    of the cacheable prefix's tokens go to a 1-hour cache."""
     for key in data:
         if key not in KNOWN_FIELDS:
             raise _invalid(f"{key}: Extra inputs are not permitted")
@@ -335,20 +336,85 @@ def parse_request(data: dict[str, Any], cache_marked: bool) -> tuple[Turn, bool,
         tool=tool,
         after_tool_result=after_tool,
     )
-    if cache_marked and prompt_tokens >= CACHE_MIN_TOKENS and len(messages) > 1:
-        turn.cache_prefix = orjson.dumps([system, data.get("tools"), messages[:-1]])
-        turn.cache_prefix_tokens = prompt_tokens - per_message[-1]
-    return turn, stream, forced
+    one_hour = 0
+    if cache_marked:
+        key, prefix_tokens, one_hour = _cache_prefix(data, messages, per_message)
+        if key is not None and prefix_tokens >= CACHE_MIN_TOKENS:
+            turn.cache_prefix = key
+            turn.cache_prefix_tokens = prefix_tokens
+    return turn, stream, forced, one_hour
 
 
-def _usage(answer: Answer, turn: Turn) -> dict[str, Any]:
+MAX_BREAKPOINTS = 4
+
+
+def _cache_control(block: Any, where: str) -> str | None:
+    """The TTL of a block's cache breakpoint ("5m" or "1h"), None when it has none."""
+    if not isinstance(block, dict) or block.get("cache_control") is None:
+        return None
+    control = block["cache_control"]
+    if not isinstance(control, dict) or control.get("type") != "ephemeral":
+        raise _invalid(f"{where}.cache_control.type: Input should be 'ephemeral'")
+    ttl = control.get("ttl", "5m")
+    if ttl not in ("5m", "1h"):
+        raise _invalid(f"{where}.cache_control.ephemeral.ttl: Input should be '5m' or '1h'")
+    return ttl
+
+
+def _cache_prefix(data: dict[str, Any], messages: list[Any], per_message: list[int]) -> tuple[bytes | None, int, int]:
+    """The prompt up to its last cache breakpoint, as Anthropic caches it: tools, then
+    system, then messages. Returns (cache key, prefix tokens, of which before the last
+    1-hour breakpoint)."""
+    tools = data.get("tools") or []
+    system = data.get("system")
+    system_blocks = system if isinstance(system, list) else []
+    marks: list[tuple[bytes, int, str]] = []
+    total = 0
+    for k, tool in enumerate(tools):
+        total += count_tokens(orjson.dumps(tool).decode())
+        ttl = _cache_control(tool, f"tools.{k}")
+        if ttl:
+            marks.append((orjson.dumps([tools[: k + 1]]), total, ttl))
+    if isinstance(system, str):
+        total += count_tokens(system)
+    for j, block in enumerate(system_blocks):
+        total += _block_tokens(block)
+        ttl = _cache_control(block, f"system.{j}")
+        if ttl:
+            marks.append((orjson.dumps([tools, system_blocks[: j + 1]]), total, ttl))
+    for i, message in enumerate(messages):
+        content = message["content"]
+        if not isinstance(content, list):
+            total += per_message[i]
+            continue
+        running = total + MESSAGE_OVERHEAD
+        for j, block in enumerate(content):
+            running += _block_tokens(block)
+            ttl = _cache_control(block, f"messages.{i}.content.{j}")
+            if ttl:
+                marks.append((orjson.dumps([tools, system, messages[:i], content[: j + 1]]), running, ttl))
+        total += per_message[i]
+    if not marks:
+        return None, 0, 0
+    if len(marks) > MAX_BREAKPOINTS:
+        raise _invalid(f"A maximum of {MAX_BREAKPOINTS} blocks with cache_control may be provided. Found {len(marks)}.")
+    key, prefix_tokens, _ = marks[-1]
+    one_hour = max((tokens for _, tokens, ttl in marks if ttl == "1h"), default=0)
+    return key, prefix_tokens, one_hour
+
+
+def _usage(answer: Answer, turn: Turn, one_hour: int = 0) -> dict[str, Any]:
+    """Usage as Anthropic reports it: a first sight of a marked prefix writes the cache
+    (split by lifetime in `cache_creation`), a repeat reads it."""
     created = 0
     if turn.cache_prefix is not None and not answer.cached_tokens and turn.cache_prefix_tokens >= CACHE_MIN_TOKENS:
         created = turn.cache_prefix_tokens
+    created_1h = min(one_hour, created)
     return {
         "input_tokens": answer.prompt_tokens - answer.cached_tokens - created,
         "cache_creation_input_tokens": created,
         "cache_read_input_tokens": answer.cached_tokens,
+        "cache_creation": {"ephemeral_5m_input_tokens": created - created_1h, "ephemeral_1h_input_tokens": created_1h},
         "output_tokens": answer.completion_tokens,
         "service_tier": "standard",
     }
@@ -366,7 +432,7 @@ def _content(answer: Answer, forced: bool, tool_id: str) -> list[dict[str, Any]]
     return blocks
 
 
-def render_message(answer: Answer, turn: Turn, forced: bool) -> bytes:
+def render_message(answer: Answer, turn: Turn, forced: bool, one_hour: int = 0) -> bytes:
     body = {
         "id": new_id("msg_", 12),
         "type": "message",
@@ -375,7 +441,7 @@ def render_message(answer: Answer, turn: Turn, forced: bool) -> bytes:
         "content": _content(answer, forced, new_id("toolu_", 12)),
         "stop_reason": STOP_REASONS[answer.finish],
         "stop_sequence": answer.stop_sequence,
-        "usage": _usage(answer, turn),
+        "usage": _usage(answer, turn, one_hour),
     }
     return orjson.dumps(body)
 
@@ -384,8 +450,8 @@ def _event(name: bytes, payload: Any) -> bytes:
     return b"event: " + name + b"\ndata: " + orjson.dumps(payload) + b"\n\n"
 
 
-def render_events(answer: Answer, turn: Turn, forced: bool) -> Frames:
-    usage = _usage(answer, turn)
+def render_events(answer: Answer, turn: Turn, forced: bool, one_hour: int = 0) -> Frames:
+    usage = _usage(answer, turn, one_hour)
     start_usage = {**usage, "output_tokens": 1}
     message = {
         "id": new_id("msg_", 12),
@@ -451,14 +517,14 @@ async def messages(req: Request, sim: Sim) -> None:
         raise _invalid("There was an error parsing the body of your request as JSON.") from None
     if not isinstance(data, dict):
         raise _invalid("Input should be a valid dictionary or object to extract fields from")
-    turn, stream, forced = parse_request(data, b'"cache_control"' in body)
+    turn, stream, forced, one_hour = parse_request(data, b'"cache_control"' in body)
     await respond(
         req,
         sim,
         ANTHROPIC,
         turn,
         stream=stream,
-        render=lambda answer: render_message(answer, turn, forced),
-        render_stream=lambda answer: render_events(answer, turn, forced),
+        render=lambda answer: render_message(answer, turn, forced, one_hour),
+        render_stream=lambda answer: render_events(answer, turn, forced, one_hour),
         headers=((b"request-id", new_id("req_", 12).encode()),),
     )

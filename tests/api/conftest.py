@@ -138,11 +138,12 @@ T0 = datetime(2025, 3, 10, 12, 0, tzinfo=UTC)
 
 def usage_write(**events) -> None:
     """Write usage records the way the gateway does: buffer, then one batch flush."""
-    from budgets.usage import UsageEvent, usage_buffer
+    from budgets.usage import UsageEvent, UsageSink
 
+    sink = UsageSink(journal_dir=None, buffer_max=10_000)
     for request_id, values in events.items():
-        usage_buffer.add(UsageEvent(request_id=request_id, **values))
-    usage_buffer.flush()
+        sink.add(UsageEvent(request_id=request_id, **values))
+    sink.flush()
 
 
 def usage_event(world: World, *, at: datetime, key=None, cost: str = "0", status: int = 200, **extra) -> dict:

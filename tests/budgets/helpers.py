@@ -4,6 +4,8 @@ counter stores (database, and Redis when REDIS_URL is set)."""
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import os
 import uuid
 from dataclasses import dataclass
@@ -246,3 +248,27 @@ def settled(budget, *, spent=None, timeout: float = 10.0):
         return rows[-1]
 
     return wait_until(ready, timeout=timeout)
+
+
+@contextlib.contextmanager
+def database_unreachable():
+    """A real connection failure: the default connection points at a database that does not exist."""
+    from django.db import connections
+
+    conn = connections["default"]
+    saved = copy.deepcopy(conn.settings_dict)
+    conn.close()
+    if conn.vendor == "sqlite":
+        conn.settings_dict["NAME"] = "/nonexistent-dir/nowhere.sqlite3"
+    else:
+        conn.close_pool()
+        conn.settings_dict["PORT"] = "1"
+        conn.settings_dict["OPTIONS"].get("pool", {})["timeout"] = 0.5
+    try:
+        yield
+    finally:
+        conn.close()
+        if conn.vendor == "postgresql":
+            conn.close_pool()
+        conn.settings_dict.clear()
+        conn.settings_dict.update(saved)

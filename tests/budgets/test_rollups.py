@@ -11,12 +11,19 @@ import pytest
 
 from budgets.models import RollupState, UsageHourly
 from budgets.rollups import rollup_totals, usage_rollup
-from budgets.usage import UsageEvent, usage_buffer
+from budgets.usage import UsageEvent, UsageSink
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
+@pytest.fixture
+def sink() -> UsageSink:
+    """The usage sink a gateway would own, without a journal."""
+    return UsageSink(journal_dir=None, buffer_max=10_000)
+
+
 def record(
+    sink: UsageSink,
     *,
     at: datetime,
     org: int = 1,
@@ -26,7 +33,7 @@ def record(
     tokens: tuple[int, int] = (100, 20),
     key: int = 7,
 ) -> None:
-    usage_buffer.add(
+    sink.add(
         UsageEvent(
             request_id=f"req_{uuid.uuid4().hex}",
             created_at=at,
@@ -44,12 +51,12 @@ def record(
     )
 
 
-def test_rollup_sums_match_raw_records_exactly_across_hours():
+def test_rollup_sums_match_raw_records_exactly_across_hours(sink):
     now = datetime(2026, 3, 1, 12, 30, tzinfo=UTC)
     for i in range(40):
-        record(at=now - timedelta(minutes=37 * i), cost=f"0.{i:04d}000{i % 7}1", model=["a", "b"][i % 2])
-    record(at=now, status=502, tokens=(0, 0), cost="0")
-    usage_buffer.flush()
+        record(sink, at=now - timedelta(minutes=37 * i), cost=f"0.{i:04d}000{i % 7}1", model=["a", "b"][i % 2])
+    record(sink, at=now, status=502, tokens=(0, 0), cost="0")
+    sink.flush()
 
     result = usage_rollup(now=now)
 
@@ -62,14 +69,14 @@ def test_rollup_sums_match_raw_records_exactly_across_hours():
     assert errors == 1
 
 
-def test_rollup_picks_up_late_records_for_old_hours():
+def test_rollup_picks_up_late_records_for_old_hours(sink):
     now = datetime(2026, 3, 1, 12, 30, tzinfo=UTC)
-    record(at=now - timedelta(hours=5), cost="1.5")
-    usage_buffer.flush()
+    record(sink, at=now - timedelta(hours=5), cost="1.5")
+    sink.flush()
     usage_rollup(now=now)
     # A record for the same old hour arrives after the first run (a late batch).
-    record(at=now - timedelta(hours=5), cost="2.25")
-    usage_buffer.flush()
+    record(sink, at=now - timedelta(hours=5), cost="2.25")
+    sink.flush()
     usage_rollup(now=now)
 
     hour = (now - timedelta(hours=5)).replace(minute=0, second=0, microsecond=0)
@@ -77,12 +84,12 @@ def test_rollup_picks_up_late_records_for_old_hours():
     assert [(r.requests, r.cost) for r in rows] == [(2, Decimal("3.75"))]
 
 
-def test_rollup_task_runs_in_a_real_worker_process(celery_worker_process):
+def test_rollup_task_runs_in_a_real_worker_process(sink, celery_worker_process):
     from budgets.tasks import usage_rollup as task
 
     at = datetime.now(UTC).replace(microsecond=0)
-    record(at=at, cost="0.42")
-    usage_buffer.flush()
+    record(sink, at=at, cost="0.42")
+    sink.flush()
     task.delay()
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
