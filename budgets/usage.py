@@ -190,9 +190,3 @@ class UsageSink:
             return ReplayReport(errors=[str(exc)])
         self.dead_letters += report.dead_letters
         return report
-
-
-# TEMPORARY, until routing/pipeline/settle.py and routing/runtime.py take the sink from
-# the gateway's composition root (see docs/usage-durability.md, "Integration"):
-# a journal-less sink so those modules keep importing `usage_buffer`. Remove then.
-usage_buffer = UsageSink(journal_dir=None)

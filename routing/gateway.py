@@ -33,7 +33,7 @@ from httpx_aiohttp import AiohttpTransport
 
 from budgets import facade as budgets
 from budgets.clock import Clock
-from budgets.usage import UsageBuffer
+from budgets.usage import UsageSink
 from console.authlimit import auth_limiter_build
 from console.changes import RESYNC, Change, ChangeFeed, ChangeFeedSettings
 from console.keycache import KeyCache, KeyCacheSettings
@@ -145,7 +145,9 @@ class Gateway:
         self.auth_limiter = auth_limiter_build(redis_url=settings.REDIS_URL)
         self.changes = ChangeFeed(ChangeFeedSettings.from_settings())
         self.trusted_proxies: tuple[str, ...] = tuple(settings.GATEHOUSE["TRUSTED_PROXIES"])
-        self.usage = UsageBuffer()
+        self.usage = UsageSink(
+            journal_dir=settings.GATEHOUSE["JOURNAL_DIR"], buffer_max=settings.GATEHOUSE["USAGE_BUFFER_MAX"]
+        )
         self.http: httpx.AsyncClient | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self._tasks: list[asyncio.Task] = []
@@ -179,6 +181,10 @@ class Gateway:
         self.loop = asyncio.get_running_loop()
         if self.http is None:
             self.http = self._new_http_client()
+        # What a process that died left in the journal is recorded before anything new.
+        replayed = await self.writer(self.usage.replay)
+        if replayed:
+            logger.warning("recorded %d requests from the journal of a process that stopped unexpectedly", replayed)
         await self.db(self.changes.head)  # before the snapshots: nothing after it is missed
         if self.snapshots.catalog is None:
             await self.db(self.snapshots.refresh)
@@ -206,7 +212,7 @@ class Gateway:
         if self._starting is not None and self._starting.done() and not self._starting.exception():
             await budgets.budgets_stop()
             await self.state.flush()
-        await self.writer(self._flush_final)
+        await self.writer(self.usage.flush_final)
         if self.http is not None:
             await self.http.aclose()
         closing = getattr(self.auth_limiter, "aclose", None)
@@ -276,13 +282,6 @@ class Gateway:
             await self.db(self.snapshots.refresh_routing)
         if budgets_changed:
             await budgets.budgets_changed()
-
-    def _flush_final(self) -> int:
-        try:
-            return self.usage.flush()
-        except Exception:
-            logger.exception("final usage flush failed; %d records not written", len(self.usage))
-            return 0
 
     async def flush_usage(self) -> int:
         if not len(self.usage):

@@ -30,6 +30,7 @@ FALLBACK_OUTPUT_CAP = 4096  # a model registered without an output cap
 class WorstCase:
     cost: Decimal  # USD
     tokens: int  # what the tokens-per-minute limits are charged up front
+    prompt: int = 0  # the estimated prompt tokens
 
 
 def _positive_int(value: Any) -> int | None:
@@ -108,13 +109,13 @@ def worst_case(ctx: RequestContext, body: dict[str, Any], plan: RoutePlan | None
         if plan.route.compress_model or plan.layers:
             summary = plan.policy.catalog.model(plan.route.compress_model) if plan.route.compress_model else None
             total += priced(summary) if summary is not None else max(priced(c.model) for c in plan.layers[0][1])
-        return WorstCase(cost=total, tokens=rate_tokens)
+        return WorstCase(cost=total, tokens=rate_tokens, prompt=prompt)
     models = reachable_models(plan, data_class=ctx.data_class) if plan is not None else []
     if not models and ctx.model is not None:
         models = [ctx.model]
     if not models:  # nothing priced to reserve against (the route stage raises first in practice)
-        return WorstCase(cost=Decimal(0), tokens=rate_tokens)
-    return WorstCase(cost=max(priced(model) for model in models), tokens=rate_tokens)
+        return WorstCase(cost=Decimal(0), tokens=rate_tokens, prompt=prompt)
+    return WorstCase(cost=max(priced(model) for model in models), tokens=rate_tokens, prompt=prompt)
 
 
 def refusal_error(refusal: facade.Refusal, headers: tuple[tuple[str, str], ...] = ()) -> GatewayError:
@@ -144,6 +145,7 @@ def _unavailable() -> GatewayError:
 async def admit(ctx: RequestContext, body: dict[str, Any], plan: RoutePlan | None = None) -> None:
     """Reserve the worst case on every applicable budget and take from the rate limits, or raise 429."""
     need = worst_case(ctx, body, plan)
+    ctx.prompt_estimate = need.prompt
     ctx.worst_tokens = need.tokens
     key = ctx.key
     try:

@@ -41,6 +41,7 @@ class RequestContext:
     admission: Any = None  # budgets.facade.Admission when budgets or limits apply
     admission_settled: bool = False
     worst_tokens: int | None = None  # tokens the rate limits were charged up front
+    prompt_estimate: int = 0  # estimated prompt tokens (admission, the journal)
     usage: Usage | None = None
     ttft: float | None = None  # seconds after `started`
     tags: list[str] = field(default_factory=list)

@@ -39,19 +39,14 @@ def routing_record(ctx: RequestContext, event: UsageEvent) -> None:
         routing["calls"] = calls
         extra_input = extra_output = Decimal(0)
         for model, usage in ctx.prior_calls:
-            cost = cost_of(
-                input_tokens=usage.prompt_tokens,
-                output_tokens=usage.completion_tokens,
-                cached_tokens=usage.cached_tokens,
-                input_price=model.price.input,
-                output_price=model.price.output,
-                cached_input_price=model.price.cached_input,
-            )
+            cost = _cost(model, usage)
             extra_input += cost.input
             extra_output += cost.output
             event.input_tokens += usage.prompt_tokens
             event.output_tokens += usage.completion_tokens
             event.cached_tokens += usage.cached_tokens
+            event.cache_write_5m_tokens += usage.cache_write_5m_tokens
+            event.cache_write_1h_tokens += usage.cache_write_1h_tokens
         event.input_cost += extra_input
         event.output_cost += extra_output
         event.cost += extra_input + extra_output
@@ -63,21 +58,29 @@ def _plain(value: Decimal) -> str:
     return f"{value:f}"
 
 
-def _call(model, usage) -> dict[str, str | int]:
-    """One upstream call as the record keeps it: enough to recompute its cost exactly."""
-    cost = cost_of(
+def _cost(model, usage):
+    return cost_of(
         input_tokens=usage.prompt_tokens,
         output_tokens=usage.completion_tokens,
         cached_tokens=usage.cached_tokens,
+        cache_write_5m_tokens=usage.cache_write_5m_tokens,
+        cache_write_1h_tokens=usage.cache_write_1h_tokens,
         input_price=model.price.input,
         output_price=model.price.output,
         cached_input_price=model.price.cached_input,
     )
+
+
+def _call(model, usage) -> dict[str, str | int]:
+    """One upstream call as the record keeps it: enough to recompute its cost exactly."""
+    cost = _cost(model, usage)
     return {
         "model": model.name,
         "input_tokens": usage.prompt_tokens,
         "output_tokens": usage.completion_tokens,
         "cached_tokens": usage.cached_tokens,
+        "cache_write_5m_tokens": usage.cache_write_5m_tokens,
+        "cache_write_1h_tokens": usage.cache_write_1h_tokens,
         "input_price": _plain(model.price.input),
         "output_price": _plain(model.price.output),
         "cached_input_price": _plain(model.price.cached_input),

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 DONE = b"data: [DONE]\n\n"
+PROGRESS_EVERY = 50  # chunks between journal progress entries
 
 
 def _error(message: str, type_: str, code: str | None, param: str | None = None) -> dict[str, Any]:
@@ -60,9 +61,15 @@ class StreamRelay:
         ctx.ttft = None  # time to the first content token, not to the first (role-only) chunk
         status, error_type, error_code, error_message = 200, "", "", ""
         text = self.text
+        journal = self.gateway.usage
+        chunks = 0
         try:
             async for chunk in self.upstream:
                 self.last = chunk
+                chunks += 1
+                if chunks % PROGRESS_EVERY == 0:
+                    # If this process dies mid-stream, the next start records what was sent.
+                    journal.progress(ctx.request_id, sum(map(len, text)) // 3)
                 for choice in chunk.get("choices") or ():
                     delta = choice.get("delta") or {}
                     content = delta.get("content")

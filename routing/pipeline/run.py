@@ -24,7 +24,7 @@ from routing.pipeline.classify import classify
 from routing.pipeline.context import RequestContext
 from routing.pipeline.relay import StreamRelay
 from routing.pipeline.route import RoutePlan, route_order, route_resolve
-from routing.pipeline.settle import gateway_headers, settle
+from routing.pipeline.settle import gateway_headers, settle, usage_begin
 from routing.pipeline.validate import require_model, validate_chat, validate_embeddings
 
 if TYPE_CHECKING:
@@ -152,6 +152,7 @@ async def chat(gateway: Gateway, ctx: RequestContext, body: dict[str, Any]) -> R
         require_model(body)
         validate_chat(body)
         route_plan = await plan(gateway, ctx, body, capability="chat")
+        usage_begin(ctx, prompt_tokens=ctx.prompt_estimate)
         result = await chat_call(ctx, gateway.http, route_plan, body)
         ctx.usage = result.usage
         return _answer(ctx, result.body)
@@ -170,6 +171,7 @@ async def chat_stream(gateway: Gateway, ctx: RequestContext, body: dict[str, Any
         options = body.get("stream_options") or {}
         ctx.include_usage = bool(options.get("include_usage"))
         route_plan = await plan(gateway, ctx, body, capability="chat")
+        usage_begin(ctx, prompt_tokens=ctx.prompt_estimate)
         upstream = await stream_open(ctx, gateway.http, route_plan, body)
         relay = StreamRelay(gateway, ctx, upstream, body, settle=settle_safely)
         return Reply(status=200, payload={}, headers=gateway_headers(ctx), relay=relay)
@@ -183,6 +185,7 @@ async def embeddings(gateway: Gateway, ctx: RequestContext, body: dict[str, Any]
         require_model(body)
         validate_embeddings(body)
         route_plan = await plan(gateway, ctx, body, capability="embeddings")
+        usage_begin(ctx, prompt_tokens=ctx.prompt_estimate)
         result = await embeddings_call(ctx, gateway.http, route_plan, body)
         usage = result.usage
         if not usage.prompt_tokens:

@@ -13,17 +13,9 @@ from routing.pipeline.record import routing_headers, routing_record
 ZERO = Decimal(0)
 
 
-def settle(
-    ctx: RequestContext,
-    *,
-    status: int,
-    error_type: str = "",
-    error_code: str = "",
-    error_message: str = "",
-) -> UsageEvent:
-    """Build the usage record for this request and queue it for the batch writer."""
+def _event(ctx: RequestContext, *, status: int, error_type: str, error_code: str, error_message: str) -> UsageEvent:
+    """The record's identity, attribution and prices, without usage."""
     latency = ctx.elapsed()
-    usage = ctx.usage
     deployment = ctx.deployment
     model = ctx.model
     event = UsageEvent(
@@ -56,15 +48,44 @@ def settle(
         event.input_price = model.price.input
         event.output_price = model.price.output
         event.cached_input_price = model.price.cached_input
+    return event
+
+
+def usage_begin(ctx: RequestContext, *, prompt_tokens: int) -> None:
+    """Journal the request as it leaves for the upstream: if this process dies before it
+    settles, the next start records it from this entry (and the stream's progress)."""
+    event = _event(ctx, status=0, error_type="", error_code="", error_message="")
+    event.input_tokens = prompt_tokens
+    event.tokens_estimated = True
+    ctx.gateway.usage.begin(event)
+
+
+def settle(
+    ctx: RequestContext,
+    *,
+    status: int,
+    error_type: str = "",
+    error_code: str = "",
+    error_message: str = "",
+) -> UsageEvent:
+    """Build the usage record for this request and queue it for the batch writer."""
+    event = _event(ctx, status=status, error_type=error_type, error_code=error_code, error_message=error_message)
+    usage = ctx.usage
+    model = ctx.model
+    latency = event.latency_ms / 1000.0
     if usage is not None and model is not None:
         event.input_tokens = usage.prompt_tokens
         event.output_tokens = usage.completion_tokens
         event.cached_tokens = usage.cached_tokens
         event.tokens_estimated = usage.estimated
+        event.cache_write_5m_tokens = usage.cache_write_5m_tokens
+        event.cache_write_1h_tokens = usage.cache_write_1h_tokens
         cost = cost_of(
             input_tokens=usage.prompt_tokens,
             output_tokens=usage.completion_tokens,
             cached_tokens=usage.cached_tokens,
+            cache_write_5m_tokens=usage.cache_write_5m_tokens,
+            cache_write_1h_tokens=usage.cache_write_1h_tokens,
             input_price=model.price.input,
             output_price=model.price.output,
             cached_input_price=model.price.cached_input,
