@@ -34,6 +34,7 @@ from django.utils.module_loading import import_string
 from console.models import Organization
 from providers import services
 from providers.catalog import MODEL_FIELD_NAMES, PRICE_FIELDS, model_entry_parse, price_text
+from providers.headers import forward_headers_clean
 from providers.models import Deployment, Lifecycle, ModelCard, Provider, ProviderKind
 
 CONFIG_VERSION = 1
@@ -305,6 +306,13 @@ def _headers(value: Any) -> dict[str, str]:
     return dict(value)
 
 
+def _forward_headers(value: Any) -> list[str]:
+    try:
+        return forward_headers_clean(value)
+    except ValidationError as exc:
+        raise ValueError("; ".join(exc.messages)) from exc
+
+
 PROVIDER_SPEC: tuple[tuple[str, Any, Callable[[Any], Any]], ...] = (
     ("organization", "", _organization),  # "" stands for absent: a shared provider
     ("kind", None, _kind),
@@ -312,6 +320,7 @@ PROVIDER_SPEC: tuple[tuple[str, Any, Callable[[Any], Any]], ...] = (
     ("api_version", "", _text(64)),
     ("secret_env", "", _secret_env),
     ("extra_headers", {}, _headers),
+    ("forward_headers", [], _forward_headers),
     ("is_active", True, _flag),
 )
 SECRET_INLINE = "secrets are never written in config files; set secret_env to the name of an environment variable"
@@ -349,6 +358,8 @@ class ProviderSection:
                 row["extra_headers"] = dict(sorted(plain.items()))
             if sensitive:
                 row["secret_headers"] = sorted(sensitive)
+            if provider.forward_headers:
+                row["forward_headers"] = sorted(provider.forward_headers)
             row["is_active"] = provider.is_active
             rows.append(row)
         return rows

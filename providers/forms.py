@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from django import forms
+from django.core.exceptions import ValidationError
 
+from providers.headers import forward_headers_clean
 from providers.models import Lifecycle, ModelCard, ProviderKind, Tier
 
 
@@ -47,6 +49,21 @@ class ProviderForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 3}),
         help_text='Sent with every upstream call, e.g. {"OpenAI-Organization": "org-…"}.',
     )
+
+    forward_headers = forms.CharField(
+        required=False,
+        max_length=2000,
+        label="Forward client headers",
+        help_text="Comma-separated request headers passed on to the provider, e.g. traceparent, tracestate. "
+        "None by default; Authorization, API-key, Cookie, x-gatehouse-* and hop-by-hop headers never are.",
+    )
+
+    def clean_forward_headers(self) -> list[str]:
+        raw = self.cleaned_data.get("forward_headers") or ""
+        try:
+            return forward_headers_clean([part for part in raw.replace("\n", ",").split(",")])
+        except ValidationError as exc:
+            raise forms.ValidationError(exc.message_dict["forward_headers"]) from exc
 
     def clean_base_url(self) -> str:
         value = self.cleaned_data["base_url"].strip()

@@ -14,7 +14,7 @@ from django.conf import settings
 
 from providers.adapters.base import Target
 from providers.crypto import SecretUnavailable, provider_secret
-from providers.models import Deployment, Lifecycle, ModelCard
+from providers.models import DEFAULT_CAPABILITIES, Deployment, Lifecycle, ModelCard
 
 logger = logging.getLogger(__name__)
 
@@ -38,6 +38,9 @@ class DeploymentInfo:
     organization_id: int | None  # None: shared by every organization
     weight: int
     target: Target
+    # Client headers the provider lets through (lower-case); pass them to
+    # `providers.headers.forwardable_headers` with the request's headers.
+    forward_headers: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +129,7 @@ def catalog_build() -> CatalogSnapshot:
                 organization_id=provider.organization_id,
                 weight=dep.weight,
                 target=target,
+                forward_headers=frozenset(provider.forward_headers or ()),
             )
         )
     models = {}
@@ -137,7 +141,7 @@ def catalog_build() -> CatalogSnapshot:
             tier=card.tier,
             context_window=card.context_window,
             max_output_tokens=card.max_output_tokens,
-            capabilities=frozenset(card.capabilities or ()),
+            capabilities=frozenset(card.capabilities or DEFAULT_CAPABILITIES),
             lifecycle=card.lifecycle,
             price=Price(card.input_price, card.output_price, card.cached_input_price),
             created=int(card.created_at.timestamp()),

@@ -10,6 +10,7 @@ urlpatterns = [
     path("providers/new/", views.provider_create, name="provider-create"),
     path("providers/<int:pk>/", views.provider_detail, name="provider-detail"),
     path("providers/<int:pk>/edit/", views.provider_edit, name="provider-edit"),
+    path("providers/<int:pk>/toggle/", views.provider_toggle, name="provider-toggle"),
     path("providers/<int:pk>/delete/", views.provider_delete, name="provider-delete"),
     path("providers/<int:pk>/deployments/new/", views.deployment_create, name="deployment-create"),
     path("deployments/", views.deployment_list, name="deployment-list"),

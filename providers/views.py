@@ -33,17 +33,23 @@ def _provider_or_404(request: HtmxHttpRequest, pk: int) -> Provider:
     return get_object_or_404(provider_list_for(organization=request.organization), pk=pk)
 
 
+def is_operator(request: HtmxHttpRequest) -> bool:
+    """Platform staff (the people running this Gatehouse) manage the shared providers."""
+    return bool(request.user.is_staff or request.user.is_superuser)
+
+
 def _can_edit(request: HtmxHttpRequest, provider: Provider) -> bool:
-    if not is_manager(request):
-        return False
     if provider.organization_id is None:
-        return request.user.is_superuser
-    return provider.organization_id == request.organization.id
+        return is_operator(request)
+    return is_manager(request) and provider.organization_id == request.organization.id
 
 
 def _require_edit(request: HtmxHttpRequest, provider: Provider) -> None:
     if not _can_edit(request, provider):
-        raise PermissionDenied("Shared providers are managed by a Gatehouse superuser.")
+        raise PermissionDenied(
+            "Shared providers are managed by the operator (Gatehouse platform staff); "
+            "ask them, or disable the model's route for your organization."
+        )
 
 
 # ---- model registry ------------------------------------------------------------
@@ -100,7 +106,7 @@ def provider_create(request: HtmxHttpRequest) -> HttpResponse:
     return render(request, "providers/provider_form.html", {"form": form, "provider": None})
 
 
-@manager_required
+@organization_required
 @require_http_methods(["GET", "POST"])
 def provider_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     provider = _provider_or_404(request, pk)
@@ -112,6 +118,7 @@ def provider_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         "api_version": provider.api_version,
         "secret_env": provider.secret_env,
         "extra_headers": provider.extra_headers,
+        "forward_headers": ", ".join(provider.forward_headers or []),
         "is_active": provider.is_active,
     }
     form = ProviderEditForm(request.POST or None, initial=initial)
@@ -131,7 +138,7 @@ def provider_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     return render(request, "providers/provider_form.html", {"form": form, "provider": provider})
 
 
-@manager_required
+@organization_required
 @require_http_methods(["GET", "POST"])
 def provider_delete(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     provider = _provider_or_404(request, pk)
@@ -156,6 +163,18 @@ def provider_delete(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     )
 
 
+@organization_required
+@require_http_methods(["POST"])
+def provider_toggle(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """Disable (or enable again) a provider: its deployments stop (or resume) taking traffic."""
+    provider = _provider_or_404(request, pk)
+    _require_edit(request, provider)
+    services.provider_update(provider=provider, actor=request.user, is_active=not provider.is_active)
+    state = "enabled" if provider.is_active else "disabled"
+    messages.success(request, f"Provider {provider.name} {state}.")
+    return redirect("providers:provider-detail", pk=provider.pk)
+
+
 # ---- deployments ---------------------------------------------------------------
 
 
@@ -166,7 +185,7 @@ def deployment_list(request: HtmxHttpRequest) -> HttpResponse:
     return render(request, "providers/deployment_list.html", {"rows": rows})
 
 
-@manager_required
+@organization_required
 @require_http_methods(["GET", "POST"])
 def deployment_create(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     provider = _provider_or_404(request, pk)
@@ -187,7 +206,7 @@ def _deployment_or_404(request: HtmxHttpRequest, pk: int) -> Deployment:
     return get_object_or_404(deployment_list_for(organization=request.organization), pk=pk)
 
 
-@manager_required
+@organization_required
 @require_http_methods(["GET", "POST"])
 def deployment_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     deployment = _deployment_or_404(request, pk)
@@ -217,7 +236,7 @@ def deployment_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@manager_required
+@organization_required
 @require_http_methods(["GET", "POST"])
 def deployment_delete(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     deployment = _deployment_or_404(request, pk)
