@@ -27,5 +27,6 @@ urlpatterns = [
     path("keys/", views.key_list, name="key-list"),
     path("keys/new/", views.key_create, name="key-create"),
     path("keys/<int:pk>/", views.key_detail, name="key-detail"),
+    path("keys/<int:pk>/created/", views.key_created, name="key-created"),
     path("keys/<int:pk>/revoke/", views.key_revoke, name="key-revoke"),
 ]

@@ -9,7 +9,7 @@ from console.access import (  # noqa: F401 - the helpers other apps' views use
     role_required,
     wants_partial,
 )
-from console.views.keys import key_create, key_detail, key_list, key_revoke
+from console.views.keys import key_create, key_created, key_detail, key_list, key_revoke
 from console.views.members import member_invite, member_list, member_remove, member_role
 from console.views.shell import home, organization_switch
 from console.views.teams import (
@@ -36,6 +36,7 @@ __all__ = [
     "member_remove",
     "key_list",
     "key_create",
+    "key_created",
     "key_detail",
     "key_revoke",
 ]
