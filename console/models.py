@@ -19,6 +19,13 @@ class Role(models.TextChoices):
 
 # Roles allowed to change the organization's configuration.
 MANAGER_ROLES = frozenset({Role.OWNER, Role.ADMIN})
+# The roles each role may give an API token: never more than itself.
+TOKEN_ROLES_FOR = {
+    Role.OWNER: (Role.OWNER, Role.ADMIN, Role.FINANCE, Role.MEMBER),
+    Role.ADMIN: (Role.ADMIN, Role.FINANCE, Role.MEMBER),
+    Role.FINANCE: (Role.FINANCE,),
+    Role.MEMBER: (Role.MEMBER,),
+}
 
 
 class DataClass(models.TextChoices):

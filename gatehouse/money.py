@@ -6,7 +6,8 @@
 - Normal notation always: never `0E-10` or `1.2E-7`.
 
 `money_format` is for people (templates, e-mails, alerts, page titles);
-`money_plain` is for machines (API fields, CSV): a plain decimal string.
+`money_plain` is for machines (API fields, CSV): a decimal string with the ten
+places money is stored with.
 """
 
 from __future__ import annotations
@@ -60,13 +61,11 @@ def money_format(value: object, places: int = 2, *, symbol: str = "$", empty: st
 
 
 def money_plain(value: object) -> str:
-    """A plain decimal string for machines: "12.50", "0.000000123", "0.00"; never an exponent."""
+    """A decimal string for machines, at the stored precision: "12.5000000000", "0.0000000000".
+
+    Always ten places (every amount exactly, one shape for parsers), never an exponent.
+    """
     amount = money_decimal(value)
     if amount is None:
         return ""
-    amount = amount.quantize(Decimal(1).scaleb(-MAX_PLACES), rounding=ROUND_HALF_UP).normalize()
-    if amount == 0:
-        return "0.00"
-    text = f"{amount:f}"
-    whole, _, fraction = text.partition(".")
-    return f"{whole}.{fraction.ljust(2, '0')}"
+    return f"{amount.quantize(Decimal(1).scaleb(-MAX_PLACES), rounding=ROUND_HALF_UP):f}"

@@ -20,6 +20,7 @@ from console.views.teams import (
     team_member_add,
     team_member_remove,
 )
+from console.views.tokens import token_created, token_list, token_revoke
 
 __all__ = [
     "home",
@@ -39,4 +40,7 @@ __all__ = [
     "key_created",
     "key_detail",
     "key_revoke",
+    "token_list",
+    "token_created",
+    "token_revoke",
 ]

@@ -35,10 +35,10 @@ def test_money_format_shows_every_amount_in_normal_notation(value, shown):
 @pytest.mark.parametrize(
     ("value", "plain"),
     [
-        (Decimal("0E-10"), "0.00"),
-        (Decimal("1.230E-7"), "0.000000123"),
-        (Decimal("12.5"), "12.50"),
-        (Decimal("3"), "3.00"),
+        (Decimal("0E-10"), "0.0000000000"),
+        (Decimal("1.230E-7"), "0.0000001230"),
+        (Decimal("12.5"), "12.5000000000"),
+        (Decimal("3"), "3.0000000000"),
         (Decimal("0.0000000001"), "0.0000000001"),
     ],
 )
@@ -53,6 +53,17 @@ def test_template_filter_uses_the_rule_below_a_cent():
     assert template.render(context) == "$0.0031 $5.00 $0.00 $0.000123"
 
 
+@pytest.mark.django_db
+def test_budget_alerts_in_the_api_never_show_an_exponent():
+    from budgets.api.budgets import BudgetAlertOutput
+    from budgets.models import BudgetAlert
+
+    serializer = BudgetAlertOutput()
+    alert = BudgetAlert(spent_units=0, limit_units=5)
+    assert serializer.get_spent(alert) == "0.0000000000"
+    assert serializer.get_limit(alert) == "0.0000000005"
+
+
 def test_budget_refusal_text_uses_the_rule():
     assert _money(31_000_000) == money_format(Decimal("0.0031"))  # 1e-10 USD units
     assert "E" not in _money(0)
@@ -60,6 +71,6 @@ def test_budget_refusal_text_uses_the_rule():
 
 def test_api_money_field_renders_plain_decimal_strings():
     field = MoneyField()
-    assert field.to_representation(Decimal("0E-10")) == "0.00"
-    assert field.to_representation(Decimal("0.0000001230")) == "0.000000123"
+    assert field.to_representation(Decimal("0E-10")) == "0.0000000000"
+    assert field.to_representation(Decimal("1.23E-7")) == "0.0000001230"
     assert field.to_internal_value("0.0042") == Decimal("0.0042")
