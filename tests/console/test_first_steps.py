@@ -30,7 +30,8 @@ def fast_hasher(settings):
 @pytest.mark.django_db
 def test_organization_user_team_and_token_from_the_command_line(client):
     run("create_user", "--username=ops", "--email=ops@example.com", "--password=Ops-Pass-123")
-    assert "Created organization" in run("create_organization", "--name=Initech", "--owner=ops", "--time-zone=Europe/Paris")
+    created = run("create_organization", "--name=Initech", "--owner=ops", "--time-zone=Europe/Paris")
+    assert "Created organization" in created
     org = Organization.objects.get(slug="initech")
     assert org.time_zone == "Europe/Paris"
     output = run("create_user", "--username=bob", "--org=initech", "--role=finance")
