@@ -18,7 +18,16 @@ from console.models import Organization
 from console.services import change_publish
 from providers.crypto import secret_encrypt, secret_rotate
 from providers.headers import forward_headers_clean
-from providers.models import CAPABILITIES, DEFAULT_CAPABILITIES, Deployment, Lifecycle, ModelCard, Provider, ProviderKind, Tier
+from providers.models import (
+    CAPABILITIES,
+    DEFAULT_CAPABILITIES,
+    Deployment,
+    Lifecycle,
+    ModelCard,
+    Provider,
+    ProviderKind,
+    Tier,
+)
 
 MODEL_FIELDS = (
     "display_name",

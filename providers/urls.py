@@ -6,6 +6,9 @@ app_name = "providers"
 
 urlpatterns = [
     path("models/", views.model_registry, name="model-list"),
+    path("models/new/", views.model_create, name="model-create"),
+    path("models/<int:pk>/edit/", views.model_edit, name="model-edit"),
+    path("models/<int:pk>/lifecycle/", views.model_lifecycle, name="model-lifecycle"),
     path("providers/", views.provider_list, name="provider-list"),
     path("providers/new/", views.provider_create, name="provider-create"),
     path("providers/<int:pk>/", views.provider_detail, name="provider-detail"),

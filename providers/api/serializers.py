@@ -146,7 +146,7 @@ class ProviderUpdateInput(serializers.Serializer):
     forward_headers = serializers.ListField(
         child=serializers.CharField(max_length=100),
         required=False,
-        help_text="Client request headers passed upstream, e.g. [\"traceparent\"]. Never Authorization, "
+        help_text='Client request headers passed upstream, e.g. ["traceparent"]. Never Authorization, '
         "x-api-key, api-key, Cookie, x-gatehouse-* or hop-by-hop headers.",
     )
     secret = _secret_field()
