@@ -126,3 +126,21 @@ def test_deployments_are_filtered_and_paginated(client, owner):
     assert [row["deployment"].name for row in disabled.context["rows"]] == ["m-01@bulk"]
     none = client.get(reverse("providers:deployment-list"), {"search": "zzz"})
     assert b"No deployments match" in none.content
+
+
+def test_the_health_page_is_filtered_and_paginated(client, owner):
+    provider = services.provider_create(name="hp", kind="openai", base_url="sim://openai/v1")
+    other = services.provider_create(name="hq", kind="openai", base_url="sim://openai/v1")
+    for index in range(30):
+        card, _ = services.model_card_upsert(name=f"h-{index:02d}", vendor="acme")
+        services.deployment_create(model=card, provider=provider if index < 28 else other)
+    page = client.get(reverse("routing:health"))
+    assert page.status_code == 200
+    assert len(page.context["rows"]) == 25 and page.context["page"].paginator.count == 30
+    assert b"page 1 of 2" in page.content
+    by_provider = client.get(reverse("routing:health"), {"provider": "hq"})
+    assert [r["deployment"].name for r in by_provider.context["rows"]] == ["h-28@hq", "h-29@hq"]
+    healthy = client.get(reverse("routing:health"), {"state": "healthy", "search": "h-0"})
+    assert healthy.context["page"].paginator.count == 10
+    cooling = client.get(reverse("routing:health"), {"state": "cooling"})
+    assert b"No deployments match" in cooling.content
