@@ -1,5 +1,7 @@
 from django.contrib.auth import views as auth_views
+from django.templatetags.static import static
 from django.urls import path
+from django.views.generic.base import RedirectView
 
 from console import views
 
@@ -7,6 +9,8 @@ app_name = "console"
 
 urlpatterns = [
     path("", views.home, name="home"),
+    # Browsers ask for /favicon.ico on pages without a <link rel=icon> (API docs, admin).
+    path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True), name="favicon"),
     path(
         "login/",
         auth_views.LoginView.as_view(template_name="console/login.html", redirect_authenticated_user=True),
