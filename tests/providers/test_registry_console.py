@@ -144,3 +144,11 @@ def test_the_health_page_is_filtered_and_paginated(client, owner):
     assert healthy.context["page"].paginator.count == 10
     cooling = client.get(reverse("routing:health"), {"state": "cooling"})
     assert b"No deployments match" in cooling.content
+
+
+def test_the_dry_run_names_the_invalid_json_where_the_result_goes(client, owner):
+    response = client.post(reverse("routing:dry-run"), {"request": "{not json"}, HTTP_HX_REQUEST="true")
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "Please correct the errors below" not in body
+    assert "Request JSON" in body and "Not valid JSON" in body
