@@ -10,11 +10,15 @@ from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
+from console import services as console_services
 from console.demo import REAL_PROVIDERS
 from console.models import Organization, SeedRecord
 from providers import services as provider_services
 from providers.models import Deployment, ModelCard, Provider
+from providers.snapshot import catalog_build
+from routing.engine.snapshot import routing_build
 from routing.selectors import policy_document, policy_live
+from routing.services import unlisted_classes
 
 
 def run(*args: str) -> str:
@@ -161,3 +165,30 @@ def test_platform_staff_disable_and_delete_a_shared_demo_provider_in_the_console
     assert not Provider.objects.get(pk=provider.pk).is_active
     assert client.post(f"/registry/providers/{provider.pk}/delete/").status_code == 302
     assert not Provider.objects.filter(pk=provider.pk).exists()
+
+
+def routing_picture() -> dict[str, list[tuple[str, str, int]]]:
+    return {
+        name: sorted((d.name, d.provider_name, d.weight) for d in info.deployments)
+        for name, info in catalog_build().models.items()
+    }
+
+
+@pytest.mark.django_db
+def test_seeding_again_routes_exactly_as_before(quick, tmp_path):
+    run("seed_demo", f"--key-file={tmp_path / 'k'}")
+    before = routing_picture()
+    run("seed_demo", f"--key-file={tmp_path / 'k'}")
+    assert routing_picture() == before
+
+
+@pytest.mark.django_db
+def test_a_new_organization_approves_no_sensitive_class_until_an_admin_does():
+    owner = get_user_model().objects.create_user(username="new-owner")
+    org = console_services.organization_create(name="Newco", owner=owner)
+    document = policy_document(policy_live(organization=org))
+    allowed = set(unlisted_classes(document))
+    assert {"phi", "pci", "restricted"}.isdisjoint(allowed)
+    assert {"public", "internal", "confidential", "pii"} <= allowed
+    policy = routing_build(catalog_build(), organization_id=org.id).policy(org.id)
+    assert policy.detect_needed and policy.detectors  # the data detector runs
