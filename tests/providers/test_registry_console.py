@@ -152,3 +152,29 @@ def test_the_dry_run_names_the_invalid_json_where_the_result_goes(client, owner)
     body = response.content.decode()
     assert "Please correct the errors below" not in body
     assert "Request JSON" in body and "Not valid JSON" in body
+
+
+def test_the_api_takes_a_deployments_provider_by_name_like_its_model(client, owner):
+    from console.models import Organization
+
+    org = Organization.objects.get(slug="reg")
+    services.provider_create(name="by-name", kind="openai", base_url="https://up.example/v1", organization=org)
+    services.model_card_upsert(name="named-model", vendor="acme")
+    issued = console_services.admin_token_create(organization=org, user=owner, name="api")
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {issued.secret}"}
+    created = client.post(
+        "/api/v1/deployments/", {"model": "named-model", "provider": "by-name"}, "application/json", **auth
+    )
+    assert created.status_code == 201, created.content
+    assert created.json()["provider_name"] == "by-name" and created.json()["name"] == "named-model@by-name"
+    unknown = client.post(
+        "/api/v1/deployments/", {"model": "named-model", "provider": "nope", "name": "x"}, "application/json", **auth
+    )
+    assert unknown.status_code == 400 and "Unknown provider 'nope'" in unknown.content.decode()
+    other_owner = console_services.user_create(username="other-owner")
+    other = console_services.organization_create(name="Other", slug="other", owner=other_owner)
+    services.provider_create(name="theirs", kind="openai", base_url="https://t.example/v1", organization=other)
+    hidden = client.post(
+        "/api/v1/deployments/", {"model": "named-model", "provider": "theirs", "name": "y"}, "application/json", **auth
+    )
+    assert hidden.status_code == 400  # another organization's provider is not found by name either
