@@ -25,6 +25,21 @@ from playwright.sync_api import Page, expect  # noqa: E402
 pytestmark = pytest.mark.browser
 
 WIDTHS = (1024, 1440)
+PAGES = (
+    "/",
+    "/usage/",
+    "/budgets/",
+    "/keys/",
+    "/teams/",
+    "/users/",
+    "/api-tokens/",
+    "/registry/models/",
+    "/registry/providers/",
+    "/registry/deployments/",
+    "/routing/",
+    "/routing/matrix/",
+    "/routing/health/",
+)
 PASSWORD = "pw-Owner-123"
 
 # How far a table may stick out of its card before it counts as cut off (rounding).
@@ -90,7 +105,7 @@ def test_tables_fit_their_cards_at_1024_and_1440(page: Page, world, gateway_serv
     page.set_viewport_size({"width": width, "height": 900})
     base = gateway_server.url
     _sign_in(page, base, "owner")
-    for path in ("/usage/", "/budgets/", "/keys/", "/registry/models/", "/registry/deployments/", "/routing/health/"):
+    for path in PAGES:
         page.goto(f"{base}{path}")
         assert page.evaluate(OVERFLOW_JS) == [], f"{path} at {width}px"
     # The usage table's cost and latency columns are on screen without scrolling.
