@@ -126,8 +126,8 @@ def demo_seed(*, key_file: Path | None = None) -> DemoResult:
     with transaction.atomic():
         admin, organization = _people(result)
         teams = _teams(organization, admin, result)
-        _operator_prices(result)
         ledger = SeedLedger()
+        _operator_prices(ledger, result)
         _simulator(catalog, ledger, result)
         _real_providers(catalog, ledger, result)
         _demo_matrix(organization, admin, ledger, result)
@@ -205,10 +205,14 @@ def _teams(organization: Organization, admin: AbstractBaseUser, result: DemoResu
 # --------------------------------------------------------------------------- registry
 
 
-def _operator_prices(result: DemoResult) -> None:
+def _operator_prices(ledger: SeedLedger, result: DemoResult) -> None:
+    """A demo price for self-hosted models, once each: a price an operator sets (even 0) stays."""
     zero = Decimal(0)
     for card in ModelCard.objects.filter(operator_priced=True, input_price=zero, output_price=zero):
+        if ledger.seen("price", card.name):
+            continue
         model_card_upsert(name=card.name, **DEMO_OPERATOR_PRICE)
+        ledger.add("price", card.name)
         result.count("operator prices")
 
 

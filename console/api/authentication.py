@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.plumbing import build_bearer_security_scheme_object
@@ -9,6 +11,8 @@ from rest_framework import authentication, exceptions
 
 from console.models import AdminToken
 from console.services import ADMIN_TOKEN_PREFIX, secret_hash
+
+LAST_USED_EVERY = timedelta(minutes=1)
 
 
 class AdminTokenAuthentication(authentication.BaseAuthentication):
@@ -26,6 +30,10 @@ class AdminTokenAuthentication(authentication.BaseAuthentication):
             raise exceptions.AuthenticationFailed("Invalid or revoked admin token.")
         if token.expires_at is not None and token.expires_at <= timezone.now():
             raise exceptions.AuthenticationFailed("This admin token has expired; issue a new one.")
+        now = timezone.now()
+        if token.last_used_at is None or now - token.last_used_at > LAST_USED_EVERY:
+            # At most one write a minute per token: enough to see which tokens are still in use.
+            AdminToken.objects.filter(pk=token.pk).update(last_used_at=now)
         request._request.gatehouse_token_org = token.organization
         request._request.gatehouse_token_role = token.role
         return token.user, token

@@ -120,6 +120,8 @@ def test_api_tokens_page_issues_shows_once_and_revokes(org, client):
     token = AdminToken.objects.get()
     assert token.role == "admin" and token.expires_at > timezone.now() + timedelta(days=29)
     assert client.get("/api/v1/teams/", HTTP_AUTHORIZATION=f"Bearer {secret}").status_code == 200
+    token.refresh_from_db()
+    assert token.last_used_at is not None
 
     confirm = client.get(reverse("console:token-revoke", args=[token.pk]))
     assert b"Revoke API token" in confirm.content

@@ -192,3 +192,13 @@ def test_a_new_organization_approves_no_sensitive_class_until_an_admin_does():
     assert {"public", "internal", "confidential", "pii"} <= allowed
     policy = routing_build(catalog_build(), organization_id=org.id).policy(org.id)
     assert policy.detect_needed and policy.detectors  # the data detector runs
+
+
+@pytest.mark.django_db
+def test_a_price_the_operator_set_to_zero_stays_zero_after_a_restart(quick, tmp_path):
+    run("seed_demo", f"--key-file={tmp_path / 'k'}")
+    assert ModelCard.objects.get(name="llama-4-maverick").input_price > 0
+    provider_services.model_card_upsert(name="llama-4-maverick", input_price="0", output_price="0")
+    run("seed_demo", f"--key-file={tmp_path / 'k'}")
+    card = ModelCard.objects.get(name="llama-4-maverick")
+    assert card.input_price == 0 and card.output_price == 0
