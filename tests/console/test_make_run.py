@@ -28,10 +28,11 @@ exec sleep 300
 """
 
 
-def _read(fd: int, seconds: float) -> bytes:
+def _read(fd: int, seconds: float, until: bytes = b"") -> bytes:
+    """What the terminal shows within `seconds`, or until `until` has appeared (output ended: stop)."""
     out = b""
     end = time.monotonic() + seconds
-    while time.monotonic() < end:
+    while time.monotonic() < end and not (until and out.count(until) >= 3):
         ready, _, _ = select.select([fd], [], [], 0.1)
         if not ready:
             continue
@@ -60,10 +61,10 @@ def test_ctrl_c_ends_make_run_cleanly_with_a_clean_message(tmp_path):
         os.chdir(ROOT)
         os.execvp("make", ["make", "--no-print-directory", "run", f"VENV={venv}", "PORT=8999", "WORKERS=1"])
     try:
-        output = _read(fd, 3.0)
+        output = _read(fd, 20.0, until=b"stand-in running")  # celery, uvicorn and demo traffic
         assert b"stand-in running" in output, output.decode(errors="replace")
         os.write(fd, b"\x03")  # Ctrl-C: the terminal signals the whole foreground group
-        output += _read(fd, 10.0)
+        output += _read(fd, 20.0)
     finally:
         _, status = os.waitpid(pid, 0)
         os.close(fd)
