@@ -61,3 +61,20 @@ def test_an_unusable_data_directory_is_named_clearly(tmp_path):
     result = manage(env, "check")
     assert result.returncode != 0
     assert "data directory" in result.stderr and str(blocker / "data") in result.stderr
+
+
+def test_a_fresh_install_seeded_twice_in_real_processes_routes_the_same(tmp_path):
+    """What `make run` does on a fresh clone and again after Ctrl-C: migrate, then seed_demo."""
+    env = {"GATEHOUSE_ENV": "development", "GATEHOUSE_DATA_DIR": str(tmp_path)}
+    steps = [("migrate", "--noinput"), ("seed_demo",)]
+    for step in steps:
+        result = manage(env, *step)
+        assert result.returncode == 0, result.stderr[-2000:]
+    first = manage(env, "dumpdata", "providers.deployment", "providers.provider", "--natural-foreign")
+    assert first.returncode == 0 and '"sim-openai"' in first.stdout
+    for step in steps:
+        result = manage(env, *step)
+        assert result.returncode == 0, result.stderr[-2000:]
+    assert "nothing created" in result.stdout and "seed_demo --reset-password" in result.stdout
+    second = manage(env, "dumpdata", "providers.deployment", "providers.provider", "--natural-foreign")
+    assert second.stdout == first.stdout
