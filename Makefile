@@ -35,13 +35,15 @@ seed: migrate
 
 # Starts the ASGI server (console, /v1 and the simulator), a Celery worker with
 # beat, and a short burst of demo traffic so the console has data to show.
+# Ctrl-C stops the three processes, waits for them and ends with status 0: the
+# trap names only its own children (never `kill 0`, which also hits make itself).
 run: seed
-	@echo "Gatehouse on http://$(HOST):$(PORT)/  (console login printed above; Ctrl-C stops everything)"
-	@trap 'kill 0' INT TERM EXIT; \
-	$(VENV)/bin/celery -A gatehouse worker --beat --loglevel=warning --concurrency=1 --without-gossip --without-mingle & \
+	@echo "Gatehouse on http://$(HOST):$(PORT)/  (console login: see the seed output above; Ctrl-C stops everything)"
+	@trap 'trap - INT TERM; kill $$pids 2>/dev/null; wait $$pids 2>/dev/null; echo "Gatehouse stopped."; exit 0' INT TERM; \
+	$(VENV)/bin/celery -A gatehouse worker --beat --loglevel=warning --concurrency=1 --without-gossip --without-mingle & pids="$$!"; \
 	$(VENV)/bin/uvicorn gatehouse.asgi:application --host $(HOST) --port $(PORT) --workers $(WORKERS) \
-		--loop uvloop --http httptools --no-access-log & \
-	$(PY) manage.py demo_traffic --url http://127.0.0.1:$(PORT) & \
+		--loop uvloop --http httptools --no-access-log & pids="$$pids $$!"; \
+	$(PY) manage.py demo_traffic --url http://127.0.0.1:$(PORT) & pids="$$pids $$!"; \
 	wait
 
 serve: migrate

@@ -34,6 +34,7 @@ from budgets.clock import clock
 from budgets.conf import budget_settings
 from budgets.models import UNITS_PER_USD, units_to_usd, usd_to_units
 from budgets.periods import PeriodCache
+from gatehouse.money import money_format
 
 logger = logging.getLogger(__name__)
 
@@ -60,8 +61,7 @@ class BudgetUnavailable(Exception):
 
 
 def _money(units: int) -> str:
-    value = units_to_usd(units)
-    return f"${value:,.2f}" if value >= 1 or value == 0 else f"${value.normalize():f}"
+    return money_format(units_to_usd(units))
 
 
 def _budget_refusal(ref: CounterRef, *, used: int, amount: int, now: datetime) -> Refusal:

@@ -123,7 +123,6 @@ def changes_prune(*, older_than: timedelta, batch: int = 5000) -> int:
             return deleted
 
 
-
 class ChangeFeed:
     """One process's reader of the change feed; owned by the gateway's composition root.
 

@@ -18,9 +18,11 @@ from pathlib import Path
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 
-from console.models import ApiKey, Membership, Organization, Role, Team
+from console.models import ApiKey, Membership, Organization, Role, SeedRecord, Team
 from console.services import (
     api_key_create,
     api_key_rotate,
@@ -32,7 +34,7 @@ from console.services import (
 )
 from gatehouse.env import env_list, env_str
 from providers.catalog import Catalog, catalog_load, catalog_seed
-from providers.models import Deployment, Lifecycle, ModelCard, Provider
+from providers.models import Deployment, Lifecycle, ModelCard, Provider, Tier
 from providers.services import deployment_create, model_card_upsert, provider_create, provider_update
 
 ORG_NAME, ORG_SLUG = "Acme Corp", "acme"
@@ -43,6 +45,11 @@ TEAMS = (
     ("Platform", "Internal tools, code review and automation."),
 )
 SIM_SECRET = "sim-demo-secret"
+LOGIN_HINT = (
+    "Console login: admin, finance or dev with the password printed by the first start. Forgot it? "
+    "`.venv/bin/python manage.py seed_demo --reset-password` prints a new one; "
+    "`.venv/bin/python manage.py createsuperuser` makes an admin of your own."
+)
 AZURE_API_VERSION = "2024-10-21"
 # (provider name, kind = wire format, base URL, api version)
 SIM_PROVIDERS = (
@@ -119,9 +126,11 @@ def demo_seed(*, key_file: Path | None = None) -> DemoResult:
     with transaction.atomic():
         admin, organization = _people(result)
         teams = _teams(organization, admin, result)
-        _operator_prices(result)
-        _simulator(catalog, result)
-        _real_providers(catalog, result)
+        ledger = SeedLedger()
+        _operator_prices(ledger, result)
+        _simulator(catalog, ledger, result)
+        _real_providers(catalog, ledger, result)
+        _demo_matrix(organization, admin, ledger, result)
         keys = _keys(organization, teams, admin, key_file, result)
     if result.demo_secret:
         _secret_write(key_file, result.demo_secret)
@@ -132,6 +141,19 @@ def demo_seed(*, key_file: Path | None = None) -> DemoResult:
 
 
 # --------------------------------------------------------------------------- people
+
+
+def demo_password_reset(*, password: str = "") -> str:
+    """Give the demo users (admin, finance, dev) a new password; returns it."""
+    password = password or secrets.token_urlsafe(12)
+    User = get_user_model()
+    users = list(User.objects.filter(username__in=[name for name, _ in USERS]))
+    if not users:
+        raise ValidationError("There are no demo users yet: run `manage.py seed_demo` first.")
+    for user in users:
+        user.set_password(password)
+        user.save(update_fields=["password"])
+    return password
 
 
 def _people(result: DemoResult) -> tuple[AbstractBaseUser, Organization]:
@@ -166,6 +188,8 @@ def _people(result: DemoResult) -> tuple[AbstractBaseUser, Organization]:
         result.messages.append(f"Console login for {', '.join(new)}: password {shown}")
     elif env_password:
         result.messages.append(f"Console login: admin / {env_password} (from GATEHOUSE_DEMO_PASSWORD)")
+    else:
+        result.messages.append(LOGIN_HINT)
     return admin, organization
 
 
@@ -181,10 +205,14 @@ def _teams(organization: Organization, admin: AbstractBaseUser, result: DemoResu
 # --------------------------------------------------------------------------- registry
 
 
-def _operator_prices(result: DemoResult) -> None:
+def _operator_prices(ledger: SeedLedger, result: DemoResult) -> None:
+    """A demo price for self-hosted models, once each: a price an operator sets (even 0) stays."""
     zero = Decimal(0)
     for card in ModelCard.objects.filter(operator_priced=True, input_price=zero, output_price=zero):
+        if ledger.seen("price", card.name):
+            continue
         model_card_upsert(name=card.name, **DEMO_OPERATOR_PRICE)
+        ledger.add("price", card.name)
         result.count("operator prices")
 
 
@@ -193,64 +221,140 @@ def _served_models() -> list[ModelCard]:
     return [card for card in cards if card.has("chat") or card.has("embeddings")]
 
 
-def _simulator(catalog: Catalog, result: DemoResult) -> None:
+class SeedLedger:
+    """What seeding created before (`SeedRecord` rows), read once per run.
+
+    The rules that keep restarts from changing routing:
+    - a provider or deployment the seed created once is never created again (an
+      operator who deleted it meant it);
+    - deployments are added only along with a provider created in this same run,
+      so an existing provider never gains one;
+    - a model with any deployment the seed did not create belongs to the
+      operator and never gains a deployment from seeding.
+    """
+
+    def __init__(self) -> None:
+        self.records = set(SeedRecord.objects.values_list("kind", "name"))
+        if not self.records:
+            self._adopt_earlier_seed()
+        self.new_providers: set[str] = set()
+        seeded = {name for kind, name in self.records if kind == "deployment"}
+        self.operator_models = set(
+            Deployment.objects.exclude(name__in=seeded).values_list("model__name", flat=True).distinct()
+        )
+        self.deployment_names = set(Deployment.objects.values_list("name", flat=True))
+
+    def _adopt_earlier_seed(self) -> None:
+        """A database seeded before the ledger existed: record the seed's own objects as seeded."""
+        names = [name for name, *_ in SIM_PROVIDERS]
+        providers = list(Provider.objects.filter(name__in=names, organization__isnull=True))
+        env_names = {spec.name: spec.key_env for spec in REAL_PROVIDERS}
+        providers += [
+            p
+            for p in Provider.objects.filter(name__in=list(env_names), organization__isnull=True)
+            if p.secret_env == env_names[p.name]
+        ]
+        if not providers:
+            return
+        rows = [SeedRecord(kind="provider", name=p.name) for p in providers]
+        for deployment in Deployment.objects.filter(provider__in=providers).select_related("model", "provider"):
+            if deployment.name == f"{deployment.model.name}@{deployment.provider.name}":
+                rows.append(SeedRecord(kind="deployment", name=deployment.name))
+        SeedRecord.objects.bulk_create(rows, ignore_conflicts=True)
+        self.records = {(row.kind, row.name) for row in rows}
+
+    def seen(self, kind: str, name: str) -> bool:
+        return (kind, name) in self.records
+
+    def add(self, kind: str, name: str) -> None:
+        SeedRecord.objects.get_or_create(kind=kind, name=name)
+        self.records.add((kind, name))
+
+    def forget(self, kind: str, name: str) -> None:
+        SeedRecord.objects.filter(kind=kind, name=name).delete()
+        self.records.discard((kind, name))
+
+
+def _simulator(catalog: Catalog, ledger: SeedLedger, result: DemoResult) -> None:
     providers: dict[str, Provider] = {}
     existing = {p.name: p for p in Provider.objects.filter(name__in=[name for name, *_ in SIM_PROVIDERS])}
     for name, kind, base_url, api_version in SIM_PROVIDERS:
         provider = existing.get(name)
         if provider is None:
+            if ledger.seen("provider", name):
+                continue  # deleted by an operator: stays deleted
             provider = provider_create(
                 name=name, kind=kind, base_url=base_url, secret=SIM_SECRET, api_version=api_version
             )
+            ledger.add("provider", name)
+            ledger.new_providers.add(name)
             result.count("providers")
         providers[kind] = provider
-    names = set(Deployment.objects.values_list("name", flat=True))
+    if not providers:
+        return
     for card in _served_models():
         vendor = catalog.vendors.get(card.vendor)
         wire = vendor.wire if vendor else "openai"  # vendors without a wire of their own speak OpenAI's
-        targets = [providers.get(wire, providers["openai"])]
-        if card.name in SIM_AZURE_MODELS:
+        target = providers.get(wire, providers.get("openai"))
+        targets = [target] if target is not None else []
+        if card.name in SIM_AZURE_MODELS and "azure_openai" in providers:
             targets.append(providers["azure_openai"])
         for provider in targets:
-            _deployment_ensure(card, provider, card.name, names, result)
+            _deployment_ensure(card, provider, card.name, ledger, result)
 
 
-def _deployment_ensure(card: ModelCard, provider: Provider, upstream: str, names: set[str], result: DemoResult) -> None:
+def _deployment_ensure(
+    card: ModelCard, provider: Provider, upstream: str, ledger: SeedLedger, result: DemoResult
+) -> None:
     name = f"{card.name}@{provider.name}"
-    if name in names:
+    if (
+        name in ledger.deployment_names
+        or ledger.seen("deployment", name)
+        or provider.name not in ledger.new_providers
+        or card.name in ledger.operator_models
+    ):
         return
     deployment_create(model=card, provider=provider, name=name, upstream_model=upstream)
-    names.add(name)
+    ledger.add("deployment", name)
+    ledger.deployment_names.add(name)
     result.count("deployments")
 
 
-def _real_providers(catalog: Catalog, result: DemoResult) -> None:
+def _real_providers(catalog: Catalog, ledger: SeedLedger, result: DemoResult) -> None:
     existing = {p.name: p for p in Provider.objects.filter(name__in=[spec.name for spec in REAL_PROVIDERS])}
-    names = set(Deployment.objects.values_list("name", flat=True))
     served = _served_models()
     for spec in REAL_PROVIDERS:
         provider = existing.get(spec.name)
-        if provider is not None and provider.secret_env != spec.key_env:
-            if env_str(spec.key_env):
+        present = bool(env_str(spec.key_env))
+        if provider is not None and (provider.secret_env != spec.key_env or not ledger.seen("provider", spec.name)):
+            if present:
                 result.messages.append(f"Provider {spec.name}: set up by hand, so {spec.key_env} is not used.")
             continue
-        present = bool(env_str(spec.key_env))
+        if provider is None and ledger.seen("provider", spec.name):
+            if present:
+                result.messages.append(f"Provider {spec.name}: deleted in the console, so it is not created again.")
+            continue
         base_url = (env_str(spec.endpoint_env) if spec.endpoint_env else spec.base_url).rstrip("/")
         if not present or not base_url:
             if provider is not None and provider.is_active:
                 provider_update(provider=provider, is_active=False)
+                ledger.add("paused", spec.name)
                 result.messages.append(f"Provider {spec.name}: {spec.key_env} is gone, provider set inactive.")
             continue
         if provider is None:
             provider = provider_create(
                 name=spec.name, kind=spec.kind, base_url=base_url, secret_env=spec.key_env, api_version=spec.api_version
             )
+            ledger.add("provider", spec.name)
+            ledger.new_providers.add(spec.name)
             result.count("providers")
             result.messages.append(f"Provider {spec.name}: created from {spec.key_env}.")
         else:
             changes = {}
-            if not provider.is_active:
+            # Only a provider the seed paused comes back on; one an operator disabled stays off.
+            if not provider.is_active and ledger.seen("paused", spec.name):
                 changes["is_active"] = True
+                ledger.forget("paused", spec.name)
             if provider.base_url != base_url:
                 changes["base_url"] = base_url
             if changes:
@@ -263,7 +367,45 @@ def _real_providers(catalog: Catalog, result: DemoResult) -> None:
             if wanted and card.name not in wanted:
                 continue
             if upstream or first_party:
-                _deployment_ensure(card, provider, upstream or card.name, names, result)
+                _deployment_ensure(card, provider, upstream or card.name, ledger, result)
+
+
+# --------------------------------------------------------------------------- compliance
+
+
+# Classes the demo approves beyond what unlisted models get: sensitive health data only on
+# models that run on the operator's own hardware (self-hosted / open-weight).
+DEMO_SELF_HOSTED_CLASSES = ("phi",)
+
+
+def _demo_matrix(organization: Organization, admin: AbstractBaseUser, ledger: SeedLedger, result: DemoResult) -> None:
+    """Once, for the demo organization: approve PHI for self-hosted models in the matrix."""
+    if ledger.seen("policy", organization.slug):
+        return
+    from routing.services import policy_edit, unlisted_classes  # the demo is a composition step
+
+    subjects = list(
+        ModelCard.objects.filter(Q(operator_priced=True) | Q(tier=Tier.OPEN_WEIGHT), lifecycle=Lifecycle.ACTIVE)
+        .order_by("name")
+        .values_list("name", flat=True)
+    )
+
+    def change(document: dict) -> None:
+        classes = [c["name"] for c in document["data_classes"]]
+        base = set(unlisted_classes(document))
+        for subject in subjects:
+            current = set(document["matrix"].get(subject, base))
+            document["matrix"][subject] = [c for c in classes if c in current | set(DEMO_SELF_HOSTED_CLASSES)]
+
+    if subjects:
+        summary = "Demo: PHI on self-hosted models"
+        try:
+            policy_edit(organization=organization, actor=admin, summary=summary, change=change)
+        except ValidationError as exc:
+            result.messages.append(f"Compliance matrix left as it is: {'; '.join(exc.messages)}")
+        else:
+            result.count("matrix approvals", len(subjects))
+    ledger.add("policy", organization.slug)
 
 
 # --------------------------------------------------------------------------- keys

@@ -6,7 +6,7 @@ from django import forms
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 
-from console.models import DataClass, Membership, Organization, Role, Team
+from console.models import TOKEN_ROLES_FOR, DataClass, Membership, Organization, Role, Team
 
 DATETIME_LOCAL = "%Y-%m-%dT%H:%M"
 
@@ -166,3 +166,18 @@ class OrganizationSwitchForm(forms.Form):
         if membership is None:
             raise ValidationError("You are not a member of that organization.")
         return membership.organization
+
+
+EXPIRY_CHOICES = [(7, "7 days"), (30, "30 days"), (90, "90 days"), (365, "1 year"), (0, "Never")]
+
+
+class AdminTokenForm(forms.Form):
+    name = forms.CharField(max_length=200, help_text="What the token is for, e.g. “terraform in CI”.")
+    role = forms.ChoiceField(help_text="What the token may do; never more than your own role.")
+    expires_in_days = forms.TypedChoiceField(choices=EXPIRY_CHOICES, coerce=int, initial=90, label="Expires after")
+
+    def __init__(self, *args, role: str, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        allowed = TOKEN_ROLES_FOR.get(role, ())
+        self.fields["role"].choices = [(value, label) for value, label in Role.choices if value in allowed]
+        self.fields["role"].initial = role

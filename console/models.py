@@ -19,6 +19,13 @@ class Role(models.TextChoices):
 
 # Roles allowed to change the organization's configuration.
 MANAGER_ROLES = frozenset({Role.OWNER, Role.ADMIN})
+# The roles each role may give an API token: never more than itself.
+TOKEN_ROLES_FOR = {
+    Role.OWNER: (Role.OWNER, Role.ADMIN, Role.FINANCE, Role.MEMBER),
+    Role.ADMIN: (Role.ADMIN, Role.FINANCE, Role.MEMBER),
+    Role.FINANCE: (Role.FINANCE,),
+    Role.MEMBER: (Role.MEMBER,),
+}
 
 
 class DataClass(models.TextChoices):
@@ -131,7 +138,11 @@ class AdminToken(models.Model):
     name = models.CharField(max_length=200)
     prefix = models.CharField(max_length=16)
     secret_hash = models.CharField(max_length=64, unique=True)
+    # The role the token acts with; never more than its user's own role ("" = the user's role).
+    role = models.CharField(max_length=16, choices=Role.choices, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -139,6 +150,33 @@ class AdminToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def status(self) -> str:
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at is not None and self.expires_at <= timezone.now():
+            return "expired"
+        return "active"
+
+
+class SeedRecord(models.Model):
+    """What the demo seeding created once, by kind and name.
+
+    Seeding consults it so a restart never recreates what an operator deleted and
+    never adds to what an operator configured.
+    """
+
+    kind = models.CharField(max_length=32)  # "provider" | "deployment"
+    name = models.CharField(max_length=200)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["kind", "name"]
+        constraints = [models.UniqueConstraint(fields=["kind", "name"], name="seed_record_unique")]
+
+    def __str__(self) -> str:
+        return f"{self.kind}:{self.name}"
 
 
 class ChangeEvent(models.Model):

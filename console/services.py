@@ -17,7 +17,16 @@ from django.utils.text import slugify
 
 from audit.events import audit_record
 from console.changes import change_record
-from console.models import AdminToken, ApiKey, DataClass, Membership, Organization, Role, Team
+from console.models import (
+    TOKEN_ROLES_FOR,
+    AdminToken,
+    ApiKey,
+    DataClass,
+    Membership,
+    Organization,
+    Role,
+    Team,
+)
 
 KEY_PREFIX = "sk-gh-"
 ADMIN_TOKEN_PREFIX = "gha-"
@@ -275,19 +284,45 @@ class IssuedToken:
     secret: str
 
 
-def admin_token_create(*, organization: Organization, user: AbstractBaseUser, name: str) -> IssuedToken:
-    if not Membership.objects.filter(organization=organization, user=user).exists():
+def admin_token_create(
+    *,
+    organization: Organization,
+    user: AbstractBaseUser,
+    name: str,
+    role: str = "",
+    expires_at: datetime | None = None,
+    actor: AbstractBaseUser | None = None,
+) -> IssuedToken:
+    """Issue a management-API token acting as `user`, with `role` (default: the user's own) at most."""
+    membership = Membership.objects.filter(organization=organization, user=user).first()
+    if membership is None:
         raise ValidationError({"user": "The user is not a member of this organization."})
+    name = (name or "").strip()
+    if not name:
+        raise ValidationError({"name": "A token needs a name that says what it is for."})
+    role = role or membership.role
+    if role not in TOKEN_ROLES_FOR.get(membership.role, ()):
+        raise ValidationError({"role": f"A {membership.role} cannot issue a token with the {role} role."})
+    if expires_at is not None and expires_at <= timezone.now():
+        raise ValidationError({"expires_at": "The expiry must be in the future."})
     secret = ADMIN_TOKEN_PREFIX + secrets.token_urlsafe(30)
     with transaction.atomic():
         token = AdminToken.objects.create(
             organization=organization,
             user=user,
             name=name,
+            role=role,
+            expires_at=expires_at,
             prefix=secret[:DISPLAY_PREFIX_LENGTH],
             secret_hash=secret_hash(secret),
         )
-        audit_record(action="admin_token.create", organization_id=organization.id, actor=_actor(user), target=name)
+        audit_record(
+            action="admin_token.create",
+            organization_id=organization.id,
+            actor=_actor(actor or user),
+            target=name,
+            data={"role": role, "expires_at": expires_at.isoformat() if expires_at else ""},
+        )
     return IssuedToken(token=token, secret=secret)
 
 

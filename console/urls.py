@@ -1,5 +1,7 @@
 from django.contrib.auth import views as auth_views
+from django.templatetags.static import static
 from django.urls import path
+from django.views.generic.base import RedirectView
 
 from console import views
 
@@ -7,6 +9,8 @@ app_name = "console"
 
 urlpatterns = [
     path("", views.home, name="home"),
+    # Browsers ask for /favicon.ico on pages without a <link rel=icon> (API docs, admin).
+    path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True), name="favicon"),
     path(
         "login/",
         auth_views.LoginView.as_view(template_name="console/login.html", redirect_authenticated_user=True),
@@ -24,8 +28,12 @@ urlpatterns = [
     path("users/new/", views.member_invite, name="member-invite"),
     path("users/<int:pk>/role/", views.member_role, name="member-role"),
     path("users/<int:pk>/remove/", views.member_remove, name="member-remove"),
+    path("api-tokens/", views.token_list, name="token-list"),
+    path("api-tokens/<int:pk>/created/", views.token_created, name="token-created"),
+    path("api-tokens/<int:pk>/revoke/", views.token_revoke, name="token-revoke"),
     path("keys/", views.key_list, name="key-list"),
     path("keys/new/", views.key_create, name="key-create"),
     path("keys/<int:pk>/", views.key_detail, name="key-detail"),
+    path("keys/<int:pk>/created/", views.key_created, name="key-created"),
     path("keys/<int:pk>/revoke/", views.key_revoke, name="key-revoke"),
 ]

@@ -7,6 +7,7 @@ unsafe or missing settings stop the process at start with a clear message.
 
 from __future__ import annotations
 
+import os
 from ipaddress import ip_network
 from pathlib import Path
 
@@ -33,6 +34,16 @@ if GATEHOUSE_ENV not in {"development", "production", "test"}:
     raise ImproperlyConfigured("GATEHOUSE_ENV must be development, production or test.")
 DATA_DIR = Path(env_str("GATEHOUSE_DATA_DIR", str(BASE_DIR / "var" / ("test" if GATEHOUSE_ENV == "test" else ""))))
 PRODUCTION = GATEHOUSE_ENV == "production"
+# Made on every path (key files, SQLite, the Celery broker and beat files live here), not only
+# with the filesystem broker; a folder that cannot be made is named instead of a later
+# "unable to open database file".
+try:
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+except OSError as _exc:
+    raise ImproperlyConfigured(
+        f"Gatehouse cannot start: the data directory {DATA_DIR} cannot be created ({_exc.strerror}); "
+        "set GATEHOUSE_DATA_DIR to a folder it may write."
+    ) from _exc
 
 DEBUG = env_bool("GATEHOUSE_DEBUG", not PRODUCTION)
 
@@ -79,8 +90,33 @@ REDIS_URL = env_str("REDIS_URL")
 # the values out of Django's debug pages.
 GATEHOUSE_ENV_SECRETS = env_secrets()
 
+
+def _sqlite_prepare(database: dict) -> list[str]:
+    """Create the SQLite file readable by its owner only (0600), like the key files next to it."""
+    problems: list[str] = []
+    name = str(database.get("NAME", ""))
+    if not database["ENGINE"].endswith("sqlite3") or not name or name == ":memory:" or name.startswith("file:"):
+        return problems
+    path = Path(name)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if not path.exists():
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))  # SQLite takes an empty file
+        elif path.stat().st_uid == os.getuid() and path.stat().st_mode & 0o077:
+            path.chmod(0o600)
+    except FileExistsError:
+        pass  # another process created it first, with the same mode
+    except OSError as exc:
+        problems.append(f"The SQLite database {path} cannot be created ({exc.strerror}); check its folder.")
+    return problems
+
+
+if not _problems:  # nothing is created for a configuration that cannot start anyway
+    _problems += _sqlite_prepare(DATABASES["default"])
+
 if _problems:
-    raise ImproperlyConfigured("Gatehouse cannot start in production:\n  - " + "\n  - ".join(_problems))
+    _where = "in production" if PRODUCTION else "here"
+    raise ImproperlyConfigured(f"Gatehouse cannot start {_where}:\n  - " + "\n  - ".join(_problems))
 
 INSTALLED_APPS = [
     "django.contrib.admin",

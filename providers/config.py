@@ -18,6 +18,7 @@ from console.models import Organization
 from gatehouse.config import CREATE, PRUNE, UNCHANGED, UPDATE, Change, ConfigSection, PlanContext
 from providers import services
 from providers.catalog import MODEL_FIELD_NAMES, PRICE_FIELDS, model_entry_parse, price_text
+from providers.headers import forward_headers_clean
 from providers.models import Deployment, Lifecycle, ModelCard, Provider, ProviderKind
 
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
@@ -204,6 +205,13 @@ def _headers(value: Any) -> dict[str, str]:
     return dict(value)
 
 
+def _forward_headers(value: Any) -> list[str]:
+    try:
+        return forward_headers_clean(value)
+    except ValidationError as exc:
+        raise ValueError("; ".join(exc.messages)) from exc
+
+
 PROVIDER_SPEC: tuple[tuple[str, Any, Callable[[Any], Any]], ...] = (
     ("organization", "", _organization),  # "" stands for absent: a shared provider
     ("kind", None, _kind),
@@ -211,6 +219,7 @@ PROVIDER_SPEC: tuple[tuple[str, Any, Callable[[Any], Any]], ...] = (
     ("api_version", "", _text(64)),
     ("secret_env", "", _secret_env),
     ("extra_headers", {}, _headers),
+    ("forward_headers", [], _forward_headers),
     ("is_active", True, _flag),
 )
 SECRET_INLINE = "secrets are never written in config files; set secret_env to the name of an environment variable"
@@ -248,6 +257,8 @@ class ProviderSection:
                 row["extra_headers"] = dict(sorted(plain.items()))
             if sensitive:
                 row["secret_headers"] = sorted(sensitive)
+            if provider.forward_headers:
+                row["forward_headers"] = sorted(provider.forward_headers)
             row["is_active"] = provider.is_active
             rows.append(row)
         return rows

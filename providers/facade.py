@@ -17,6 +17,7 @@ from providers.adapters.base import (
     UpstreamError,
     Usage,
 )
+from providers.headers import forwardable_headers
 from providers.snapshot import CatalogSnapshot, DeploymentInfo, ModelInfo, Price, catalog_build
 from providers.tokens import count_tokens, estimate_prompt_tokens, estimate_text_tokens
 
@@ -35,5 +36,6 @@ __all__ = [
     "count_tokens",
     "estimate_prompt_tokens",
     "estimate_text_tokens",
+    "forwardable_headers",
     "get_adapter",
 ]

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from django import forms
+from django.core.exceptions import ValidationError
 
-from providers.models import Lifecycle, ModelCard, ProviderKind, Tier
+from providers.headers import forward_headers_clean
+from providers.models import CAPABILITIES, Lifecycle, ModelCard, ProviderKind, Tier
 
 
 class ModelFilterForm(forms.Form):
@@ -48,6 +50,21 @@ class ProviderForm(forms.Form):
         help_text='Sent with every upstream call, e.g. {"OpenAI-Organization": "org-…"}.',
     )
 
+    forward_headers = forms.CharField(
+        required=False,
+        max_length=2000,
+        label="Forward client headers",
+        help_text="Comma-separated request headers passed on to the provider, e.g. traceparent, tracestate. "
+        "None by default; Authorization, API-key, Cookie, x-gatehouse-* and hop-by-hop headers never are.",
+    )
+
+    def clean_forward_headers(self) -> list[str]:
+        raw = self.cleaned_data.get("forward_headers") or ""
+        try:
+            return forward_headers_clean([part for part in raw.replace("\n", ",").split(",")])
+        except ValidationError as exc:
+            raise forms.ValidationError(exc.message_dict["forward_headers"]) from exc
+
     def clean_base_url(self) -> str:
         value = self.cleaned_data["base_url"].strip()
         if not value.startswith(("http://", "https://", "sim://")):
@@ -88,3 +105,71 @@ class DeploymentForm(forms.Form):
 class DeploymentEditForm(DeploymentForm):
     name = forms.CharField(max_length=200)
     is_active = forms.BooleanField(required=False, label="Active")
+
+
+class ModelCardForm(forms.Form):
+    """A registry entry; the service validates again and normalizes the vendor."""
+
+    name = forms.CharField(max_length=200, help_text="The name apps send as `model`; cannot change later.")
+    display_name = forms.CharField(max_length=200, required=False)
+    vendor = forms.CharField(max_length=100, help_text="Who makes the model, e.g. openai, anthropic, meta.")
+    version = forms.CharField(max_length=100, required=False)
+    tier = forms.ChoiceField(choices=Tier.choices, initial=Tier.MID)
+    context_window = forms.IntegerField(min_value=1, initial=128_000, label="Context window (tokens)")
+    max_output_tokens = forms.IntegerField(min_value=1, initial=4096, label="Max output tokens")
+    input_price = forms.DecimalField(min_value=0, max_digits=14, decimal_places=6, initial=0, label="Input / 1M (USD)")
+    output_price = forms.DecimalField(
+        min_value=0, max_digits=14, decimal_places=6, initial=0, label="Output / 1M (USD)"
+    )
+    cached_input_price = forms.DecimalField(
+        min_value=0, max_digits=14, decimal_places=6, initial=0, label="Cached input / 1M (USD)"
+    )
+    operator_priced = forms.BooleanField(required=False, label="Self-hosted: the operator sets the price")
+    capabilities = forms.MultipleChoiceField(
+        choices=[(c, c.replace("_", " ")) for c in CAPABILITIES],
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="None ticked: chat with streaming.",
+    )
+    lifecycle = forms.ChoiceField(choices=Lifecycle.choices, initial=Lifecycle.ACTIVE)
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
+
+    def __init__(self, *args, editing: bool = False, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if editing:
+            self.fields["name"].disabled = True
+            self.fields["name"].help_text = "The name apps send as `model`."
+
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"].strip()
+        if not self.fields["name"].disabled and ModelCard.objects.filter(name=name).exists():
+            raise forms.ValidationError(f"A model named {name!r} exists already.")
+        return name
+
+    def clean(self):
+        cleaned = super().clean()
+        context, output = cleaned.get("context_window"), cleaned.get("max_output_tokens")
+        if context and output and output > context:
+            self.add_error("max_output_tokens", "Cannot be more than the context window.")
+        caps = set(cleaned.get("capabilities") or [])
+        if {"embeddings", "streaming"} <= caps and "chat" not in caps:
+            self.add_error("capabilities", "Streaming is for chat models; an embeddings model does not stream.")
+        return cleaned
+
+
+class LifecycleForm(forms.Form):
+    lifecycle = forms.ChoiceField(choices=Lifecycle.choices)
+
+
+class DeploymentFilterForm(forms.Form):
+    search = forms.CharField(required=False, max_length=200, label="Search")
+    provider = forms.ChoiceField(required=False, choices=[("", "All providers")])
+    vendor = forms.ChoiceField(required=False, choices=[("", "All vendors")])
+    status = forms.ChoiceField(
+        required=False, choices=[("", "Any status"), ("active", "Active"), ("disabled", "Disabled")]
+    )
+
+    def __init__(self, *args, providers: list[str], vendors: list[tuple[str, str]], **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["provider"].choices = [("", "All providers"), *[(p, p) for p in providers]]
+        self.fields["vendor"].choices = [("", "All vendors"), *vendors]

@@ -31,6 +31,8 @@ class ProviderKind(models.TextChoices):
 
 
 CAPABILITIES = ("chat", "embeddings", "tools", "vision", "json_mode", "streaming")
+# What a card created without capabilities can do: a chat model that streams.
+DEFAULT_CAPABILITIES = ("chat", "streaming")
 
 PRICE = {"max_digits": 14, "decimal_places": 6, "default": Decimal("0")}
 
@@ -82,6 +84,8 @@ class Provider(models.Model):
     # Alternatively the name of an environment variable that holds the secret.
     secret_env = models.CharField(max_length=100, blank=True)
     extra_headers = models.JSONField(default=dict, blank=True)
+    # Client request headers passed on upstream (lower-case names); empty: none are.
+    forward_headers = models.JSONField(default=list, blank=True)
     is_active = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(auto_now=True)

@@ -20,7 +20,7 @@ def model_list(
     if tier:
         cards = cards.filter(tier=tier)
     if vendor:
-        cards = cards.filter(vendor=vendor)
+        cards = cards.filter(vendor__iexact=vendor.strip())
     if lifecycle:
         cards = cards.filter(lifecycle=lifecycle)
     if search:
@@ -53,9 +53,14 @@ def vendor_list() -> list[VendorSummary]:
     """Every vendor in the registry with its model count, in one aggregate query."""
     names = _vendor_names()
     rows = ModelCard.objects.values("vendor").annotate(models=Count("id")).order_by("vendor")
+    # One entry per vendor whatever its spelling (cards written before vendors were normalized).
+    counts: dict[str, int] = {}
+    for row in rows:
+        key = " ".join(row["vendor"].split()).lower()
+        counts[key] = counts.get(key, 0) + row["models"]
     return [
-        VendorSummary(vendor=row["vendor"], display_name=names.get(row["vendor"], row["vendor"]), models=row["models"])
-        for row in rows
+        VendorSummary(vendor=vendor, display_name=names.get(vendor, vendor), models=models)
+        for vendor, models in sorted(counts.items())
     ]
 
 
@@ -76,3 +81,22 @@ def deployment_list_for(*, organization: Organization) -> QuerySet[Deployment]:
         .select_related("model", "provider", "provider__organization")
         .order_by("model__name", "name")
     )
+
+
+def deployments_filter(
+    deployments: QuerySet[Deployment], *, search: str = "", provider: str = "", vendor: str = "", status: str = ""
+) -> QuerySet[Deployment]:
+    """Narrow a deployment list for the console: text, provider, the model's vendor, active or not."""
+    if search:
+        deployments = deployments.filter(
+            Q(name__icontains=search) | Q(model__name__icontains=search) | Q(upstream_model__icontains=search)
+        )
+    if provider:
+        deployments = deployments.filter(provider__name=provider)
+    if vendor:
+        deployments = deployments.filter(model__vendor__iexact=vendor)
+    if status == "active":
+        deployments = deployments.filter(is_active=True, provider__is_active=True)
+    elif status == "disabled":
+        deployments = deployments.filter(Q(is_active=False) | Q(provider__is_active=False))
+    return deployments

@@ -17,7 +17,17 @@ from audit.events import audit_record
 from console.models import Organization
 from console.services import change_publish
 from providers.crypto import secret_encrypt, secret_rotate
-from providers.models import CAPABILITIES, Deployment, Lifecycle, ModelCard, Provider, ProviderKind, Tier
+from providers.headers import forward_headers_clean
+from providers.models import (
+    CAPABILITIES,
+    DEFAULT_CAPABILITIES,
+    Deployment,
+    Lifecycle,
+    ModelCard,
+    Provider,
+    ProviderKind,
+    Tier,
+)
 
 MODEL_FIELDS = (
     "display_name",
@@ -41,6 +51,11 @@ def _actor(user: AbstractBaseUser | None) -> str:
     return getattr(user, "username", "") or "system"
 
 
+def vendor_normalize(vendor: str) -> str:
+    """One spelling per vendor: 'Anthropic ' and 'anthropic' are the same vendor."""
+    return " ".join(str(vendor or "").split()).lower()
+
+
 def _clean_model_fields(fields: dict[str, Any]) -> dict[str, Any]:
     unknown = set(fields) - set(MODEL_FIELDS)
     if unknown:
@@ -57,6 +72,10 @@ def _clean_model_fields(fields: dict[str, Any]) -> dict[str, Any]:
                 raise ValidationError({name: f"{value!r} is not a price."}) from exc
             if cleaned[name] < 0:
                 raise ValidationError({name: "A price cannot be negative."})
+    if "vendor" in cleaned:
+        cleaned["vendor"] = vendor_normalize(cleaned["vendor"])
+        if not cleaned["vendor"]:
+            raise ValidationError({"vendor": "A model needs a vendor."})
     if "tier" in cleaned and cleaned["tier"] not in Tier.values:
         raise ValidationError({"tier": f"Unknown tier {cleaned['tier']!r}."})
     if "lifecycle" in cleaned and cleaned["lifecycle"] not in Lifecycle.values:
@@ -76,8 +95,10 @@ def model_card_upsert(*, name: str, actor: AbstractBaseUser | None = None, **fie
     if not name:
         raise ValidationError({"name": "A model needs a name."})
     cleaned = _clean_model_fields(fields)
+    # A card created without capabilities is a chat model that streams, not one that refuses every chat.
+    defaults = {**cleaned, "capabilities": cleaned.get("capabilities") or sorted(DEFAULT_CAPABILITIES)}
     with transaction.atomic():
-        card, created = ModelCard.objects.get_or_create(name=name, defaults=cleaned)
+        card, created = ModelCard.objects.get_or_create(name=name, defaults=defaults)
         if not created:
             changed = [field for field, value in cleaned.items() if getattr(card, field) != value]
             if not changed:
@@ -136,10 +157,12 @@ def provider_create(
     secret_env: str = "",
     api_version: str = "",
     extra_headers: dict[str, str] | None = None,
+    forward_headers: list[str] | None = None,
     organization: Organization | None = None,
     actor: AbstractBaseUser | None = None,
 ) -> Provider:
     _check_provider(kind, base_url)
+    forward = forward_headers_clean(forward_headers)
     if Provider.objects.filter(name=name).exists():
         raise ValidationError({"name": f"A provider named {name!r} exists already."})
     with transaction.atomic():
@@ -151,6 +174,7 @@ def provider_create(
             secret_env=secret_env,
             api_version=api_version,
             extra_headers=dict(extra_headers or {}),
+            forward_headers=forward,
             organization=organization,
         )
         audit_record(
@@ -168,10 +192,12 @@ def provider_update(
     *, provider: Provider, actor: AbstractBaseUser | None = None, secret: str | None = None, **fields: Any
 ) -> Provider:
     """Change a provider; `secret=None` keeps the stored secret, "" clears it."""
-    allowed = {"name", "kind", "base_url", "secret_env", "api_version", "extra_headers", "is_active"}
+    allowed = {"name", "kind", "base_url", "secret_env", "api_version", "extra_headers", "forward_headers", "is_active"}
     unknown = set(fields) - allowed
     if unknown:
         raise ValidationError(f"Cannot change {', '.join(sorted(unknown))}.")
+    if "forward_headers" in fields:
+        fields = {**fields, "forward_headers": forward_headers_clean(fields["forward_headers"])}
     if "name" in fields and Provider.objects.filter(name=fields["name"]).exclude(pk=provider.pk).exists():
         raise ValidationError({"name": f"A provider named {fields['name']!r} exists already."})
     for field, value in fields.items():

@@ -14,7 +14,7 @@ from django.conf import settings
 
 from providers.adapters.base import Target
 from providers.crypto import SecretUnavailable, provider_secret
-from providers.models import Deployment, Lifecycle, ModelCard
+from providers.models import DEFAULT_CAPABILITIES, Deployment, Lifecycle, ModelCard
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +40,9 @@ class DeploymentInfo:
     target: Target
     ttft_timeout: float | None = None  # None: the route's or the gateway's default
     stream_idle_timeout: float | None = None
+    # Client headers the provider lets through (lower-case); pass them to
+    # `providers.headers.forwardable_headers` with the request's headers.
+    forward_headers: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +133,7 @@ def catalog_build() -> CatalogSnapshot:
                 target=target,
                 ttft_timeout=dep.ttft_timeout,
                 stream_idle_timeout=dep.stream_idle_timeout,
+                forward_headers=frozenset(provider.forward_headers or ()),
             )
         )
     models = {}
@@ -141,7 +145,7 @@ def catalog_build() -> CatalogSnapshot:
             tier=card.tier,
             context_window=card.context_window,
             max_output_tokens=card.max_output_tokens,
-            capabilities=frozenset(card.capabilities or ()),
+            capabilities=frozenset(card.capabilities or DEFAULT_CAPABILITIES),
             lifecycle=card.lifecycle,
             price=Price(card.input_price, card.output_price, card.cached_input_price),
             created=int(card.created_at.timestamp()),

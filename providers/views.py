@@ -19,11 +19,21 @@ from django.views.decorators.http import require_http_methods
 from console.access import HtmxHttpRequest, is_manager, manager_required, organization_required, render_page
 from console.forms import form_error_apply
 from providers import services
-from providers.forms import DeploymentEditForm, DeploymentForm, ModelFilterForm, ProviderEditForm, ProviderForm
-from providers.models import Deployment, Provider
-from providers.selectors import deployment_list_for, model_list, provider_list_for, vendor_list
+from providers.forms import (
+    DeploymentEditForm,
+    DeploymentFilterForm,
+    DeploymentForm,
+    LifecycleForm,
+    ModelCardForm,
+    ModelFilterForm,
+    ProviderEditForm,
+    ProviderForm,
+)
+from providers.models import DEFAULT_CAPABILITIES, Deployment, Lifecycle, ModelCard, Provider
+from providers.selectors import deployment_list_for, deployments_filter, model_list, provider_list_for, vendor_list
 
 MODELS_PER_PAGE = 25
+DEPLOYMENTS_PER_PAGE = 25
 
 
 # ---- access ------------------------------------------------------------------
@@ -33,17 +43,23 @@ def _provider_or_404(request: HtmxHttpRequest, pk: int) -> Provider:
     return get_object_or_404(provider_list_for(organization=request.organization), pk=pk)
 
 
+def is_operator(request: HtmxHttpRequest) -> bool:
+    """Platform staff (the people running this Gatehouse) manage the shared providers."""
+    return bool(request.user.is_staff or request.user.is_superuser)
+
+
 def _can_edit(request: HtmxHttpRequest, provider: Provider) -> bool:
-    if not is_manager(request):
-        return False
     if provider.organization_id is None:
-        return request.user.is_superuser
-    return provider.organization_id == request.organization.id
+        return is_operator(request)
+    return is_manager(request) and provider.organization_id == request.organization.id
 
 
 def _require_edit(request: HtmxHttpRequest, provider: Provider) -> None:
     if not _can_edit(request, provider):
-        raise PermissionDenied("Shared providers are managed by a Gatehouse superuser.")
+        raise PermissionDenied(
+            "Shared providers are managed by the operator (Gatehouse platform staff); "
+            "ask them, or disable the model's route for your organization."
+        )
 
 
 # ---- model registry ------------------------------------------------------------
@@ -61,8 +77,102 @@ def model_registry(request: HtmxHttpRequest) -> HttpResponse:
         lifecycle=values.get("lifecycle", ""),
     )
     page = Paginator(models, MODELS_PER_PAGE).get_page(request.GET.get("page"))
-    context = {"filters": filters, "page": page, "filtered": any(values.values())}
+    context = {"filters": filters, "page": page, "filtered": any(values.values()), "can_manage": is_manager(request)}
     return render_page(request, "providers/model_list.html", "model-results", context)
+
+
+MODEL_FIELDS_EDITABLE = (
+    "display_name",
+    "vendor",
+    "version",
+    "tier",
+    "context_window",
+    "max_output_tokens",
+    "input_price",
+    "output_price",
+    "cached_input_price",
+    "operator_priced",
+    "capabilities",
+    "lifecycle",
+    "description",
+)
+
+
+@manager_required
+@require_http_methods(["GET", "POST"])
+def model_create(request: HtmxHttpRequest) -> HttpResponse:
+    form = ModelCardForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = dict(form.cleaned_data)
+        name = data.pop("name")
+        try:
+            card, _ = services.model_card_upsert(name=name, actor=request.user, source="manual", **data)
+        except ValidationError as exc:
+            form_error_apply(form, exc)
+        else:
+            messages.success(request, f"Model {card.name} added to the registry.")
+            return redirect("providers:model-edit", pk=card.pk)
+    return render(request, "providers/model_form.html", {"form": form, "card": None})
+
+
+@manager_required
+@require_http_methods(["GET", "POST"])
+def model_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    card = get_object_or_404(ModelCard, pk=pk)
+    initial = {"name": card.name, **{field: getattr(card, field) for field in MODEL_FIELDS_EDITABLE}}
+    form = ModelCardForm(request.POST or None, initial=initial, editing=True)
+    if request.method == "POST" and form.is_valid():
+        data = {field: form.cleaned_data[field] for field in MODEL_FIELDS_EDITABLE}
+        if not data["capabilities"]:
+            data["capabilities"] = list(DEFAULT_CAPABILITIES)
+        try:
+            services.model_card_upsert(name=card.name, actor=request.user, **data)
+        except ValidationError as exc:
+            form_error_apply(form, exc)
+        else:
+            messages.success(request, f"Model {card.name} saved.")
+            return redirect("providers:model-edit", pk=card.pk)
+    deployments = card.deployments.select_related("provider").order_by("name")
+    return render(
+        request,
+        "providers/model_form.html",
+        {"form": form, "card": card, "deployments": deployments, "lifecycles": Lifecycle.choices},
+    )
+
+
+@manager_required
+@require_http_methods(["GET", "POST"])
+def model_lifecycle(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """Move a model to active, deprecated or retired; retiring asks first (requests for it stop)."""
+    card = get_object_or_404(ModelCard, pk=pk)
+    form = LifecycleForm(request.POST if request.method == "POST" else request.GET)
+    if not form.is_valid():
+        messages.error(request, "Choose active, deprecated or retired.")
+        return redirect("providers:model-edit", pk=card.pk)
+    target = form.cleaned_data["lifecycle"]
+    if request.method == "POST":
+        services.model_card_upsert(name=card.name, actor=request.user, lifecycle=target)
+        messages.success(request, f"Model {card.name} is now {Lifecycle(target).label.lower()}.")
+        return redirect("providers:model-edit", pk=card.pk)
+    count = card.deployments.count()
+    consequences = {
+        Lifecycle.RETIRED: f"Requests for {card.name} are refused from now on; its {count} deployment"
+        f"{'s' if count != 1 else ''} stay but take no traffic.",
+        Lifecycle.DEPRECATED: f"{card.name} keeps serving; it is marked deprecated in the registry and the model list.",
+        Lifecycle.ACTIVE: f"{card.name} serves requests again through its deployments.",
+    }
+    return render(
+        request,
+        "console/confirm.html",
+        {
+            "title": f"Make {card.name} {Lifecycle(target).label.lower()}?",
+            "message": consequences[target],
+            "action": reverse("providers:model-lifecycle", args=[card.pk]),
+            "confirm_label": f"Make it {Lifecycle(target).label.lower()}",
+            "cancel_url": reverse("providers:model-edit", args=[card.pk]),
+            "hidden": {"lifecycle": target},
+        },
+    )
 
 
 # ---- providers -----------------------------------------------------------------
@@ -100,7 +210,7 @@ def provider_create(request: HtmxHttpRequest) -> HttpResponse:
     return render(request, "providers/provider_form.html", {"form": form, "provider": None})
 
 
-@manager_required
+@organization_required
 @require_http_methods(["GET", "POST"])
 def provider_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     provider = _provider_or_404(request, pk)
@@ -112,6 +222,7 @@ def provider_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         "api_version": provider.api_version,
         "secret_env": provider.secret_env,
         "extra_headers": provider.extra_headers,
+        "forward_headers": ", ".join(provider.forward_headers or []),
         "is_active": provider.is_active,
     }
     form = ProviderEditForm(request.POST or None, initial=initial)
@@ -131,7 +242,7 @@ def provider_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     return render(request, "providers/provider_form.html", {"form": form, "provider": provider})
 
 
-@manager_required
+@organization_required
 @require_http_methods(["GET", "POST"])
 def provider_delete(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     provider = _provider_or_404(request, pk)
@@ -156,17 +267,42 @@ def provider_delete(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     )
 
 
+@organization_required
+@require_http_methods(["POST"])
+def provider_toggle(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """Disable (or enable again) a provider: its deployments stop (or resume) taking traffic."""
+    provider = _provider_or_404(request, pk)
+    _require_edit(request, provider)
+    services.provider_update(provider=provider, actor=request.user, is_active=not provider.is_active)
+    state = "enabled" if provider.is_active else "disabled"
+    messages.success(request, f"Provider {provider.name} {state}.")
+    return redirect("providers:provider-detail", pk=provider.pk)
+
+
 # ---- deployments ---------------------------------------------------------------
 
 
 @organization_required
 def deployment_list(request: HtmxHttpRequest) -> HttpResponse:
-    deployments = list(deployment_list_for(organization=request.organization))
-    rows = [{"deployment": d, "can_edit": _can_edit(request, d.provider)} for d in deployments]
-    return render(request, "providers/deployment_list.html", {"rows": rows})
+    visible = deployment_list_for(organization=request.organization)
+    providers = list(provider_list_for(organization=request.organization).values_list("name", flat=True))
+    vendors = [(v.vendor, v.display_name) for v in vendor_list()]
+    filters = DeploymentFilterForm(request.GET, providers=providers, vendors=vendors)
+    values = filters.cleaned_data if filters.is_valid() else {}
+    deployments = deployments_filter(
+        visible,
+        search=values.get("search", "").strip(),
+        provider=values.get("provider", ""),
+        vendor=values.get("vendor", ""),
+        status=values.get("status", ""),
+    )
+    page = Paginator(deployments, DEPLOYMENTS_PER_PAGE).get_page(request.GET.get("page"))
+    rows = [{"deployment": d, "can_edit": _can_edit(request, d.provider)} for d in page.object_list]
+    context = {"rows": rows, "page": page, "filters": filters, "filtered": any(values.values())}
+    return render_page(request, "providers/deployment_list.html", "deployment-results", context)
 
 
-@manager_required
+@organization_required
 @require_http_methods(["GET", "POST"])
 def deployment_create(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     provider = _provider_or_404(request, pk)
@@ -187,7 +323,7 @@ def _deployment_or_404(request: HtmxHttpRequest, pk: int) -> Deployment:
     return get_object_or_404(deployment_list_for(organization=request.organization), pk=pk)
 
 
-@manager_required
+@organization_required
 @require_http_methods(["GET", "POST"])
 def deployment_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     deployment = _deployment_or_404(request, pk)
@@ -217,7 +353,7 @@ def deployment_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     )
 
 
-@manager_required
+@organization_required
 @require_http_methods(["GET", "POST"])
 def deployment_delete(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     deployment = _deployment_or_404(request, pk)

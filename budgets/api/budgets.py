@@ -26,6 +26,8 @@ from budgets.models import (
 from budgets.selectors import alerts_active, budget_list, budget_periods, budget_statuses
 from console.api.base import ScopedViewSet
 from console.api.permissions import MANAGERS, SPEND_READERS
+from gatehouse.money import money_plain
+from gatehouse.money_api import MoneyField
 
 AMOUNT = {"max_digits": 20, "decimal_places": 10}
 
@@ -53,10 +55,10 @@ class DeliveryField(serializers.CharField):
 class BudgetPeriodOutput(serializers.Serializer):
     period_start = serializers.DateTimeField()
     period_end = serializers.DateTimeField(allow_null=True, help_text="When it resets; null for lifetime budgets.")
-    limit = serializers.DecimalField(**AMOUNT)
-    spent = serializers.DecimalField(**AMOUNT)
-    held = serializers.DecimalField(**AMOUNT, help_text="Reserved by requests in flight.")
-    remaining = serializers.DecimalField(**AMOUNT)
+    limit = MoneyField(**AMOUNT)
+    spent = MoneyField(**AMOUNT)
+    held = MoneyField(**AMOUNT, help_text="Reserved by requests in flight.")
+    remaining = MoneyField(**AMOUNT)
 
 
 class BudgetOutput(serializers.ModelSerializer):
@@ -252,10 +254,10 @@ class BudgetAlertOutput(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_spent(self, alert: BudgetAlert) -> str:
-        return str(units_to_usd(alert.spent_units))
+        return money_plain(units_to_usd(alert.spent_units))
 
     def get_limit(self, alert: BudgetAlert) -> str:
-        return str(units_to_usd(alert.limit_units))
+        return money_plain(units_to_usd(alert.limit_units))
 
 
 @extend_schema(tags=["budgets"])

@@ -19,6 +19,7 @@ from budgets.models import MONEY, UsageRecord
 from budgets.selectors import GROUP_BY_CHOICES, ORDERING, usage_get, usage_list, usage_summary, usage_totals
 from console.api.base import ScopedViewSet, form_parameters
 from console.api.permissions import SPEND_READERS
+from gatehouse.money_api import MoneyField
 
 COST = {"max_digits": 30, "decimal_places": MONEY["decimal_places"]}
 
@@ -84,7 +85,7 @@ class UsageSums(serializers.Serializer):
     input_tokens = serializers.IntegerField()
     output_tokens = serializers.IntegerField()
     cached_tokens = serializers.IntegerField()
-    cost = serializers.DecimalField(**COST, help_text="USD, a decimal string.")
+    cost = MoneyField(**COST, help_text="USD, a decimal string in normal notation.")
 
 
 class UsageSummaryRow(UsageSums):

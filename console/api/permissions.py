@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from rest_framework import permissions
 
-from console.models import MANAGER_ROLES, Membership, Role
+from console.models import MANAGER_ROLES, TOKEN_ROLES_FOR, Membership, Role
 
 # Role sets the views name.
 MANAGERS = MANAGER_ROLES
@@ -36,6 +36,10 @@ def api_membership(request) -> Membership | None:
         slug = request.headers.get("x-gatehouse-organization")
         if token_org is not None:
             membership = memberships.filter(organization=token_org).first()
+            token_role = getattr(request._request, "gatehouse_token_role", "")
+            if membership is not None and token_role and token_role != membership.role:
+                # The token acts with its own role, which was never more than its user's.
+                membership = _with_role(membership, token_role)
         elif slug:
             membership = memberships.filter(organization__slug=slug).first()
         else:
@@ -45,6 +49,17 @@ def api_membership(request) -> Membership | None:
             membership = membership or memberships.order_by("organization__name").first()
     request._gatehouse_membership = membership
     return membership
+
+
+def _with_role(membership: Membership, role: str) -> Membership:
+    """An unsaved copy of the membership acting with the token's role.
+
+    The role was at most the user's when the token was issued; if the user has
+    since lost that much, the token falls back to the least role (member).
+    """
+    if role not in TOKEN_ROLES_FOR.get(membership.role, ()):
+        role = Role.MEMBER
+    return Membership(id=membership.id, organization=membership.organization, user=membership.user, role=role)
 
 
 class IsOrganizationMember(permissions.BasePermission):

@@ -11,7 +11,7 @@ from rest_framework.response import Response
 from console import services
 from console.api.base import ScopedViewSet
 from console.api.permissions import MANAGERS
-from console.models import AdminToken
+from console.models import AdminToken, Role
 
 
 class TokenOutput(serializers.ModelSerializer):
@@ -20,11 +20,11 @@ class TokenOutput(serializers.ModelSerializer):
 
     class Meta:
         model = AdminToken
-        fields = ["id", "name", "prefix", "status", "user", "revoked_at", "created_at"]
+        fields = ["id", "name", "prefix", "status", "user", "role", "expires_at", "revoked_at", "created_at"]
         read_only_fields = fields
 
     def get_status(self, token: AdminToken) -> str:
-        return "revoked" if token.revoked_at is not None else "active"
+        return token.status
 
 
 class IssuedTokenOutput(TokenOutput):
@@ -37,6 +37,10 @@ class IssuedTokenOutput(TokenOutput):
 
 class TokenCreateInput(serializers.Serializer):
     name = serializers.CharField(max_length=200)
+    role = serializers.ChoiceField(
+        choices=Role.choices, required=False, help_text="The role the token acts with; at most your own (default)."
+    )
+    expires_at = serializers.DateTimeField(required=False, allow_null=True, help_text="Default: never.")
 
 
 @extend_schema(tags=["tokens"])
@@ -66,7 +70,13 @@ class TokenViewSet(ScopedViewSet):
     )
     def create(self, request):
         data = self.validated(TokenCreateInput)
-        issued = services.admin_token_create(organization=self.organization, user=request.user, name=data["name"])
+        issued = services.admin_token_create(
+            organization=self.organization,
+            user=request.user,
+            name=data["name"],
+            role=data.get("role", ""),
+            expires_at=data.get("expires_at"),
+        )
         body = TokenOutput(issued.token, context=self.get_serializer_context()).data
         return Response({**body, "secret": issued.secret}, status=status.HTTP_201_CREATED)
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 
 from django import template
 from django.urls import NoReverseMatch, reverse
 from django.utils.html import format_html
+
+from gatehouse.money import money_format
 
 register = template.Library()
 
@@ -22,15 +24,21 @@ def _decimal(value) -> Decimal | None:
 
 @register.filter
 def usd(value, places: int = 2) -> str:
-    """`Decimal("1234.5")|usd` -> "$1,234.50"; `|usd:6` for per-request costs."""
-    amount = _decimal(value)
-    if amount is None:
-        return "—"
-    places = int(places)
-    quantum = Decimal(1).scaleb(-places)
-    rounded = amount.quantize(quantum, rounding=ROUND_HALF_UP)
-    sign = "-" if rounded < 0 else ""
-    return f"{sign}${abs(rounded):,.{places}f}"
+    """`Decimal("1234.5")|usd` -> "$1,234.50"; below a cent as many places as it takes ("$0.0042").
+
+    The rule is `gatehouse.money.money_format`, the same for e-mails, alerts and the API.
+    """
+    try:
+        places = int(places)
+    except (TypeError, ValueError):
+        places = 2
+    return money_format(value, places)
+
+
+@register.filter
+def money(value) -> str:
+    """The money rule with its default precision: `{{ amount|money }}`."""
+    return money_format(value)
 
 
 @register.filter

@@ -9,7 +9,7 @@ from console.access import (  # noqa: F401 - the helpers other apps' views use
     role_required,
     wants_partial,
 )
-from console.views.keys import key_create, key_detail, key_list, key_revoke
+from console.views.keys import key_create, key_created, key_detail, key_list, key_revoke
 from console.views.members import member_invite, member_list, member_remove, member_role
 from console.views.shell import home, organization_switch
 from console.views.teams import (
@@ -20,6 +20,7 @@ from console.views.teams import (
     team_member_add,
     team_member_remove,
 )
+from console.views.tokens import token_created, token_list, token_revoke
 
 __all__ = [
     "home",
@@ -36,6 +37,10 @@ __all__ = [
     "member_remove",
     "key_list",
     "key_create",
+    "key_created",
     "key_detail",
     "key_revoke",
+    "token_list",
+    "token_created",
+    "token_revoke",
 ]

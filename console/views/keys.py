@@ -26,6 +26,7 @@ from console.forms import (
     form_error_apply,
 )
 from console.models import ApiKey, Role, Team
+from console.views.once import secret_stash, secret_take
 from providers.models import Lifecycle, ModelCard
 
 KEYS_PER_PAGE = 50
@@ -96,10 +97,19 @@ def key_create(request: HtmxHttpRequest) -> HttpResponse:
             except ValidationError as exc:
                 form_error_apply(form, exc)
             else:
-                response = render(request, "console/key_created.html", {"key": issued.key, "secret": issued.secret})
-                response["Cache-Control"] = "no-store"
-                return response
+                secret_stash(request, kind="key", pk=issued.key.pk, secret=issued.secret)
+                return redirect("console:key-created", pk=issued.key.pk)
     return render(request, "console/key_form.html", {"form": form})
+
+
+@organization_required
+def key_created(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """The new key's secret, once; a refresh shows the key without it and creates nothing."""
+    key = get_object_or_404(_keys_visible(request).select_related("user", "team"), pk=pk)
+    secret = secret_take(request, kind="key", pk=key.pk)
+    response = render(request, "console/key_created.html", {"key": key, "secret": secret})
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 @organization_required

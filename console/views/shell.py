@@ -50,6 +50,8 @@ def home(request: HtmxHttpRequest) -> HttpResponse:
         )
     )
     context = {
+        "role": request.membership.role,
+        "gateway_url": request.build_absolute_uri("/v1"),
         "team_count": Team.objects.filter(organization=org).count(),
         "member_count": Membership.objects.filter(organization=org).count(),
         "key_counts": key_counts,

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import Q, QuerySet
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from console.api.base import OrganizationRelatedField
 from console.models import Organization
+from providers.headers import forward_headers_clean
 from providers.models import CAPABILITIES, PRICE, Deployment, Lifecycle, ModelCard, Provider, ProviderKind, Tier
 from providers.services import MODEL_FIELDS
 
@@ -109,6 +111,7 @@ class ProviderOutput(serializers.ModelSerializer):
             "base_url",
             "api_version",
             "extra_headers",
+            "forward_headers",
             "secret_env",
             "has_secret",
             "is_active",
@@ -140,6 +143,12 @@ class ProviderUpdateInput(serializers.Serializer):
     base_url = serializers.CharField(max_length=500, required=False)
     api_version = serializers.CharField(max_length=64, required=False, allow_blank=True)
     extra_headers = serializers.DictField(child=serializers.CharField(), required=False)
+    forward_headers = serializers.ListField(
+        child=serializers.CharField(max_length=100),
+        required=False,
+        help_text='Client request headers passed upstream, e.g. ["traceparent"]. Never Authorization, '
+        "x-api-key, api-key, Cookie, x-gatehouse-* or hop-by-hop headers.",
+    )
     secret = _secret_field()
     secret_env = serializers.CharField(
         max_length=100, required=False, allow_blank=True, help_text="Or: the environment variable that holds it."
@@ -153,6 +162,12 @@ class ProviderUpdateInput(serializers.Serializer):
             raise serializers.ValidationError(f"A provider named {name!r} exists already.")
         return name
 
+    def validate_forward_headers(self, names: list[str]) -> list[str]:
+        try:
+            return forward_headers_clean(names)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict["forward_headers"]) from exc
+
 
 class ProviderCreateInput(ProviderUpdateInput):
     name = serializers.CharField(max_length=200)
@@ -165,6 +180,31 @@ class ProviderCreateInput(ProviderUpdateInput):
 
 
 # --- deployments ----------------------------------------------------------------
+
+
+def is_operator(user) -> bool:
+    """Platform staff manage shared providers and their deployments."""
+    return bool(user.is_staff or user.is_superuser)
+
+
+@extend_schema_field(
+    {"oneOf": [{"type": "integer"}, {"type": "string"}], "description": "A provider's id or its name."}
+)
+class ProviderRefField(OrganizationRelatedField):
+    """A provider by id or by name, like `model`; only among the providers the organization can use."""
+
+    default_error_messages = {
+        **OrganizationRelatedField.default_error_messages,
+        "unknown_name": "Unknown provider {value!r} in this organization.",
+    }
+
+    def to_internal_value(self, data) -> Provider:
+        if isinstance(data, str) and data and not data.isdigit():
+            provider = self.get_queryset().filter(name=data).first()
+            if provider is None:
+                self.fail("unknown_name", value=data)
+            return provider
+        return super().to_internal_value(data)
 
 
 class DeploymentOutput(serializers.ModelSerializer):
@@ -195,7 +235,7 @@ class DeploymentOutput(serializers.ModelSerializer):
 class DeploymentUpdateInput(serializers.Serializer):
     name = serializers.CharField(max_length=200, required=False)
     model = ModelRefField(required=False)
-    provider = OrganizationRelatedField(scope=visible_providers, model_name="provider", required=False)
+    provider = ProviderRefField(scope=visible_providers, model_name="provider", required=False)
     upstream_model = serializers.CharField(max_length=200, required=False, help_text="The upstream's model id.")
     weight = serializers.IntegerField(min_value=0, required=False)
     timeout = serializers.FloatField(min_value=0.001, required=False, help_text="Seconds.")
@@ -210,7 +250,7 @@ class DeploymentUpdateInput(serializers.Serializer):
 
     def validate_provider(self, provider: Provider) -> Provider:
         request = self.context["request"]
-        if provider.organization_id is None and not request.user.is_superuser:
+        if provider.organization_id is None and not is_operator(request.user):
             raise serializers.ValidationError("Shared providers are managed by the operator; choose your own.")
         return provider
 
@@ -218,7 +258,7 @@ class DeploymentUpdateInput(serializers.Serializer):
 class DeploymentCreateInput(DeploymentUpdateInput):
     name = serializers.CharField(max_length=200, required=False, help_text="Default: <model>@<provider>.")
     model = ModelRefField()
-    provider = OrganizationRelatedField(scope=visible_providers, model_name="provider")
+    provider = ProviderRefField(scope=visible_providers, model_name="provider")
     weight = serializers.IntegerField(min_value=0, default=1)
     timeout = serializers.FloatField(min_value=0.001, default=120.0, help_text="Seconds.")
     is_active = serializers.BooleanField(default=True)

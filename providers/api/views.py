@@ -31,11 +31,15 @@ from providers.api.serializers import (
     ProviderCreateInput,
     ProviderOutput,
     ProviderUpdateInput,
+    is_operator,
     visible_providers,
 )
 from providers.models import Deployment, ModelCard, Provider
 
-SHARED_READ_ONLY = "Shared providers and their deployments are managed by the operator."
+SHARED_READ_ONLY = (
+    "Shared providers and their deployments are managed by the operator (Gatehouse platform staff); "
+    "use a provider of your organization's own."
+)
 MODEL_REF = OpenApiParameter(
     "ref", OpenApiTypes.STR, OpenApiParameter.PATH, description="The model card's id or its name."
 )
@@ -105,7 +109,7 @@ class ProviderViewSet(ScopedViewSet):
 
     def get_writable(self) -> Provider:
         provider = self.get_object()
-        if provider.organization_id is None and not self.request.user.is_superuser:
+        if provider.organization_id is None and not is_operator(self.request.user):
             raise PermissionDenied(SHARED_READ_ONLY)
         return provider
 
@@ -121,7 +125,7 @@ class ProviderViewSet(ScopedViewSet):
     def create(self, request):
         data = self.validated(ProviderCreateInput)
         shared = data.pop("shared", False)
-        if shared and not request.user.is_superuser:
+        if shared and not is_operator(request.user):
             raise PermissionDenied(SHARED_READ_ONLY)
         provider = services.provider_create(
             organization=None if shared else self.organization, actor=request.user, **data
@@ -160,7 +164,7 @@ class DeploymentViewSet(ScopedViewSet):
 
     def get_writable(self) -> Deployment:
         deployment = self.get_object()
-        if deployment.provider.organization_id is None and not self.request.user.is_superuser:
+        if deployment.provider.organization_id is None and not is_operator(self.request.user):
             raise PermissionDenied(SHARED_READ_ONLY)
         return deployment
 

@@ -323,3 +323,16 @@ class DryRunForm(forms.Form):
         if not isinstance(body, dict) or not isinstance(body.get("model"), str):
             raise ValidationError("A JSON object with a model, like a chat completion request.")
         return body
+
+
+class HealthFilterForm(forms.Form):
+    search = forms.CharField(required=False, max_length=200, label="Search")
+    provider = forms.ChoiceField(required=False, choices=[("", "All providers")])
+    state = forms.ChoiceField(
+        required=False,
+        choices=[("", "Any state"), ("healthy", "Healthy"), ("ejected", "Ejected"), ("half_open", "Half-open")],
+    )
+
+    def __init__(self, *args, providers: list[str], **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["provider"].choices = [("", "All providers"), *[(p, p) for p in providers]]

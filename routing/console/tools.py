@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods
@@ -12,10 +13,11 @@ from console.access import HtmxHttpRequest, is_manager, manager_required, organi
 from console.forms import form_error_apply
 from console.keycache import KeyContext, key_context_load
 from console.models import ApiKey
+from providers.selectors import deployments_filter
 from providers.snapshot import catalog_build
 from routing import services
 from routing.console.common import head_context, live_state
-from routing.console.forms import BreakerForm, DryRunForm
+from routing.console.forms import BreakerForm, DryRunForm, HealthFilterForm
 from routing.engine.explain import explain
 from routing.engine.snapshot import policy_compile, routing_build
 from routing.models import DeploymentPolicy
@@ -91,20 +93,35 @@ def _can_edit(request: HtmxHttpRequest, deployment) -> bool:
     if not is_manager(request):
         return False
     owner = deployment.provider.organization_id
-    return request.user.is_superuser if owner is None else owner == request.organization.id
+    return (request.user.is_staff or request.user.is_superuser) if owner is None else owner == request.organization.id
+
+
+HEALTH_PER_PAGE = 25
 
 
 @organization_required
 def health(request: HtmxHttpRequest) -> HttpResponse:
-    deployments = list(deployments_visible(organization=request.organization).filter(is_active=True))
-    ids = [d.id for d in deployments]
-    state = live_state(request)
-    live = state.inspect(ids)
+    """Live health, filtered (text, provider, state) and one page at a time."""
+    visible = deployments_visible(organization=request.organization).filter(is_active=True)
+    providers = sorted({name for name in visible.values_list("provider__name", flat=True)})
+    filters = HealthFilterForm(request.GET, providers=providers)
+    values = filters.cleaned_data if filters.is_valid() else {}
+    chosen = deployments_filter(visible, search=values.get("search", "").strip(), provider=values.get("provider", ""))
+    deployments = sorted(chosen.select_related("model", "provider"), key=lambda d: (d.model.name, d.name))
+    state_backend = live_state(request)
+    now = state_backend.now()
+    wanted_state = values.get("state", "")
+    if wanted_state:  # the state is live, not in the database: read it for the filtered set
+        live_all = state_backend.inspect([d.id for d in deployments])
+        deployments = [d for d in deployments if live_all[d.id].status(now) == wanted_state]
+    page = Paginator(deployments, HEALTH_PER_PAGE).get_page(request.GET.get("page"))
+    shown = list(page.object_list)
+    ids = [d.id for d in shown]
+    live = state_backend.inspect(ids)
     recent = deployment_recent_stats(deployment_ids=ids)
     breakers = {p.deployment_id: p for p in DeploymentPolicy.objects.filter(deployment_id__in=ids)}
-    now = state.now()
     rows = []
-    for deployment in sorted(deployments, key=lambda d: (d.model.name, d.name)):
+    for deployment in shown:
         health = live[deployment.id]
         rows.append(
             {
@@ -117,7 +134,14 @@ def health(request: HtmxHttpRequest) -> HttpResponse:
                 "can_edit": _can_edit(request, deployment),
             }
         )
-    context = {**head_context(request), "rows": rows, "backend": state.name}
+    context = {
+        **head_context(request),
+        "rows": rows,
+        "backend": state_backend.name,
+        "filters": filters,
+        "page": page,
+        "filtered": any(values.values()),
+    }
     return render_page(request, "routing/health.html", "table", context)
 
 

@@ -33,14 +33,22 @@ import asyncio
 import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 import httpx
 
-from providers.adapters import get_adapter
-from providers.adapters.base import ChatResult, ChatStream, EmbeddingResult, UpstreamError, Usage
-from providers.snapshot import DeploymentInfo
+from providers.facade import (
+    ChatResult,
+    ChatStream,
+    DeploymentInfo,
+    EmbeddingResult,
+    Target,
+    UpstreamError,
+    Usage,
+    forwardable_headers,
+    get_adapter,
+)
 from routing.conf import routing_conf
 from routing.engine.snapshot import Candidate, CompiledRoute
 from routing.engine.state import RoutingState
@@ -100,6 +108,20 @@ def idle_timeout(route: CompiledRoute, deployment: DeploymentInfo) -> float:
 
 def _upstream_body(body: dict[str, Any], deployment: DeploymentInfo) -> dict[str, Any]:
     return {**body, "model": deployment.target.upstream_model}
+
+
+def _target(ctx: RequestContext, deployment: DeploymentInfo) -> Target:
+    """The deployment's target, plus the client headers its provider lets through (none
+    unless the operator allowed some); the provider's own headers and credentials win."""
+    if not deployment.forward_headers or not ctx.headers:
+        return deployment.target
+    forwarded = forwardable_headers(deployment.forward_headers, ctx.headers)
+    if not forwarded:
+        return deployment.target
+    target = deployment.target
+    own = {name.lower() for name, _ in target.extra_headers}
+    extra = tuple((name, value) for name, value in forwarded.items() if name not in own) + target.extra_headers
+    return replace(target, extra_headers=extra)
 
 
 def error_class(exc: UpstreamError | GatewayError) -> str:
@@ -318,7 +340,7 @@ async def chat_once(
 ) -> ChatResult:
     async def call(candidate: Candidate) -> ChatResult:
         adapter = get_adapter(candidate.deployment.provider_kind)
-        return await adapter.chat(http, candidate.deployment.target, _upstream_body(body, candidate.deployment))
+        return await adapter.chat(http, _target(ctx, candidate.deployment), _upstream_body(body, candidate.deployment))
 
     return await attempts(
         ctx, route, ordered, call, measure=_measure_chat, budget=budget, take=take, give_back=give_back
@@ -456,7 +478,7 @@ async def stream_once(
         stream: ChatStream | None = None
         try:
             async with asyncio.timeout(limit) as timer:
-                stream = await adapter.open_stream(http, deployment.target, _upstream_body(body, deployment))
+                stream = await adapter.open_stream(http, _target(ctx, deployment), _upstream_body(body, deployment))
                 iterator = stream.__aiter__()
                 try:
                     first = await iterator.__anext__()
@@ -549,7 +571,7 @@ async def embeddings_call(
         async def call(candidate: Candidate) -> EmbeddingResult:
             adapter = get_adapter(candidate.deployment.provider_kind)
             deployment = candidate.deployment
-            return await adapter.embeddings(http, deployment.target, _upstream_body(body, deployment))
+            return await adapter.embeddings(http, _target(ctx, deployment), _upstream_body(body, deployment))
 
         return await attempts(ctx, route, ordered, call, budget=budget, take=take, give_back=give_back)
 

@@ -64,10 +64,15 @@ def default_classes() -> list[dict[str, Any]]:
     return [{"name": value, "label": label, "rank": rank} for rank, (value, label) in enumerate(DataClass.choices)]
 
 
+# A new organization starts safe: models nobody approved carry data up to PII, never
+# PHI, PCI or restricted data (and the detector runs, since classes then matter).
+SAFE_UNLISTED_MAX_CLASS = "pii"
+
+
 def policy_empty() -> dict[str, Any]:
-    """The policy of an organization that has configured nothing: today's behaviour."""
+    """The policy of an organization that has configured nothing: sensitive classes need approval."""
     return {
-        "settings": {"require_approval": False, "default_route": "", "unlisted_max_class": ""},
+        "settings": {"require_approval": False, "default_route": "", "unlisted_max_class": SAFE_UNLISTED_MAX_CLASS},
         "data_classes": default_classes(),
         "detectors": dict(DEFAULT_DETECTORS),
         "routes": [],

@@ -42,6 +42,23 @@
     }
   });
 
+  // Open and close the collapsed sidebar on narrow screens (menu button, Escape, a click outside).
+  function navSet(open) {
+    document.body.classList.toggle("nav-open", open);
+    var toggle = document.querySelector("[data-nav-toggle]");
+    if (toggle) toggle.setAttribute("aria-expanded", open ? "true" : "false");
+  }
+  document.addEventListener("click", function (event) {
+    if (event.target.closest("[data-nav-toggle]")) {
+      navSet(!document.body.classList.contains("nav-open"));
+    } else if (document.body.classList.contains("nav-open") && !event.target.closest("#sidenav")) {
+      navSet(false);
+    }
+  });
+  document.addEventListener("keydown", function (event) {
+    if (event.key === "Escape") navSet(false);
+  });
+
   // Submit a form as soon as one of its [data-autosubmit] controls changes.
   document.addEventListener("change", function (event) {
     var control = event.target.closest("[data-autosubmit]");

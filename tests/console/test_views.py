@@ -244,7 +244,7 @@ def test_a_member_creates_keys_for_themselves_only(client, world):
         reverse("console:key-create"),
         {"name": "mine", "user": world.owner.pk, "data_classification": "internal"},
     )
-    assert response.status_code == 200
+    assert response.status_code == 302
     key = ApiKey.objects.get(name="mine")
     assert key.user == world.member
 
@@ -281,8 +281,10 @@ def test_key_create_shows_the_secret_once(client, world):
             "tags": "prod, billing, prod",
             "app_name": "billing",
         },
+        follow=True,
     )
     assert response.status_code == 200
+    assert response.redirect_chain[-1][1] == 302  # post / redirect / get
     assert response["Cache-Control"] == "no-store"
     key = ApiKey.objects.get(name="billing bot")
     secret = response.context["secret"]
@@ -300,6 +302,27 @@ def test_key_create_shows_the_secret_once(client, world):
     assert b"billing bot" in listing.content
     assert secret.encode() not in listing.content
     assert secret.encode() not in client.get(reverse("console:key-detail", args=[key.pk])).content
+
+
+def test_refreshing_the_key_created_page_creates_nothing_and_hides_the_secret(client, world):
+    _client(client, world.owner)
+    response = client.post(
+        reverse("console:key-create"), {"name": "refresh me", "user": world.owner.pk, "data_classification": "internal"}
+    )
+    assert response.status_code == 302
+    created_url = response["Location"]
+    first = client.get(created_url)
+    secret = first.context["secret"]
+    assert secret and secret.encode() in first.content
+    count = ApiKey.objects.count()
+
+    again = client.get(created_url)
+
+    assert again.status_code == 200
+    assert again.context["secret"] is None
+    assert secret.encode() not in again.content
+    assert b"shown once" in again.content
+    assert ApiKey.objects.count() == count
 
 
 def test_key_create_reports_errors_inline(client, world):

@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from django.conf import settings
-from django.core.management.base import BaseCommand
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
 
-from console.demo import demo_seed
+from console.demo import demo_password_reset, demo_seed
 
 
 class Command(BaseCommand):
@@ -24,7 +25,20 @@ class Command(BaseCommand):
             help="Where the Research team's demo key is written (default: <data dir>/demo_key.txt, mode 0600).",
         )
 
+        parser.add_argument(
+            "--reset-password",
+            action="store_true",
+            help="Only give the demo users (admin, finance, dev) a new random password and print it.",
+        )
+
     def handle(self, *args, **options) -> None:
+        if options["reset_password"]:
+            try:
+                password = demo_password_reset()
+            except ValidationError as exc:
+                raise CommandError("; ".join(exc.messages)) from exc
+            self.stdout.write(f"Console login: admin, finance or dev with password {password}")
+            return
         key_file = options["key_file"] or Path(settings.DATA_DIR) / "demo_key.txt"
         result = demo_seed(key_file=key_file)
         for message in result.messages:
