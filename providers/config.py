@@ -14,6 +14,8 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from django.core.exceptions import ValidationError
+
 from console.models import Organization
 from gatehouse.config import CREATE, PRUNE, UNCHANGED, UPDATE, Change, ConfigSection, PlanContext
 from providers import services
