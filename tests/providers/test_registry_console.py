@@ -142,8 +142,8 @@ def test_the_health_page_is_filtered_and_paginated(client, owner):
     assert [r["deployment"].name for r in by_provider.context["rows"]] == ["h-28@hq", "h-29@hq"]
     healthy = client.get(reverse("routing:health"), {"state": "healthy", "search": "h-0"})
     assert healthy.context["page"].paginator.count == 10
-    cooling = client.get(reverse("routing:health"), {"state": "cooling"})
-    assert b"No deployments match" in cooling.content
+    ejected = client.get(reverse("routing:health"), {"state": "ejected"})
+    assert b"No deployments match" in ejected.content
 
 
 def test_the_dry_run_names_the_invalid_json_where_the_result_goes(client, owner):
