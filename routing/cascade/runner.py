@@ -20,8 +20,7 @@ from typing import Any
 import httpx
 
 from budgets.pricing import cost_of
-from providers.adapters.base import ChatResult, UpstreamError, Usage
-from providers.snapshot import ModelInfo
+from providers.facade import ChatResult, ModelInfo, UpstreamError, Usage
 from routing.cascade.compress import compressed_messages, conversation_split, summary_request
 from routing.cascade.validators import answer_check
 from routing.pipeline.call import CallBudget, GiveBack, Take, call_budget, chat_once

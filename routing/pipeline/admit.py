@@ -46,12 +46,29 @@ def _prompt_tokens(ctx: RequestContext, body: dict[str, Any]) -> int:
     return prompt
 
 
-def _model_worst(model: ModelInfo, *, prompt: int, requested: int | None, choices: int, embeddings: bool) -> Decimal:
+def _asks_prompt_caching(body: dict[str, Any]) -> bool:
+    """Whether any message (or content part) carries `cache_control`: cache writes bill
+    the prompt at up to twice the input price."""
+    for message in body.get("messages") or ():
+        if not isinstance(message, dict):
+            continue
+        if "cache_control" in message:
+            return True
+        content = message.get("content")
+        if isinstance(content, list) and any(isinstance(p, dict) and "cache_control" in p for p in content):
+            return True
+    return False
+
+
+def _model_worst(
+    model: ModelInfo, *, prompt: int, requested: int | None, choices: int, embeddings: bool, caching: bool = False
+) -> Decimal:
     output = 0 if embeddings else (requested or model.max_output_tokens or FALLBACK_OUTPUT_CAP) * choices
     return cost_of(
         input_tokens=prompt,
         output_tokens=output,
         cached_tokens=0,
+        cache_write_1h_tokens=prompt if caching else 0,
         input_price=model.price.input,
         output_price=model.price.output,
         cached_input_price=model.price.cached_input,
@@ -99,8 +116,12 @@ def worst_case(ctx: RequestContext, body: dict[str, Any], plan: RoutePlan | None
         # real count is trued up at settlement either way.
         rate_tokens = prompt + (requested * choices if requested else 0)
 
+    caching = not embeddings and _asks_prompt_caching(body)
+
     def priced(model: ModelInfo) -> Decimal:
-        return _model_worst(model, prompt=prompt, requested=requested, choices=choices, embeddings=embeddings)
+        return _model_worst(
+            model, prompt=prompt, requested=requested, choices=choices, embeddings=embeddings, caching=caching
+        )
 
     if plan is not None and plan.route.kind == "cascade":
         total = Decimal(0)
