@@ -140,6 +140,11 @@ class KeyCache:
         """The cached context of a known key, without any lookup."""
         return self._hits.get(secret_hash(secret))
 
+    def pending(self, secret: str) -> bool:
+        """Whether a lookup of this secret is already running (joining it costs no query)."""
+        with self._lock:
+            return secret_hash(secret) in self._inflight
+
     async def lookup(self, secret: str) -> KeyContext | None:
         return await self.lookup_digest(secret_hash(secret))
 

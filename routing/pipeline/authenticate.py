@@ -72,6 +72,12 @@ async def authenticate(header: str | None, *, client: str, keys: KeyCache, limit
     if _usable(context, now):
         return context
     wait = await limiter.take(client)
+    if wait > 0 and keys.pending(secret):
+        # A burst of first requests with one new key: the first one's lookup is running,
+        # and joining it costs nothing, so the address's failure budget is not spent.
+        context = await keys.lookup(secret)
+        if _usable(context, now):
+            return context
     if wait > 0:
         raise GatewayError(
             "Too many failed authentications from this address; retry later.",

@@ -267,3 +267,27 @@ async def test_an_operator_can_unblock_an_address():
     assert await limiter.take("10.0.0.8") > 0
     await limiter.reset("10.0.0.8")
     assert await limiter.take("10.0.0.8") == 0
+
+
+def test_a_burst_of_first_requests_with_one_good_key_is_not_taken_for_a_flood(demo):
+    """Fifty requests at once from one address, with a key no process has seen yet: they
+    share one lookup, and none is refused as a failed authentication."""
+    import asyncio
+
+    import httpx
+
+    from console.services import api_key_create
+
+    issued = api_key_create(organization=demo.org, name="burst", team=demo.team, user=demo.owner, actor=demo.owner)
+
+    async def burst():
+        async with httpx.AsyncClient(timeout=30) as client:
+            return await asyncio.gather(
+                *(
+                    client.get(demo.base_url + "/models", headers={"authorization": f"Bearer {issued.secret}"})
+                    for _ in range(50)
+                )
+            )
+
+    responses = asyncio.run(burst())
+    assert [r.status_code for r in responses] == [200] * 50
