@@ -19,7 +19,7 @@ from django.db.models import BigIntegerField, Count, DecimalField, F, Q, QuerySe
 from django.db.models.functions import Cast, Coalesce, NullIf, Round, TruncDate
 from django.utils import timezone
 
-from budgets.clock import clock
+from budgets.clock import SYSTEM_CLOCK as clock
 from budgets.filters import UsageFilters
 from budgets.models import MONEY, Budget, BudgetAlert, BudgetCounter, RateLimit, UsageRecord, units_to_usd
 from budgets.periods import period_bounds, zone_of

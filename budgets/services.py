@@ -15,7 +15,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from audit.events import audit_record
-from budgets.clock import clock
+from budgets.clock import SYSTEM_CLOCK as clock
 from budgets.models import (
     AlertSettings,
     Budget,

@@ -7,6 +7,7 @@ unsafe or missing settings stop the process at start with a clear message.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from cryptography.fernet import Fernet
@@ -232,6 +233,18 @@ GATEHOUSE = {
     "SIMULATOR": env_bool("GATEHOUSE_SIMULATOR", not PRODUCTION),
     "SIMULATOR_URL": env_str("GATEHOUSE_SIMULATOR_URL", "http://127.0.0.1:8000/sim"),
     "DEMO_PASSWORD": env_str("GATEHOUSE_DEMO_PASSWORD", ""),
+}
+
+# Budgets and rate limits (docs/budgets-runtime.md). Keys are read by budgets/conf.py.
+GATEHOUSE_BUDGETS = {
+    "HOLD_TTL": env_float("GATEHOUSE_BUDGET_HOLD_TTL", 900.0),
+    "TICK": env_float("GATEHOUSE_BUDGET_TICK", 0.25),
+    "REAP_INTERVAL": env_float("GATEHOUSE_BUDGET_REAP_INTERVAL", 5.0),
+    "REDIS_URL": REDIS_URL,
+    "REDIS_PREFIX": env_str("GATEHOUSE_REDIS_PREFIX", f"gh-test:{os.getpid()}:" if GATEHOUSE_ENV == "test" else "gh:"),
+    "WEBHOOK_TIMEOUT": env_float("GATEHOUSE_ALERT_WEBHOOK_TIMEOUT", 5.0),
+    "GROUP_COMMIT_MAX": env_int("GATEHOUSE_BUDGET_GROUP_COMMIT_MAX", 64),
+    "RESTORE_WAIT": env_float("GATEHOUSE_BUDGET_RESTORE_WAIT", 2.0),
 }
 
 LOGGING = {
