@@ -378,3 +378,11 @@ def alerts_active(*, organization_id: int, at: datetime | None = None) -> list[B
             seen.add(alert.budget_id)
             result.append(alert)
     return result
+
+
+def budget_policy_of(*, organization_id: int) -> str:
+    """`closed` or `open`: what the organization's requests get when the budget store is unavailable."""
+    from budgets.models import BudgetPolicy, StoreFailure
+
+    found = BudgetPolicy.objects.filter(organization_id=organization_id).values_list("on_store_failure", flat=True)
+    return next(iter(found), StoreFailure.CLOSED.value)

@@ -21,10 +21,12 @@ from budgets.models import (
     Budget,
     BudgetAlert,
     BudgetCounter,
+    BudgetPolicy,
     LimitScope,
     Period,
     RateLimit,
     Scope,
+    StoreFailure,
     default_thresholds,
 )
 from budgets.periods import period_bounds, zone_of
@@ -348,3 +350,27 @@ def alert_dismiss(*, alert: BudgetAlert, actor: AbstractBaseUser | None = None) 
                 target=str(alert.id),
             )
     return alert
+
+
+def budget_policy_set(
+    *, organization: Organization, on_store_failure: str, actor: AbstractBaseUser | None = None
+) -> BudgetPolicy:
+    """How the organization's requests are treated when the budget store is unavailable:
+    `closed` (refused with a 503, the default) or `open` (served and recorded without a hold)."""
+    if on_store_failure not in StoreFailure.values:
+        raise ValidationError({"on_store_failure": f"Choose one of {', '.join(StoreFailure.values)}."})
+    current = BudgetPolicy.objects.filter(organization=organization).first() or BudgetPolicy(organization=organization)
+    if current.pk is not None and current.on_store_failure == on_store_failure:
+        return current
+    current.on_store_failure = on_store_failure
+    with transaction.atomic():
+        current.save()
+        audit_record(
+            action="budget.policy",
+            organization_id=organization.id,
+            actor=_actor(actor),
+            target=organization.slug,
+            data={"on_store_failure": on_store_failure},
+        )
+        change_publish(topic=TOPIC, ref="policy")
+    return current
