@@ -99,7 +99,7 @@ class Harness:
         return self.owner
 
     def run(self, coro):
-        assert self.runner is not None
+        self.runner = self.runner or LoopThread()
         return self.runner.run(coro)
 
     def rebuild(self) -> None:
