@@ -8,7 +8,7 @@
 | `REDIS_URL` | `REDIS_URL` | empty | Redis holds the live counters when set |
 | `REDIS_PREFIX` | `GATEHOUSE_REDIS_PREFIX` | `gh:` (`gh-test:<pid>:` under pytest) | prefix of every budget key |
 | `WEBHOOK_TIMEOUT` | `GATEHOUSE_ALERT_WEBHOOK_TIMEOUT` | `5` | seconds a webhook delivery may take |
-| `GROUP_COMMIT_MAX` | `GATEHOUSE_BUDGET_GROUP_COMMIT_MAX` | `64` | most admissions in one transaction |
+| `GROUP_COMMIT_MAX` | `GATEHOUSE_BUDGET_GROUP_COMMIT_MAX` | `1` | most admissions in one SQLite transaction |
 | `RESTORE_WAIT` | `GATEHOUSE_BUDGET_RESTORE_WAIT` | `2` | seconds to wait for another restorer |
 
 Keys may be given in upper or lower case (tests override single keys).
@@ -29,7 +29,7 @@ class BudgetSettings:
     redis_url: str = ""
     redis_prefix: str = "gh:"
     webhook_timeout: float = 5.0
-    group_commit_max: int = 64
+    group_commit_max: int = 1
     restore_wait: float = 2.0
 
 

@@ -212,6 +212,7 @@ class Budgets:
         self._last_reap = 0.0
         self._last_warning: dict[str, float] = {}
         self.unavailable = 0  # admissions that met a store failure (served degraded or refused)
+        self.largest_batch = 0  # most database admissions decided together so far
 
     # ------------------------------------------------------------------ plumbing
 
@@ -643,6 +644,7 @@ class Budgets:
                 if not batch:
                     self._committing = False
                     return
+            self.largest_batch = max(self.largest_batch, len(batch))
             try:
                 outcome: Any = self.db.admit_many([hold for hold, _, _ in batch])
             except DatabaseError as exc:

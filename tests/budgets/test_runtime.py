@@ -297,12 +297,20 @@ class CountingExecutor(concurrent.futures.ThreadPoolExecutor):
         return super().submit(recorded)
 
 
-def test_concurrent_database_admissions_run_in_the_given_executor_and_stop_exactly_at_the_limit(world, store):
+@pytest.mark.parametrize("group", [1, 64])
+def test_concurrent_database_admissions_run_in_the_given_executor_and_stop_exactly_at_the_limit(
+    world, store, settings, group
+):
+    """With group commit (64: holds that arrive during a transaction share the next one, each in
+    a savepoint) and without (1), exactly the holds that fit are admitted."""
     if store != "db":
         pytest.skip("the database admission path")
+    settings.GATEHOUSE_BUDGETS = {**settings.GATEHOUSE_BUDGETS, "GROUP_COMMIT_MAX": group}
     budget = services.budget_create(organization=world.org, scope="key", scope_id=world.key.id, amount="0.10")
+    services.budget_create(organization=world.org, scope="team", scope_id=world.team.id, amount="0.07")
     admitting, writing = CountingExecutor("dedicated-admit"), CountingExecutor("dedicated-write")
     owner = Budgets(clock=clock, executor=admitting, writer=writing)
+    assert owner.conf.group_commit_max == group
 
     async def burst():
         await owner.start()
@@ -327,10 +335,12 @@ def test_concurrent_database_admissions_run_in_the_given_executor_and_stop_exact
 
     results = run(burst())
     try:
-        assert sum(1 for a in results if a.ok) == 10
-        assert all(a.refusal.kind == "budget" for a in results if not a.ok)
-        assert counter(budget).held_units == usd_to_units(Decimal("0.10"))
-        assert BudgetHold.objects.filter(status=HoldStatus.HELD).count() == 10
+        assert sum(1 for a in results if a.ok) == 7  # the team's budget is the tighter one
+        assert all(a.refusal.kind == "budget" and a.refusal.scope == "team" for a in results if not a.ok)
+        # A refused hold rolled back alone: nothing of it stays on the key's counter.
+        assert counter(budget).held_units == usd_to_units(Decimal("0.07"))
+        assert BudgetHold.objects.filter(status=HoldStatus.HELD).count() == 7
+        assert (owner.largest_batch > 1) == (group > 1)
         assert admitting.threads and all(name.startswith("dedicated-admit") for name in admitting.threads)
         assert writing.threads and all(name.startswith("dedicated-write") for name in writing.threads)
     finally:
