@@ -389,3 +389,42 @@ def test_reconcile_spend_rolls_up_first_and_names_a_hard_budget_over_its_limit(w
     assert "OVER LIMIT: hard budget spent 0.0200000000 of 0.0100000000 (0.0100000000 over)" in text
     assert "1 hard budget(s) over their limit." in text
     assert counter(budget).spent == Decimal("0.02")
+
+
+# --------------------------------------------------------------------------- Redis loss while another process restores
+
+
+def test_lost_counters_refuse_while_another_process_holds_the_restore(world, store, settings):
+    """Redis lost its counters and another process took the restore lock but never finishes:
+    admissions do not guess, they refuse (or serve without a hold when the organization fails open)."""
+    import redis
+
+    from budgets.conf import budget_settings
+    from tests.budgets.helpers import REDIS_URL, redis_flush
+
+    if store != "redis":
+        pytest.skip("only Redis can lose its counters")
+    settings.GATEHOUSE_BUDGETS = {**settings.GATEHOUSE_BUDGETS, "RESTORE_WAIT": 0.2}
+    harness().rebuild()
+    services.budget_create(organization=world.org, scope="key", scope_id=world.key.id, amount="1")
+    refresh()
+    assert admit(world, cost="0.01").ok
+    prefix = budget_settings().redis_prefix
+    redis_flush(REDIS_URL, prefix)
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        client.set(prefix + "restoring", "another-process", ex=30)
+        with pytest.raises(BudgetUnavailable) as caught:
+            admit(world, cost="0.01")
+        assert caught.value.store == "redis" and "restor" in caught.value.detail
+        services.budget_policy_set(organization=world.org, on_store_failure="open")
+        refresh()
+        assert admit(world, cost="0.01").degraded
+        client.delete(prefix + "restoring")  # that process died; its lock is gone
+        services.budget_policy_set(organization=world.org, on_store_failure="closed")
+        refresh()
+        restored = admit(world, cost="0.01")
+        assert restored.ok and not restored.degraded
+        assert client.exists(prefix + "epoch")
+    finally:
+        client.close()
