@@ -209,6 +209,7 @@ class Budgets:
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._delivering: set[asyncio.Task] = set()
+        self._drain_lock = asyncio.Lock()  # binds to the loop that first waits on it
         self._last_reap = 0.0
         self._last_warning: dict[str, float] = {}
         self.unavailable = 0  # admissions that met a store failure (served degraded or refused)
@@ -355,6 +356,12 @@ class Budgets:
             loop.call_soon_threadsafe(wake.set)
 
     async def drain(self) -> int:
+        """Settle everything queued. One drain at a time: a caller that drains (a tick, a test,
+        shutdown) waits for the batch the background task has in flight, then takes the rest."""
+        async with self._drain_lock:
+            return await self._drain()
+
+    async def _drain(self) -> int:
         with self._lock:
             batch, self._pending = self._pending, []
         if not batch:
