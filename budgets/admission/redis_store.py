@@ -358,14 +358,6 @@ class RedisStore:
             if spent is not None or held is not None
         }
 
-    async def counter_seed(self, ident: str, *, spent: int, expire_at: int) -> bool:
-        """Put a counter back from its database mirror when Redis lost it (never lowers it)."""
-        key = self.counter_key(ident)
-        created = await self.client.hsetnx(key, "spent", spent)
-        if created and expire_at:
-            await self.client.expireat(key, expire_at)
-        return bool(created)
-
     async def raise_hold(self, *, hold: Hold, extra: int) -> tuple[str, int, int]:
         """Raise an open hold by `extra` on every counter: ('ok', 0, new amount) | ('budget', index, used)
         | ('gone', 0, 0) when the hold is no longer open | ('lost', 0, 0)."""
