@@ -110,9 +110,6 @@ class AlertQueue:
             self._seen.clear()
 
 
-alert_queue = AlertQueue()
-
-
 def alerts_record(crossings: list[Crossing]) -> list[int]:
     """Record crossings not recorded yet (by any process); returns the new alerts' ids."""
     close_old_connections()

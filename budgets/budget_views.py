@@ -15,10 +15,10 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
 from budgets import services
-from budgets.forms import AlertSettingsForm, BudgetEditForm, BudgetForm, RateLimitForm
-from budgets.models import AlertSettings, Budget, BudgetAlert, BudgetHold, RateLimit, units_to_usd
+from budgets.forms import AlertSettingsForm, BudgetEditForm, BudgetForm, RateLimitForm, StorePolicyForm
+from budgets.models import AlertSettings, Budget, BudgetAlert, BudgetHold, RateLimit, StoreFailure, units_to_usd
 from budgets.periods import zone_of
-from budgets.selectors import budget_periods, budget_statuses, budget_tree
+from budgets.selectors import budget_periods, budget_policy_of, budget_statuses, budget_tree
 from console.forms import form_error_apply
 from console.models import Role
 from console.views import HtmxHttpRequest, is_manager, manager_required, render_page, role_required
@@ -212,7 +212,15 @@ def alert_settings(request: HtmxHttpRequest) -> HttpResponse:
                 form_error_apply(form, exc)
             else:
                 messages.success(request, "Alert settings saved.")
-    context = {"form": form, "current": current, "generated": generated, "can_manage": is_manager(request)}
+    policy = budget_policy_of(organization_id=org.id)
+    context = {
+        "form": form,
+        "current": current,
+        "generated": generated,
+        "can_manage": is_manager(request),
+        "policy_form": StorePolicyForm(initial={"on_store_failure": policy}),
+        "policy": StoreFailure(policy).label,
+    }
     response = render(request, "budgets/alert_settings.html", context)
     if generated:
         response["Cache-Control"] = "no-store"
@@ -230,3 +238,21 @@ def alert_dismiss(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     if not url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}):
         target = reverse("budgets:budget-tree")
     return redirect(target)
+
+
+@manager_required
+@require_POST
+def store_policy(request: HtmxHttpRequest) -> HttpResponse:
+    """Set what the organization's requests get when the budget store is unavailable."""
+    form = StorePolicyForm(request.POST)
+    if form.is_valid():
+        services.budget_policy_set(
+            organization=request.organization,
+            on_store_failure=form.cleaned_data["on_store_failure"],
+            actor=request.user,
+        )
+        label = StoreFailure(form.cleaned_data["on_store_failure"]).label.lower()
+        messages.success(request, f"When the budget store is unavailable: {label}.")
+    else:
+        messages.error(request, "Choose what happens when the budget store is unavailable.")
+    return redirect("budgets:alert-settings")

@@ -1,9 +1,8 @@
-"""The budgets app's one source of "now", so tests can stop and move time.
+"""Sources of "now" for budgets, injected into the `Budgets` owner and the console's services.
 
-Everything that decides by wall-clock time (periods shown in the console, hold
-expiry, alerts) asks `clock.now()`. The gateway passes each request's own start
-time to the admission, so a request and its usage record always fall in the same
-period.
+`SystemClock` reads the wall clock; `FrozenClock` stands still until moved (tests).
+The gateway passes each request's own start time to the admission, so a request and
+its usage record always fall in the same period.
 """
 
 from __future__ import annotations
@@ -11,9 +10,53 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 
-class Clock:
+class Clock(Protocol):
+    def now(self) -> datetime: ...
+
+
+class SystemClock:
+    """The wall clock, in UTC. Stateless."""
+
+    __slots__ = ()
+
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    def timestamp(self) -> float:
+        return self.now().timestamp()
+
+
+class FrozenClock:
+    """A clock stopped at `at` (aware); `advance` moves it."""
+
+    def __init__(self, at: datetime) -> None:
+        if at.tzinfo is None:
+            raise ValueError("freeze the clock at an aware datetime")
+        self._at = at
+
+    def now(self) -> datetime:
+        return self._at
+
+    def timestamp(self) -> float:
+        return self._at.timestamp()
+
+    def advance(self, delta: timedelta) -> datetime:
+        self._at += delta
+        return self._at
+
+    def set(self, at: datetime) -> None:
+        if at.tzinfo is None:
+            raise ValueError("freeze the clock at an aware datetime")
+        self._at = at
+
+
+class SettableClock:
+    """The wall clock until frozen: `frozen(at)` stops it for a block, `advance` moves it
+    (routing state and tests, which share one instance with the code under test)."""
+
     def __init__(self) -> None:
         self._frozen: datetime | None = None
 
@@ -24,7 +67,7 @@ class Clock:
         return self.now().timestamp()
 
     @contextmanager
-    def frozen(self, at: datetime) -> Iterator[Clock]:
+    def frozen(self, at: datetime) -> Iterator[SettableClock]:
         """Stop time at `at` (aware) until the block ends; `advance` moves it."""
         if at.tzinfo is None:
             raise ValueError("freeze the clock at an aware datetime")
@@ -41,4 +84,5 @@ class Clock:
         return self._frozen
 
 
-clock = Clock()
+
+SYSTEM_CLOCK = SystemClock()  # stateless: shared safely

@@ -1,60 +1,46 @@
-"""Budget settings: `settings.GATEHOUSE_BUDGETS` when the project defines it, else the environment.
+"""Budget settings, from `settings.GATEHOUSE_BUDGETS` (filled in gatehouse/settings.py).
 
-| variable | default | meaning |
-|---|---|---|
-| `GATEHOUSE_BUDGET_HOLD_TTL` | `900` | seconds a hold lives without being settled before it is released |
-| `GATEHOUSE_BUDGET_TICK` | `0.25` | seconds between ledger writes, counter mirroring and alert delivery |
-| `GATEHOUSE_BUDGET_REAP_INTERVAL` | `5` | seconds between sweeps for expired holds |
-| `GATEHOUSE_REDIS_PREFIX` | `gh:` (`gh-test:<pid>:` under pytest) | prefix of every budget and rate-limit key |
-| `GATEHOUSE_ALERT_WEBHOOK_TIMEOUT` | `5` | seconds a webhook delivery may take |
+| key | variable | default | meaning |
+|---|---|---|---|
+| `HOLD_TTL` | `GATEHOUSE_BUDGET_HOLD_TTL` | `900` | seconds a hold lives without being settled or renewed |
+| `TICK` | `GATEHOUSE_BUDGET_TICK` | `0.25` | seconds between ledger writes, renewals, mirroring and alerts |
+| `REAP_INTERVAL` | `GATEHOUSE_BUDGET_REAP_INTERVAL` | `5` | seconds between sweeps for expired holds |
+| `REDIS_URL` | `REDIS_URL` | empty | Redis holds the live counters when set |
+| `REDIS_PREFIX` | `GATEHOUSE_REDIS_PREFIX` | `gh:` (`gh-test:<pid>:` under pytest) | prefix of every budget key |
+| `WEBHOOK_TIMEOUT` | `GATEHOUSE_ALERT_WEBHOOK_TIMEOUT` | `5` | seconds a webhook delivery may take |
+| `GROUP_COMMIT_MAX` | `GATEHOUSE_BUDGET_GROUP_COMMIT_MAX` | `1` | most admissions in one SQLite transaction |
+| `RESTORE_WAIT` | `GATEHOUSE_BUDGET_RESTORE_WAIT` | `2` | seconds to wait for another restorer |
+
+Keys may be given in upper or lower case (tests override single keys).
 """
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from django.conf import settings
-
-from gatehouse.env import env_float, env_str
 
 
 @dataclass(frozen=True, slots=True)
 class BudgetSettings:
-    hold_ttl: float
-    tick: float
-    reap_interval: float
-    redis_url: str
-    redis_prefix: str
-    webhook_timeout: float
-
-
-_cached: tuple[tuple, BudgetSettings] | None = None
+    hold_ttl: float = 900.0
+    tick: float = 0.25
+    reap_interval: float = 5.0
+    redis_url: str = ""
+    redis_prefix: str = "gh:"
+    webhook_timeout: float = 5.0
+    group_commit_max: int = 1
+    restore_wait: float = 2.0
 
 
 def budget_settings() -> BudgetSettings:
-    """Read once; read again when the project's settings object changes (tests override it)."""
-    global _cached
-    overrides = getattr(settings, "GATEHOUSE_BUDGETS", None) or {}
-    key = (tuple(sorted(overrides.items())), settings.REDIS_URL)
-    if _cached is not None and _cached[0] == key:
-        return _cached[1]
-    testing = getattr(settings, "GATEHOUSE_ENV", "") == "test"
-    values = {
-        "hold_ttl": env_float("GATEHOUSE_BUDGET_HOLD_TTL", 900.0),
-        "tick": env_float("GATEHOUSE_BUDGET_TICK", 0.25),
-        "reap_interval": env_float("GATEHOUSE_BUDGET_REAP_INTERVAL", 5.0),
-        "redis_url": settings.REDIS_URL or "",
-        "redis_prefix": env_str("GATEHOUSE_REDIS_PREFIX", f"gh-test:{os.getpid()}:" if testing else "gh:"),
-        "webhook_timeout": env_float("GATEHOUSE_ALERT_WEBHOOK_TIMEOUT", 5.0),
-    }
-    values.update({name.lower(): value for name, value in overrides.items()})
-    found = BudgetSettings(**values)
-    _cached = (key, found)
-    return found
-
-
-def budget_settings_reset() -> None:
-    """Forget cached settings (tests that change the environment)."""
-    global _cached
-    _cached = None
+    """The settings as the project's settings object has them now (cheap: read when an owner is built)."""
+    configured = getattr(settings, "GATEHOUSE_BUDGETS", None) or {}
+    known = {f.name for f in fields(BudgetSettings)}
+    values: dict = {"redis_url": getattr(settings, "REDIS_URL", "") or ""}
+    for name, value in configured.items():
+        key = name.lower()
+        if key in known:
+            values[key] = value
+    values["redis_url"] = values["redis_url"] or ""
+    return BudgetSettings(**values)

@@ -15,8 +15,11 @@
       target: gpt-4o@azure   # a deployment's name
       rpm: 500
       tpm: 200000
+    budget_policies:
+    - organization: acme
+      on_store_failure: open   # closed (default): refuse with a 503 | open: serve without a hold
 
-An entry is identified by its organization and name. Pruning archives budgets (their
+An entry is identified by its organization and name (a policy by its organization). Pruning archives budgets (their
 history stays) and deletes rate limits.
 """
 
@@ -29,7 +32,7 @@ from typing import Any
 from django.contrib.auth import get_user_model
 
 from budgets import services
-from budgets.models import Budget, LimitScope, Period, RateLimit, Scope
+from budgets.models import Budget, BudgetPolicy, LimitScope, Period, RateLimit, Scope, StoreFailure
 from console.models import ApiKey, Organization, Team
 from gatehouse.config import CREATE, PRUNE, UNCHANGED, UPDATE, Change, PlanContext
 
@@ -388,5 +391,66 @@ def _limit_apply(*, previous: RateLimit | None, **fields: Any) -> None:
     services.rate_limit_set(**fields)
 
 
+class BudgetPolicySection:
+    """What each organization's requests get when the budget store is unavailable."""
+
+    name = "budget_policies"
+    order = 75
+
+    def existing_names(self) -> set[str]:
+        return set(BudgetPolicy.objects.values_list("organization__slug", flat=True))
+
+    def export(self) -> list[dict[str, Any]]:
+        rows = BudgetPolicy.objects.select_related("organization").order_by("organization__slug")
+        return [{"organization": p.organization.slug, "on_store_failure": p.on_store_failure} for p in rows]
+
+    def plan(self, entries: list[Any], *, context: PlanContext, problems: list[str]) -> list[Change]:
+        if not isinstance(entries, list):
+            problems.append(f"{self.name}: expected a list of entries")
+            return []
+        parsed: list[tuple[str, str, str]] = []
+        seen: set[str] = set()
+        for index, entry in enumerate(entries):
+            path = f"{self.name}[{index}]"
+            if not isinstance(entry, Mapping):
+                problems.append(f"{path}: expected a mapping of fields")
+                continue
+            found = [
+                f"{path}.{key}: unknown field"
+                for key in sorted(set(entry) - {"organization", "on_store_failure"}, key=str)
+            ]
+            slug, mode = entry.get("organization"), entry.get("on_store_failure", StoreFailure.CLOSED.value)
+            if not isinstance(slug, str) or not slug:
+                found.append(f"{path}.organization: required")
+            elif slug in seen:
+                found.append(f"{path}.organization: {slug!r} appears twice")
+            if mode not in StoreFailure.values:
+                found.append(f"{path}.on_store_failure: {mode!r} is not one of {', '.join(StoreFailure.values)}")
+            problems.extend(found)
+            if not found:
+                seen.add(slug)
+                parsed.append((path, slug, mode))
+        orgs = {o.slug: o for o in Organization.objects.filter(slug__in=[slug for _, slug, _ in parsed])}
+        existing = {p.organization.slug: p for p in BudgetPolicy.objects.select_related("organization")}
+        changes: list[Change] = []
+        for path, slug, mode in parsed:
+            organization = orgs.get(slug)
+            if organization is None:
+                problems.append(f"{path}.organization: unknown organization {slug!r}")
+                continue
+            current = existing.get(slug)
+            if current is not None and current.on_store_failure == mode:
+                changes.append(Change(self.name, slug, UNCHANGED))
+                continue
+            run = _bind(services.budget_policy_set, organization=organization, on_store_failure=mode)
+            changes.append(Change(self.name, slug, CREATE if current is None else UPDATE, (mode,), run=run))
+        if context.prune:
+            for slug, policy in sorted(existing.items()):
+                if slug not in seen and policy.on_store_failure != StoreFailure.CLOSED:
+                    run = _bind(services.budget_policy_set, organization=policy.organization, on_store_failure="closed")
+                    changes.append(Change(self.name, slug, PRUNE, ("closed",), run=run))
+        return changes
+
+
 def config_sections() -> list:
-    return [BudgetSection(), RateLimitSection()]
+    return [BudgetSection(), RateLimitSection(), BudgetPolicySection()]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from django import forms
 from django.contrib.auth import get_user_model
 
-from budgets.models import Period
+from budgets.models import Period, StoreFailure
 from console.forms import comma_list
 from console.models import ApiKey, Organization, Team
 
@@ -99,3 +99,12 @@ class AlertSettingsForm(forms.Form):
 
     def clean_emails(self) -> list[str]:
         return comma_list(self.cleaned_data.get("emails") or "")
+
+
+class StorePolicyForm(forms.Form):
+    on_store_failure = forms.ChoiceField(
+        label="When the budget store is unavailable",
+        choices=StoreFailure.choices,
+        widget=forms.RadioSelect,
+        help_text="Redis or the database cannot be reached: refuse requests (503), or serve them without a hold.",
+    )

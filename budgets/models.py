@@ -375,3 +375,20 @@ def counter_ident(budget_id: int, period_start) -> str:
 
 
 UNIT_QUANTUM = Decimal(1).scaleb(-10)
+
+
+class StoreFailure(models.TextChoices):
+    CLOSED = "closed", "Refuse the request (fail closed)"
+    OPEN = "open", "Serve and record it without a hold (fail open)"
+
+
+class BudgetPolicy(models.Model):
+    """How an organization's requests are treated when the budget store (Redis or the database)
+    cannot be reached: refused with a 503 (the default) or served without a hold."""
+
+    organization = models.OneToOneField("console.Organization", on_delete=models.CASCADE, related_name="+")
+    on_store_failure = models.CharField(max_length=8, choices=StoreFailure.choices, default=StoreFailure.CLOSED)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"budget policy of {self.organization_id}"

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 
 from django.db.models import Q
 
-from budgets.clock import clock
+from budgets.clock import SYSTEM_CLOCK
 from budgets.conf import budget_settings
 from budgets.models import (
     Budget,
@@ -60,6 +60,14 @@ class CounterCheck:
     @property
     def ok(self) -> bool:
         return not self.drift
+
+    @property
+    def over_limit(self) -> int:
+        """How far a hard budget's spend is past its limit (0 when within): a request cost more than
+        its worst case, or was served without a hold while the store was down (fail open)."""
+        if not self.budget.hard:
+            return 0
+        return max(0, self.counter_spent - self.budget.amount_units)
 
 
 def _scope_filter(budget: Budget) -> Q:
@@ -167,15 +175,23 @@ def reconcile(
     budget_id: int | None = None,
     at: datetime | None = None,
     period: str = "current",
+    rollup: bool = False,
 ) -> list[CounterCheck]:
     """Check every budget counter of the chosen periods: `current`, `previous` (both as of
-    `at`, default now) or `all` (every period with a counter)."""
+    `at`, default now) or `all` (every period with a counter).
+
+    `rollup` first brings the hourly rollups up to date (the Celery job may not have run
+    since the last records were written; without it their lag reads as drift)."""
+    if rollup:
+        from budgets.rollups import usage_rollup
+
+        usage_rollup()
     budgets = Budget.objects.select_related("organization").order_by("organization_id", "id")
     if organization_id is not None:
         budgets = budgets.filter(organization_id=organization_id)
     if budget_id is not None:
         budgets = budgets.filter(id=budget_id)
-    at = at or clock.now()
+    at = at or SYSTEM_CLOCK.now()
     wanted: list[tuple[Budget, datetime, datetime | None]] = []
     rows = defaultdict(dict)
     for row in BudgetCounter.objects.filter(budget__in=budgets):

@@ -19,7 +19,7 @@ from django.db.models import BigIntegerField, Count, DecimalField, F, Q, QuerySe
 from django.db.models.functions import Cast, Coalesce, NullIf, Round, TruncDate
 from django.utils import timezone
 
-from budgets.clock import clock
+from budgets.clock import SYSTEM_CLOCK as clock
 from budgets.filters import UsageFilters
 from budgets.models import (
     MONEY,
@@ -396,3 +396,11 @@ def dead_letters_list(*, organization_id: int) -> QuerySet[UsageDeadLetter]:
 
 def dead_letters_count(*, organization_id: int) -> int:
     return UsageDeadLetter.objects.filter(organization_id=organization_id).count()
+
+
+def budget_policy_of(*, organization_id: int) -> str:
+    """`closed` or `open`: what the organization's requests get when the budget store is unavailable."""
+    from budgets.models import BudgetPolicy, StoreFailure
+
+    found = BudgetPolicy.objects.filter(organization_id=organization_id).values_list("on_store_failure", flat=True)
+    return next(iter(found), StoreFailure.CLOSED.value)

@@ -16,16 +16,18 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 
 from audit.events import audit_record
-from budgets.clock import clock
+from budgets.clock import SYSTEM_CLOCK as clock
 from budgets.models import (
     AlertSettings,
     Budget,
     BudgetAlert,
     BudgetCounter,
+    BudgetPolicy,
     LimitScope,
     Period,
     RateLimit,
     Scope,
+    StoreFailure,
     UsageDeadLetter,
     UsageRecord,
     default_thresholds,
@@ -392,3 +394,27 @@ def dead_letter_discard(*, dead_letter: UsageDeadLetter, actor: AbstractBaseUser
             data={"record": dead_letter.record[:20000], "error": dead_letter.error[:2000]},
         )
         dead_letter.delete()
+
+
+def budget_policy_set(
+    *, organization: Organization, on_store_failure: str, actor: AbstractBaseUser | None = None
+) -> BudgetPolicy:
+    """How the organization's requests are treated when the budget store is unavailable:
+    `closed` (refused with a 503, the default) or `open` (served and recorded without a hold)."""
+    if on_store_failure not in StoreFailure.values:
+        raise ValidationError({"on_store_failure": f"Choose one of {', '.join(StoreFailure.values)}."})
+    current = BudgetPolicy.objects.filter(organization=organization).first() or BudgetPolicy(organization=organization)
+    if current.pk is not None and current.on_store_failure == on_store_failure:
+        return current
+    current.on_store_failure = on_store_failure
+    with transaction.atomic():
+        current.save()
+        audit_record(
+            action="budget.policy",
+            organization_id=organization.id,
+            actor=_actor(actor),
+            target=organization.slug,
+            data={"on_store_failure": on_store_failure},
+        )
+        change_publish(topic=TOPIC, ref="policy")
+    return current

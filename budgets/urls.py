@@ -11,6 +11,7 @@ urlpatterns = [
     path("budgets/limits/", budget_views.rate_limit_set, name="rate-limit-set"),
     path("budgets/limits/<int:pk>/delete/", budget_views.rate_limit_delete, name="rate-limit-delete"),
     path("budgets/alerts/", budget_views.alert_settings, name="alert-settings"),
+    path("budgets/store-policy/", budget_views.store_policy, name="store-policy"),
     path("budgets/alerts/<int:pk>/dismiss/", budget_views.alert_dismiss, name="alert-dismiss"),
     path("budgets/<int:pk>/", budget_views.budget_history, name="budget-history"),
     path("budgets/<int:pk>/row/", budget_views.budget_row, name="budget-row"),

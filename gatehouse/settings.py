@@ -326,6 +326,18 @@ for _proxy in GATEHOUSE["TRUSTED_PROXIES"]:
     except ValueError as _exc:
         raise ImproperlyConfigured(f"GATEHOUSE_TRUSTED_PROXIES: {_proxy!r} is not an address or network.") from _exc
 
+# Budgets and rate limits (docs/budgets-runtime.md). Keys are read by budgets/conf.py.
+GATEHOUSE_BUDGETS = {
+    "HOLD_TTL": env_float("GATEHOUSE_BUDGET_HOLD_TTL", 900.0),
+    "TICK": env_float("GATEHOUSE_BUDGET_TICK", 0.25),
+    "REAP_INTERVAL": env_float("GATEHOUSE_BUDGET_REAP_INTERVAL", 5.0),
+    "REDIS_URL": REDIS_URL,
+    "REDIS_PREFIX": env_str("GATEHOUSE_REDIS_PREFIX", f"gh-test:{os.getpid()}:" if GATEHOUSE_ENV == "test" else "gh:"),
+    "WEBHOOK_TIMEOUT": env_float("GATEHOUSE_ALERT_WEBHOOK_TIMEOUT", 5.0),
+    "GROUP_COMMIT_MAX": env_int("GATEHOUSE_BUDGET_GROUP_COMMIT_MAX", 1),
+    "RESTORE_WAIT": env_float("GATEHOUSE_BUDGET_RESTORE_WAIT", 2.0),
+}
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -31,9 +31,7 @@ from django.conf import settings
 from django.db import close_old_connections, connections
 from httpx_aiohttp import AiohttpTransport
 
-from budgets import facade as budgets
-from budgets.clock import Clock
-from budgets.usage import UsageSink
+from budgets.facade import SYSTEM_CLOCK, Budgets, SettableClock, UsageSink, budget_settings
 from console.authlimit import auth_limiter_build
 from console.changes import RESYNC, Change, ChangeFeed, ChangeFeedSettings
 from console.keycache import KeyCache, KeyCacheSettings
@@ -138,13 +136,14 @@ class Gateway:
         self.background = background
         key_settings = KeyCacheSettings.from_settings()
         self.executors = Executors(db_threads=self.conf.db_threads, key_threads=key_settings.max_concurrent)
-        self.clock = Clock()
+        self.clock = SettableClock()
         self.state = routing_state_from_settings(settings.GATEHOUSE, redis_url=settings.REDIS_URL, clock=self.clock)
         self.snapshots = Snapshots(state=self.state)
         self.keys = KeyCache(executor=self.executors.keys, config=key_settings)
         self.auth_limiter = auth_limiter_build(redis_url=settings.REDIS_URL)
         self.changes = ChangeFeed(ChangeFeedSettings.from_settings())
         self.trusted_proxies: tuple[str, ...] = tuple(settings.GATEHOUSE["TRUSTED_PROXIES"])
+        self.budgets = self._new_budgets()
         self.usage = UsageSink(
             journal_dir=settings.GATEHOUSE["JOURNAL_DIR"], buffer_max=settings.GATEHOUSE["USAGE_BUFFER_MAX"]
         )
@@ -155,6 +154,20 @@ class Gateway:
         self._stopped = False
 
     # -- life cycle ------------------------------------------------------------------------
+
+    def _new_budgets(self) -> Budgets:
+        """The budget engine: database admissions on a thread of their own (never behind a
+        usage write or a key lookup), its writes on another."""
+        return Budgets(clock=SYSTEM_CLOCK)
+
+    async def budgets_reload(self) -> None:
+        """The budget settings changed (a store switched): a new engine; else rebuild its definitions."""
+        if budget_settings() == self.budgets.conf:
+            await self.budgets.changed()
+            return
+        old, self.budgets = self.budgets, self._new_budgets()
+        await old.stop()
+        await self.budgets.start()
 
     def _new_http_client(self) -> httpx.AsyncClient:
         limit = self.conf.upstream_max_connections
@@ -188,12 +201,12 @@ class Gateway:
         await self.db(self.changes.head)  # before the snapshots: nothing after it is missed
         if self.snapshots.catalog is None:
             await self.db(self.snapshots.refresh)
-        await budgets.budgets_start()
+        await self.budgets.start()
         if self.background:
             self._tasks = [
                 asyncio.create_task(self._every(self.conf.change_poll_interval, self.poll_changes)),
                 asyncio.create_task(self._every(self.conf.usage_flush_interval, self.flush_usage)),
-                asyncio.create_task(self._every(budgets.tick_interval(), budgets.budgets_tick)),
+                asyncio.create_task(self._every(self.budgets.tick_interval(), self._budgets_tick)),
             ]
             if self.changes.config.redis_url:
                 self._tasks.append(asyncio.create_task(self.changes.listen(self.apply_changes)))
@@ -210,7 +223,7 @@ class Gateway:
                 await task
         self._tasks = []
         if self._starting is not None and self._starting.done() and not self._starting.exception():
-            await budgets.budgets_stop()
+            await self.budgets.stop()
             await self.state.flush()
         await self.writer(self.usage.flush_final)
         if self.http is not None:
@@ -281,7 +294,10 @@ class Gateway:
         elif reroute:
             await self.db(self.snapshots.refresh_routing)
         if budgets_changed:
-            await budgets.budgets_changed()
+            await self.budgets.changed()
+
+    async def _budgets_tick(self) -> None:
+        await self.budgets.tick()
 
     async def flush_usage(self) -> int:
         if not len(self.usage):
@@ -291,7 +307,7 @@ class Gateway:
     async def drain(self) -> None:
         """Write now what the background loops would write soon: usage, settlements, holds."""
         await self.flush_usage()
-        await budgets.budgets_tick()
+        await self.budgets.tick()
 
     # -- from other threads (tests, management commands) ---------------------------------------
 

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import close_old_connections, transaction
+from django.db.models import Q
 
 from budgets.admission.db import ident_parts
 from budgets.admission.types import CounterRef, Hold
@@ -103,6 +105,18 @@ class LedgerBuffer:
         )
         self.touch(hold.counters)
 
+    def raised(self, request_id: str, *, amount_units: int) -> None:
+        """The hold was raised (`Budgets.reserve_more`): its amount is now `amount_units`."""
+        self._add(LedgerEntry(request_id=request_id, amount_units=amount_units))
+
+    def renewed(self, request_id: str, *, expires_at: datetime) -> None:
+        self._add(LedgerEntry(request_id=request_id, expires_at=expires_at))
+
+    def clear(self) -> None:
+        with self._lock:
+            self._pending.clear()
+            self._touched.clear()
+
     def expired(self, row: dict, *, at: datetime) -> None:
         self._add(LedgerEntry(**row, status=HoldStatus.EXPIRED, settled_at=at))
 
@@ -186,11 +200,12 @@ def _row_update(row: BudgetHold, entry: LedgerEntry) -> None:
         fields["settled_at"] = entry.settled_at
     if entry.late and not row.late:
         fields["late"] = True
+    if row.status == HoldStatus.HELD and entry.amount_units is not None and entry.amount_units != row.amount_units:
+        fields["amount_units"] = entry.amount_units
+    if row.status == HoldStatus.HELD and entry.expires_at is not None and entry.expires_at != row.expires_at:
+        fields["expires_at"] = entry.expires_at
     if fields:
         BudgetHold.objects.filter(pk=row.pk).update(**fields)
-
-
-ledger_buffer = LedgerBuffer()
 
 
 def mirror_write(values: dict[str, tuple[int, int]], refs: dict[str, CounterRef | None]) -> int:
@@ -223,23 +238,60 @@ def mirror_write(values: dict[str, tuple[int, int]], refs: dict[str, CounterRef 
     return len(rows)
 
 
-def mirror_current(budgets, *, at: datetime) -> list[tuple[str, int, int]]:
-    """(ident, spent, expire at) of the current periods' mirrored counters, to put back into a
-    Redis that lost them (a restart without persistence, or a switch from database counters)."""
-    from django.db.models import Q
-
+def restore_plan(budgets, *, at: datetime) -> tuple[list[tuple[str, int, int, int]], list[dict]]:
+    """What Redis should hold, from the database: for each current-period counter (ident, spent,
+    held, expire at) and every open hold. Spent is the larger of the mirrored value and the sum
+    of the ledger's settled costs; held is the sum of the open holds (which are put back too, so
+    their settlement still finds them)."""
     from budgets.admission.redis_store import RETENTION
     from budgets.periods import period_bounds
 
-    query = Q(pk__in=[])
-    for budget in budgets:
-        start, _ = period_bounds(budget.period, at, budget.zone)
-        query |= Q(budget_id=budget.id, period_start=start)
     close_old_connections()
-    rows = BudgetCounter.objects.filter(query, spent_units__gt=0).values_list(
-        "budget_id", "period_start", "period_end", "spent_units"
-    )
-    return [
-        (f"{budget_id}:{int(start.timestamp())}", spent, int(end.timestamp()) + RETENTION if end else 0)
-        for budget_id, start, end, spent in rows
-    ]
+    wanted: dict[str, tuple[int, datetime, datetime | None]] = {}
+    for budget in budgets:
+        start, end = period_bounds(budget.period, at, budget.zone)
+        wanted[f"{budget.id}:{int(start.timestamp())}"] = (budget.organization_id, start, end)
+    spent: dict[str, int] = defaultdict(int)
+    held: dict[str, int] = defaultdict(int)
+    mirrored: dict[str, int] = {}
+    query = Q(pk__in=[])
+    for ident, (_, start, _) in wanted.items():
+        query |= Q(budget_id=int(ident.split(":")[0]), period_start=start)
+    for budget_id, start, value in BudgetCounter.objects.filter(query).values_list(
+        "budget_id", "period_start", "spent_units"
+    ):
+        mirrored[f"{budget_id}:{int(start.timestamp())}"] = value
+    earliest: dict[int, datetime] = {}
+    for organization_id, start, _ in wanted.values():
+        earliest[organization_id] = min(start, earliest.get(organization_id, start))
+    holds: list[dict] = []
+    for organization_id, since in earliest.items():
+        rows = BudgetHold.objects.filter(organization_id=organization_id, created_at__gte=since).values_list(
+            "request_id", "counters", "amount_units", "actual_units", "status", "created_at", "expires_at"
+        )
+        for request_id, counters, amount, actual, status, created_at, expires_at in rows.iterator():
+            mine = [ident for ident in counters if ident in wanted]
+            if not mine:
+                continue
+            if actual is not None:
+                for ident in mine:
+                    spent[ident] += actual
+            if status == HoldStatus.HELD:
+                for ident in counters:
+                    held[ident] += amount
+                holds.append(
+                    {
+                        "request_id": request_id,
+                        "organization_id": organization_id,
+                        "counters": list(counters),
+                        "amount_units": amount,
+                        "created_at": created_at,
+                        "expires_at": expires_at,
+                    }
+                )
+    counters = []
+    for ident in sorted(set(wanted) | set(held)):
+        end = wanted[ident][2] if ident in wanted else None
+        expire_at = int(end.timestamp()) + RETENTION if end is not None else 0
+        counters.append((ident, max(spent.get(ident, 0), mirrored.get(ident, 0)), held.get(ident, 0), expire_at))
+    return counters, holds

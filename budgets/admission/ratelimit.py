@@ -6,8 +6,8 @@ boundary. A request takes 1 from each requests bucket and its estimated tokens
 from each tokens bucket; settlement gives back what it did not use (or takes the
 excess), so a tokens bucket can go below zero and then makes callers wait.
 
-`LocalBuckets` keeps the state in this process (the embedded default: limits are
-per process); with Redis the same arithmetic runs inside the admission script.
+`LocalBuckets` keeps the state in the memory of its owner (the embedded default: limits
+are per process); with Redis the same arithmetic runs inside the admission script.
 """
 
 from __future__ import annotations
@@ -129,9 +129,6 @@ class LocalBuckets:
     def clear(self) -> None:
         with self._lock:
             self._state.clear()
-
-
-local_buckets = LocalBuckets()
 
 
 def duration_text(seconds: float) -> str:

@@ -11,13 +11,15 @@ Keys (under the configured prefix):
   h:<request id>                 hash {amount, keys, payload, expires}: an open hold
   holds                          sorted set of open holds by expiry time
   r:<scope>:<id>:<kind>          hash {level, ts}: a token bucket (ts from Redis's own clock)
+  epoch                          written when the counters are restored from the database; an
+                                 admission that finds it missing knows Redis lost its counters
+  restoring                      a lock: the one process restoring the counters
 """
 
 from __future__ import annotations
 
-import asyncio
+import json
 import time
-import weakref
 from datetime import UTC, datetime
 
 from budgets.admission.types import Bucket, CounterRef, Hold, Settlement, SettleResult
@@ -27,6 +29,9 @@ RETENTION = 35 * 86400  # seconds a period's counter stays in Redis after the pe
 ADMIT = """
 local nb = tonumber(ARGV[5])
 local nr = tonumber(ARGV[6])
+if nb > 0 and redis.call('EXISTS', KEYS[#KEYS]) == 0 then
+  return {0, 'l'}
+end
 local amount = tonumber(ARGV[2])
 local t = redis.call('TIME')
 local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
@@ -168,6 +173,54 @@ end
 return {0, tostring(best_wait)}
 """
 
+RAISE = """
+local amount = redis.call('HGET', KEYS[1], 'amount')
+if not amount then return {0, 'h'} end
+if redis.call('EXISTS', KEYS[2]) == 0 then return {0, 'l'} end
+local extra = tonumber(ARGV[1])
+local n = tonumber(ARGV[2])
+for i = 1, n do
+  local v = redis.call('HMGET', KEYS[2 + i], 'spent', 'held')
+  local u = (tonumber(v[1]) or 0) + (tonumber(v[2]) or 0)
+  if ARGV[2 + i * 2] == '1' and u + extra > tonumber(ARGV[1 + i * 2]) then
+    return {0, 'b', i, tostring(u)}
+  end
+end
+for i = 1, n do redis.call('HINCRBY', KEYS[2 + i], 'held', ARGV[1]) end
+return {1, redis.call('HINCRBY', KEYS[1], 'amount', ARGV[1])}
+"""
+
+RENEW = """
+local done = 0
+for i = 1, #KEYS do
+  if redis.call('EXISTS', KEYS[i]) == 1 then
+    redis.call('HSET', KEYS[i], 'expires', ARGV[2 * i])
+    redis.call('EXPIREAT', KEYS[i], math.floor(tonumber(ARGV[2 * i])) + 86400)
+    redis.call('ZADD', ARGV[1], 'XX', ARGV[2 * i], ARGV[2 * i + 1])
+    done = done + 1
+  end
+end
+return done
+"""
+
+RESTORE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local data = cjson.decode(ARGV[1])
+for _, c in ipairs(data.counters) do
+  local current = tonumber(redis.call('HGET', c[1], 'spent') or '0')
+  local spent = math.max(current, tonumber(c[2]))
+  redis.call('HSET', c[1], 'spent', string.format('%d', spent), 'held', string.format('%d', c[3]))
+  if tonumber(c[4]) > 0 then redis.call('EXPIREAT', c[1], c[4]) end
+end
+for _, h in ipairs(data.holds) do
+  redis.call('HSET', h[1], 'amount', string.format('%d', h[3]), 'keys', h[4], 'payload', h[5], 'expires', h[6])
+  redis.call('EXPIREAT', h[1], math.floor(tonumber(h[6])) + 86400)
+  redis.call('ZADD', KEYS[2], h[6], h[2])
+end
+redis.call('SET', KEYS[1], ARGV[2])
+return 1
+"""
+
 
 class RedisStore:
     """One client and its registered scripts per event loop (redis.asyncio clients are loop-bound)."""
@@ -175,9 +228,16 @@ class RedisStore:
     def __init__(self, url: str, prefix: str) -> None:
         import redis.asyncio as redis_asyncio
 
-        self.client = redis_asyncio.Redis.from_url(url, decode_responses=True, health_check_interval=30)
+        self.client = redis_asyncio.Redis.from_url(
+            url, decode_responses=True, health_check_interval=30, socket_connect_timeout=2, socket_timeout=5
+        )
         self.prefix = prefix
         self.holds_key = prefix + "holds"
+        self.epoch_key = prefix + "epoch"
+        self.lock_key = prefix + "restoring"
+        self._raise = self.client.register_script(RAISE)
+        self._renew = self.client.register_script(RENEW)
+        self._restore = self.client.register_script(RESTORE)
         self._admit = self.client.register_script(ADMIT)
         self._settle = self.client.register_script(SETTLE)
         self._release = self.client.register_script(RELEASE)
@@ -195,7 +255,8 @@ class RedisStore:
     async def admit(
         self, *, hold: Hold | None, refs: tuple[CounterRef, ...], buckets: list[Bucket], request_id: str
     ) -> tuple[str, int, list[float]]:
-        """('ok', 0, levels) | ('budget', index, [used]) | ('rate', index, levels so far)."""
+        """('ok', 0, levels) | ('budget', index, [used]) | ('rate', index, levels so far) | ('lost', 0, []):
+        Redis no longer has the epoch key, so its counters are gone until restored."""
         keys = [self.hold_key(request_id), self.holds_key]
         amount = hold.amount_units if hold is not None else 0
         expires = hold.expires_at.timestamp() if hold is not None else 0
@@ -211,9 +272,12 @@ class RedisStore:
         for bucket in buckets:
             keys.append(self.bucket_key(bucket.key))
             args.extend((bucket.capacity, bucket.cost))
+        keys.append(self.epoch_key)
         reply = await self._admit(keys=keys, args=args)
         if int(reply[0]) == 1:
             return "ok", 0, [float(v) for v in reply[1:]]
+        if reply[1] == "l":
+            return "lost", 0, []
         if reply[1] == "b":
             return "budget", int(reply[2]) - 1, [float(reply[3])]
         return "rate", int(reply[2]) - 1, [float(v) for v in reply[3:]]
@@ -294,33 +358,63 @@ class RedisStore:
             if spent is not None or held is not None
         }
 
-    async def counter_seed(self, ident: str, *, spent: int, expire_at: int) -> bool:
-        """Put a counter back from its database mirror when Redis lost it (never lowers it)."""
-        key = self.counter_key(ident)
-        created = await self.client.hsetnx(key, "spent", spent)
-        if created and expire_at:
-            await self.client.expireat(key, expire_at)
-        return bool(created)
+    async def raise_hold(self, *, hold: Hold, extra: int) -> tuple[str, int, int]:
+        """Raise an open hold by `extra` on every counter: ('ok', 0, new amount) | ('budget', index, used)
+        | ('gone', 0, 0) when the hold is no longer open | ('lost', 0, 0)."""
+        keys = [self.hold_key(hold.request_id), self.epoch_key]
+        args: list = [extra, len(hold.counters)]
+        for ref in hold.counters:
+            keys.append(self.counter_key(ref.ident))
+            args.extend((ref.budget.limit_units, 1 if ref.budget.hard else 0))
+        reply = await self._raise(keys=keys, args=args)
+        if int(reply[0]) == 1:
+            return "ok", 0, int(reply[1])
+        if reply[1] == "h":
+            return "gone", 0, 0
+        if reply[1] == "l":
+            return "lost", 0, 0
+        return "budget", int(reply[2]) - 1, int(float(reply[3]))
+
+    async def renew(self, expiries: dict[str, float]) -> int:
+        """Move the expiry of open holds (request id -> epoch seconds); holds already gone are skipped."""
+        if not expiries:
+            return 0
+        keys = [self.hold_key(request_id) for request_id in expiries]
+        args: list = [self.holds_key]
+        for request_id, at in expiries.items():
+            args.extend((f"{at:.6f}", request_id))
+        return int(await self._renew(keys=keys, args=args))
+
+    async def epoch_present(self) -> bool:
+        return bool(await self.client.exists(self.epoch_key))
+
+    async def restore_lock(self, token: str, *, seconds: int = 30) -> bool:
+        return bool(await self.client.set(self.lock_key, token, nx=True, ex=seconds))
+
+    async def restore_unlock(self, token: str) -> None:
+        if await self.client.get(self.lock_key) == token:
+            await self.client.delete(self.lock_key)
+
+    async def restore(self, *, counters: list[tuple[str, int, int, int]], holds: list[dict], epoch: str) -> bool:
+        """Put counters (ident, spent, held, expire at) and open holds back and write the epoch, at once;
+        False when another process did it first. A counter's spend is never lowered."""
+        payload = {
+            "counters": [
+                [self.counter_key(ident), spent, held, expire_at] for ident, spent, held, expire_at in counters
+            ],
+            "holds": [
+                [
+                    self.hold_key(h["request_id"]),
+                    h["request_id"],
+                    h["amount_units"],
+                    " ".join(self.counter_key(i) for i in h["counters"]),
+                    f"{h['organization_id']}|{h['created_at'].timestamp():.6f}|" + ",".join(h["counters"]),
+                    f"{h['expires_at'].timestamp():.6f}",
+                ]
+                for h in holds
+            ],
+        }
+        return bool(int(await self._restore(keys=[self.epoch_key, self.holds_key], args=[json.dumps(payload), epoch])))
 
     async def close(self) -> None:
         await self.client.aclose()
-
-
-_stores: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, RedisStore] = weakref.WeakKeyDictionary()
-
-
-def redis_store(url: str, prefix: str) -> RedisStore:
-    """The store of the running event loop."""
-    loop = asyncio.get_running_loop()
-    store = _stores.get(loop)
-    if store is None:
-        store = _stores[loop] = RedisStore(url, prefix)
-    return store
-
-
-def redis_store_forget() -> RedisStore | None:
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
-        return None
-    return _stores.pop(loop, None)

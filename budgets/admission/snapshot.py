@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from django.contrib.auth import get_user_model
 
 from budgets.admission.types import CompiledBudget, CompiledLimit
-from budgets.models import Budget, LimitScope, RateLimit, Scope
+from budgets.models import Budget, BudgetPolicy, LimitScope, RateLimit, Scope, StoreFailure
 from budgets.periods import zone_of
 from console.models import ApiKey, Organization, Team
 
@@ -24,6 +24,7 @@ class BudgetSnapshot:
     budgets: dict[ScopeKey, tuple[CompiledBudget, ...]] = field(default_factory=dict)
     limits: dict[ScopeKey, CompiledLimit] = field(default_factory=dict)
     organizations: frozenset[int] = frozenset()  # organizations with any budget or limit
+    fail_open: frozenset[int] = frozenset()  # organizations served without a hold when a store fails
 
     def applicable(
         self, *, organization_id: int, team_id: int | None, user_id: int | None, key_id: int | None
@@ -125,10 +126,14 @@ def budget_snapshot_build() -> BudgetSnapshot:
         )
         if limit.organization_id is not None and limit.scope != LimitScope.DEPLOYMENT:
             organizations.add(limit.organization_id)
+    fail_open = BudgetPolicy.objects.filter(on_store_failure=StoreFailure.OPEN).values_list(
+        "organization_id", flat=True
+    )
     return BudgetSnapshot(
         budgets={scope: tuple(items) for scope, items in compiled.items()},
         limits=compiled_limits,
         organizations=frozenset(organizations),
+        fail_open=frozenset(fail_open),
     )
 
 
@@ -139,8 +144,8 @@ class SnapshotHolder:
         self.current: BudgetSnapshot | None = None
 
     def refresh(self) -> BudgetSnapshot:
+        from django.db import close_old_connections
+
+        close_old_connections()
         self.current = budget_snapshot_build()
         return self.current
-
-
-budget_snapshot = SnapshotHolder()

@@ -80,6 +80,7 @@ class Admission:
     buckets: tuple[tuple[str, int], ...]  # token buckets charged: (key, capacity), adjusted at settlement
     tokens: int  # tokens charged to them
     headers: tuple[tuple[str, str], ...]
+    degraded: bool = False  # admitted without a hold: the store failed and the organization fails open
 
     @property
     def ok(self) -> bool:

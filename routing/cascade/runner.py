@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 
-from budgets.pricing import cost_of
+from budgets.facade import cost_of
 from providers.facade import ChatResult, ModelInfo, UpstreamError, Usage
 from routing.cascade.compress import compressed_messages, conversation_split, summary_request
 from routing.cascade.validators import answer_check

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 
-from budgets.clock import Clock
+from budgets.clock import SettableClock
 from console.access import HtmxHttpRequest, is_manager
 from routing.engine.state import RoutingState, routing_state_from_settings
 from routing.models import PolicyVersion
@@ -49,4 +49,4 @@ def live_state(request: HtmxHttpRequest) -> RoutingState:
     gateway = getattr(request, "scope", {}).get("gatehouse.gateway")
     if gateway is not None:
         return gateway.state
-    return routing_state_from_settings(settings.GATEHOUSE, redis_url=settings.REDIS_URL, clock=Clock())
+    return routing_state_from_settings(settings.GATEHOUSE, redis_url=settings.REDIS_URL, clock=SettableClock())

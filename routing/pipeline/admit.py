@@ -14,8 +14,7 @@ from decimal import Decimal
 from typing import Any, TypeVar
 
 from budgets import facade
-from budgets.pricing import cost_of
-from budgets.usage import UsageEvent
+from budgets.facade import UsageEvent, cost_of
 from providers.facade import ModelInfo, estimate_prompt_tokens, estimate_text_tokens
 from routing.conf import routing_conf
 from routing.errors import GatewayError
@@ -154,12 +153,18 @@ def refusal_error(refusal: facade.Refusal, headers: tuple[tuple[str, str], ...] 
     return GatewayError(refusal.message, status=429, type=refusal.kind, code="rate_limit_exceeded", headers=extra)
 
 
-def _unavailable() -> GatewayError:
+def _unavailable(exc: facade.BudgetUnavailable) -> GatewayError:
+    message = (
+        exc.refusal.message
+        if exc.refusal is not None
+        else ("The gateway cannot check this request's budget right now; it was not sent. Please retry shortly.")
+    )
     return GatewayError(
-        "The gateway cannot check this request's budget right now; it was not sent. Please retry shortly.",
+        message,
         status=503,
         type="service_unavailable",
-        code="budget_unavailable",
+        code=exc.code,
+        headers={"retry-after": "1", "x-gatehouse-budget-store": exc.store},
     )
 
 
@@ -170,7 +175,7 @@ async def admit(ctx: RequestContext, body: dict[str, Any], plan: RoutePlan | Non
     ctx.worst_tokens = need.tokens
     key = ctx.key
     try:
-        admission = await facade.admit(
+        admission = await ctx.gateway.budgets.admit(
             request_id=ctx.request_id,
             organization_id=key.organization_id,
             team_id=key.team_id,
@@ -180,42 +185,71 @@ async def admit(ctx: RequestContext, body: dict[str, Any], plan: RoutePlan | Non
             cost=need.cost,
             tokens=need.tokens,
         )
-    except facade.BudgetUnavailable:
-        raise _unavailable() from None
+    except facade.BudgetUnavailable as exc:
+        raise _unavailable(exc) from None
     if admission.refusal is not None:
         raise refusal_error(admission.refusal, admission.headers)
+    if admission.degraded:
+        # The organization chose to serve requests while its budget store is unreachable.
+        ctx.response_headers["x-gatehouse-budget"] = "degraded"
     if admission is not facade.FREE:
         ctx.admission = admission
 
 
-async def admit_deployments(ctx: RequestContext, targets: list[T], body: dict[str, Any]) -> list[T]:
-    """Drop candidates (anything with a deployment `id`) at their own RPM/TPM limit, which
-    protects the provider's limits, and charge the first one with room."""
-    if not targets:
-        return targets
-    try:
-        tokens = ctx.worst_tokens if ctx.worst_tokens is not None else worst_case(ctx, body).tokens
-        gate = await facade.gate_deployments(deployment_ids=[t.id for t in targets], tokens=tokens)
-    except facade.BudgetUnavailable:
-        raise _unavailable() from None
-    if gate.refusal is not None:
-        raise refusal_error(gate.refusal)
-    if gate.buckets:
-        admission = ctx.admission or facade.FREE
-        ctx.admission = replace(admission, buckets=admission.buckets + gate.buckets, tokens=gate.tokens)
-    return targets[gate.skip :]
+class DeploymentLimits:
+    """Per-attempt deployment rate limits: the deployment that is about to be called is
+    charged (`take`), and given back if it fails without answering, so the limit is
+    charged to the deployment that answers — not to the first candidate with room."""
+
+    __slots__ = ("ctx", "tokens", "taken", "refused")
+
+    def __init__(self, ctx: RequestContext) -> None:
+        self.ctx = ctx
+        self.tokens = ctx.worst_tokens or 0
+        self.taken: dict[int, tuple[tuple[str, int], ...]] = {}
+        self.refused = 0
+
+    async def take(self, candidate) -> bool:
+        try:
+            ok, charged = await self.ctx.gateway.budgets.deployment_take(candidate.id, self.tokens)
+        except facade.BudgetUnavailable as exc:
+            raise _unavailable(exc) from None
+        if not ok:
+            self.refused += 1
+            return False
+        if charged:
+            self.taken[candidate.id] = charged
+        return True
+
+    def give_back(self, candidate) -> None:
+        charged = self.taken.pop(candidate.id, ())
+        if charged:
+            self.ctx.gateway.budgets.deployment_give_back(charged, tokens=self.tokens)
+
+    def answered(self) -> tuple[tuple[str, int], ...]:
+        """The buckets of the deployment that answered (trued up at settlement)."""
+        found: tuple[tuple[str, int], ...] = ()
+        for charged in self.taken.values():
+            found += charged
+        return found
 
 
 def admission_settle(ctx: RequestContext, event: UsageEvent) -> None:
     """Settle the request's hold with its real cost and tokens (once, whatever path ends it)."""
-    if ctx.admission is None or ctx.admission_settled:
+    if ctx.admission_settled:
+        return
+    limits = ctx.deployment_limits
+    extra = limits.answered() if limits is not None else ()
+    if ctx.admission is None and not extra:
         return
     ctx.admission_settled = True
-    facade.settle(
-        admission=ctx.admission,
+    admission = ctx.admission or replace(facade.FREE, tokens=limits.tokens)
+    ctx.gateway.budgets.settle(
+        admission=admission,
         cost=event.cost,
         tokens=event.input_tokens + event.output_tokens,
         failed=event.status_code >= 400,
+        extra_buckets=extra,
     )
 
 

@@ -166,13 +166,19 @@ def no_healthy(route: CompiledRoute) -> GatewayError:
     )
 
 
+class DeploymentsAtLimit(GatewayError):
+    """Every candidate deployment of a route is at its own rate limit (a fallback may serve)."""
+
+
 def at_limit(route: CompiledRoute) -> GatewayError:
-    return GatewayError(
-        f"Every deployment of `{route.name}` is at its rate limit; try again shortly.",
+    return DeploymentsAtLimit(
+        f"Rate limit reached for every deployment of `{route.name}` (each is at its requests or tokens "
+        "per minute); try again shortly.",
         status=429,
-        type="rate_limit_error",
-        code="deployment_rate_limited",
+        type="requests",
+        code="rate_limit_exceeded",
         param="model",
+        headers={"retry-after": "1"},
     )
 
 
@@ -298,7 +304,9 @@ async def with_fallbacks(
         try:
             return await run(route, ordered, budget)
         except (UpstreamError, GatewayError) as exc:
-            if isinstance(exc, GatewayError) and exc.code not in ("no_healthy_deployment", "deployment_rate_limited"):
+            if isinstance(exc, GatewayError) and not (
+                exc.code == "no_healthy_deployment" or isinstance(exc, DeploymentsAtLimit)
+            ):
                 raise
             reason = error_class(exc)
             target = route.fallbacks.get(reason) or route.fallbacks.get("any")

@@ -40,6 +40,7 @@ class RequestContext:
     attempt_trail: list[dict[str, Any]] = field(default_factory=list)
     admission: Any = None  # budgets.facade.Admission when budgets or limits apply
     admission_settled: bool = False
+    deployment_limits: Any = None  # routing.pipeline.admit.DeploymentLimits, per attempt
     worst_tokens: int | None = None  # tokens the rate limits were charged up front
     prompt_estimate: int = 0  # estimated prompt tokens (admission, the journal)
     usage: Usage | None = None

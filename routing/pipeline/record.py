@@ -13,8 +13,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from budgets.pricing import cost_of
-from budgets.usage import UsageEvent
+from budgets.facade import UsageEvent, cost_of
 from routing.pipeline.context import RequestContext
 
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from providers.facade import UpstreamError, Usage, estimate_text_tokens
 from routing.engine.listing import route_model_object, route_model_objects
 from routing.errors import GatewayError
-from routing.pipeline.admit import admit, admit_deployments
+from routing.pipeline.admit import DeploymentLimits, admit
 from routing.pipeline.call import chat_call, embeddings_call, stream_open
 from routing.pipeline.classify import classify
 from routing.pipeline.context import RequestContext
@@ -124,7 +124,7 @@ async def plan(gateway: Gateway, ctx: RequestContext, body: dict[str, Any], *, c
     # guard (in) takes its place here.
     await admit(ctx, body, route_plan)
     route_plan = await route_order(ctx, route_plan)
-    route_plan.ordered = await admit_deployments(ctx, route_plan.ordered, body)
+    ctx.deployment_limits = DeploymentLimits(ctx)
     return route_plan
 
 
@@ -153,7 +153,8 @@ async def chat(gateway: Gateway, ctx: RequestContext, body: dict[str, Any]) -> R
         validate_chat(body)
         route_plan = await plan(gateway, ctx, body, capability="chat")
         usage_begin(ctx, prompt_tokens=ctx.prompt_estimate)
-        result = await chat_call(ctx, gateway.http, route_plan, body)
+        limits = ctx.deployment_limits
+        result = await chat_call(ctx, gateway.http, route_plan, body, take=limits.take, give_back=limits.give_back)
         ctx.usage = result.usage
         return _answer(ctx, result.body)
 
@@ -172,7 +173,8 @@ async def chat_stream(gateway: Gateway, ctx: RequestContext, body: dict[str, Any
         ctx.include_usage = bool(options.get("include_usage"))
         route_plan = await plan(gateway, ctx, body, capability="chat")
         usage_begin(ctx, prompt_tokens=ctx.prompt_estimate)
-        upstream = await stream_open(ctx, gateway.http, route_plan, body)
+        limits = ctx.deployment_limits
+        upstream = await stream_open(ctx, gateway.http, route_plan, body, take=limits.take, give_back=limits.give_back)
         relay = StreamRelay(gateway, ctx, upstream, body, settle=settle_safely)
         return Reply(status=200, payload={}, headers=gateway_headers(ctx), relay=relay)
 
@@ -186,7 +188,10 @@ async def embeddings(gateway: Gateway, ctx: RequestContext, body: dict[str, Any]
         validate_embeddings(body)
         route_plan = await plan(gateway, ctx, body, capability="embeddings")
         usage_begin(ctx, prompt_tokens=ctx.prompt_estimate)
-        result = await embeddings_call(ctx, gateway.http, route_plan, body)
+        limits = ctx.deployment_limits
+        result = await embeddings_call(
+            ctx, gateway.http, route_plan, body, take=limits.take, give_back=limits.give_back
+        )
         usage = result.usage
         if not usage.prompt_tokens:
             usage = Usage(prompt_tokens=estimate_text_tokens(body.get("input")), estimated=True)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from budgets.pricing import cost_of
-from budgets.usage import UsageEvent
+from budgets.facade import UsageEvent, cost_of
 from routing.pipeline.admit import admission_headers, admission_settle
 from routing.pipeline.context import RequestContext
 from routing.pipeline.record import routing_headers, routing_record

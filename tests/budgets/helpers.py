@@ -4,16 +4,19 @@ counter stores (database, and Redis when REDIS_URL is set)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import copy
 import os
+import threading
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
 import pytest
-from asgiref.sync import async_to_sync
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
 
@@ -31,45 +34,146 @@ def redis_flush(url: str, prefix: str) -> None:
         client.close()
 
 
-def budget_state_reset() -> None:
-    from budgets.admission.db import known_counters
-    from budgets.admission.ledger import ledger_buffer
-    from budgets.admission.ratelimit import local_buckets
-    from budgets.admission.snapshot import budget_snapshot
-    from budgets.alerts import alert_queue
-    from budgets.conf import budget_settings_reset
+class TestClock:
+    """The wall clock until frozen; `frozen(at)` stops it, `advance` moves it (tests only)."""
 
-    budget_settings_reset()
-    known_counters.clear()
-    local_buckets.clear()
-    alert_queue.clear()
-    ledger_buffer._pending.clear()
-    ledger_buffer._touched.clear()
-    budget_snapshot.current = None
+    def __init__(self) -> None:
+        self._frozen: datetime | None = None
+
+    def now(self) -> datetime:
+        from datetime import UTC
+
+        return self._frozen if self._frozen is not None else datetime.now(UTC)
+
+    @contextmanager
+    def frozen(self, at: datetime) -> Iterator[TestClock]:
+        if at.tzinfo is None:
+            raise ValueError("freeze the clock at an aware datetime")
+        previous, self._frozen = self._frozen, at
+        try:
+            yield self
+        finally:
+            self._frozen = previous
+
+    def advance(self, delta) -> datetime:
+        if self._frozen is None:
+            raise RuntimeError("only a frozen clock can be moved")
+        self._frozen += delta
+        return self._frozen
+
+
+clock = TestClock()
+
+
+class LoopThread:
+    """One event loop in a thread of its own, as a gateway process has: the owner under test
+    lives on it, and tests run coroutines there."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def run(self, coro, timeout: float = 30.0):
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(timeout=5)
+        self.loop.close()
+
+
+class Harness:
+    """The `Budgets` owner of a test, built on first use (after the test set its settings)."""
+
+    def __init__(self) -> None:
+        self.runner: LoopThread | None = None
+        self.owner = None
+
+    def budgets(self):
+        from budgets.runtime import Budgets
+
+        if self.owner is None:
+            self.runner = self.runner or LoopThread()
+            self.owner = Budgets(clock=clock)
+            self.run(self.owner.start())
+        return self.owner
+
+    def run(self, coro):
+        self.runner = self.runner or LoopThread()
+        return self.runner.run(coro)
+
+    def rebuild(self) -> None:
+        """Settings changed: a new owner."""
+        self.close(keep_loop=True)
+
+    def close(self, *, keep_loop: bool = False) -> None:
+        if self.owner is not None:
+            with contextlib.suppress(Exception):  # a test that broke a store leaves it broken
+                self.run(self.owner.stop())
+            self.owner = None
+        if self.runner is not None and not keep_loop:
+            self.runner.close()
+            self.runner = None
+
+
+HARNESSES: list[Harness] = []  # the current test's harness (tests only)
+
+
+def harness() -> Harness:
+    return HARNESSES[-1]
+
+
+def budgets():
+    """The `Budgets` owner of the running test."""
+    return harness().budgets()
+
+
+def run(coro):
+    """Run a coroutine on the owner's loop."""
+    return harness().run(coro)
+
+
+def budget_state_reset() -> None:
+    """Forget what the test server's gateway keeps in memory about budgets and limits."""
+    from tests.conftest import server_gateway
+
+    gateway = server_gateway()
+    if gateway is not None:
+        gateway.budgets.reset()
 
 
 @pytest.fixture(autouse=True)
 def clean_budget_state():
     budget_state_reset()
-    yield
+    current = Harness()
+    HARNESSES.append(current)
+    yield current
+    current.close()
+    HARNESSES.remove(current)
     budget_state_reset()
 
 
 @pytest.fixture(params=["db", "redis"])
 def store(request, settings):
     """Run the test on the database counters and on Redis (skipped without REDIS_URL)."""
-    from budgets.conf import budget_settings, budget_settings_reset
+    from budgets.conf import budget_settings
 
     if request.param == "redis" and not REDIS_URL:
         pytest.skip("REDIS_URL is not set")
-    settings.GATEHOUSE_BUDGETS = {"redis_url": REDIS_URL if request.param == "redis" else ""}
-    budget_settings_reset()
+    settings.GATEHOUSE_BUDGETS = {
+        **settings.GATEHOUSE_BUDGETS,
+        "REDIS_URL": REDIS_URL if request.param == "redis" else "",
+    }
+    if HARNESSES:
+        harness().rebuild()
     if request.param == "redis":
         redis_flush(REDIS_URL, budget_settings().redis_prefix)
     yield request.param
+    if HARNESSES:
+        harness().close(keep_loop=True)
     if request.param == "redis":
         redis_flush(REDIS_URL, budget_settings().redis_prefix)
-    budget_settings_reset()
 
 
 @dataclass
@@ -106,48 +210,37 @@ def admit(
     key=None,
     request_id: str | None = None,
 ):
-    from budgets import facade
-    from budgets.admission.snapshot import budget_snapshot
-    from budgets.clock import clock
-
-    if budget_snapshot.current is None:
-        budget_snapshot.refresh()
     key = key or world.key
-    return async_to_sync(facade.admit)(
-        request_id=request_id or f"req_{uuid.uuid4().hex}",
-        organization_id=world.org.id,
-        team_id=key.team_id,
-        user_id=key.user_id,
-        key_id=key.id,
-        at=at or clock.now(),
-        cost=Decimal(cost),
-        tokens=tokens,
+    owner = budgets()
+    return run(
+        owner.admit(
+            request_id=request_id or f"req_{uuid.uuid4().hex}",
+            organization_id=world.org.id,
+            team_id=key.team_id,
+            user_id=key.user_id,
+            key_id=key.id,
+            at=at or clock.now(),
+            cost=Decimal(cost),
+            tokens=tokens,
+        )
     )
 
 
 def settle(admission, *, cost: str = "0", tokens: int = 0, failed: bool = False) -> None:
-    from budgets import facade
-
-    facade.settle(admission=admission, cost=Decimal(cost), tokens=tokens, failed=failed)
+    """Settle, and wait until the settlement is booked (as the gateway does a moment later)."""
+    owner = budgets()
+    owner.settle(admission=admission, cost=Decimal(cost), tokens=tokens, failed=failed)
+    run(owner.drain())
 
 
 def tick() -> None:
-    """One background tick outside the gateway: settle what is queued, write ledger and mirror, reap."""
-    from budgets.admission import engine
-
-    async def run() -> None:
-        current = engine.engine()
-        await current.tick(force_reap=True)
-        await current.stop()
-        engine.engine_forget()
-
-    async_to_sync(run)()
+    """One background tick: settle what is queued, renew, write ledger and mirror, reap."""
+    run(budgets().tick(force_reap=True))
 
 
 def refresh() -> None:
-    from budgets.admission.snapshot import budget_snapshot
-
-    budget_snapshot.refresh()
+    """The owner under test sees the definitions as they are now."""
+    budgets().snapshot_refresh()
 
 
 # --------------------------------------------------------------------------- gateway helpers
@@ -158,9 +251,12 @@ PROMPT = [{"role": "user", "content": "hi"}]
 
 def budget_sync() -> None:
     """Make the gateway see the budget definitions as they are now (instead of its poll)."""
-    from budgets.admission.snapshot import budget_snapshot
+    from tests.conftest import server_gateway
 
-    budget_snapshot.refresh()
+    gateway = server_gateway()
+    if gateway is not None:
+        # A new engine when the test switched the store (database or Redis), else new definitions.
+        gateway.call_soon(gateway.budgets_reload, timeout=30)
 
 
 def priced_model(

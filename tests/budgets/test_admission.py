@@ -11,9 +11,8 @@ from decimal import Decimal
 import pytest
 
 from budgets import services
-from budgets.clock import clock
 from budgets.models import BudgetCounter, BudgetHold, HoldStatus, units_to_usd, usd_to_units
-from tests.budgets.helpers import admit, refresh, settle, tick
+from tests.budgets.helpers import admit, clock, harness, refresh, settle, tick
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -129,10 +128,8 @@ def test_a_new_period_is_a_new_counter_and_the_old_one_stays(world, store):
 
 
 def test_expired_holds_are_released_and_recorded_and_late_settlements_still_book(world, store, settings):
-    from budgets.conf import budget_settings_reset
-
-    settings.GATEHOUSE_BUDGETS = {**settings.GATEHOUSE_BUDGETS, "hold_ttl": 60}
-    budget_settings_reset()
+    settings.GATEHOUSE_BUDGETS = {**settings.GATEHOUSE_BUDGETS, "HOLD_TTL": 60}
+    harness().rebuild()
     budget = services.budget_create(organization=world.org, scope="key", scope_id=world.key.id, amount="0.02")
     refresh()
     start = datetime.now(UTC)
@@ -201,23 +198,29 @@ def test_requests_without_budgets_or_limits_cost_nothing(world, store):
     assert not BudgetHold.objects.exists()
 
 
-def test_redis_gets_back_the_spend_it_lost_from_the_database_mirror(world, store):
-    from asgiref.sync import async_to_sync
-
-    from budgets import facade
+def test_redis_that_lost_its_counters_is_restored_from_the_database_before_admitting(world, store):
+    """Redis restarted without persistence: the next admission finds the epoch key gone,
+    restores the counters (settled spend and open holds) from the database and still
+    refuses at the limit."""
+    from budgets.conf import budget_settings
     from tests.budgets.helpers import REDIS_URL, redis_flush
 
     if store != "redis":
         pytest.skip("only Redis can lose its counters")
-    from budgets.conf import budget_settings
-
-    services.budget_create(organization=world.org, scope="key", scope_id=world.key.id, amount="0.05")
+    budget = services.budget_create(organization=world.org, scope="key", scope_id=world.key.id, amount="0.10")
     refresh()
     first = admit(world, cost="0.03")
     settle(first, cost="0.03")
-    tick()  # mirrored into the database
-    redis_flush(REDIS_URL, budget_settings().redis_prefix)  # Redis restarted without persistence
-    async_to_sync(facade.budgets_changed)()
-    refused = admit(world, cost="0.03")
+    second = admit(world, cost="0.02")
+    settle(second, cost="0.02")
+    running = admit(world, cost="0.04")  # still open when Redis loses everything
+    tick()  # the ledger and the mirror are written
+    redis_flush(REDIS_URL, budget_settings().redis_prefix)  # every key of this gateway: FLUSHDB, for it
+    refused = admit(world, cost="0.02")  # 0.05 spent + 0.04 held + 0.02 > 0.10
     assert refused.refusal is not None and refused.refusal.kind == "budget"
-    assert admit(world, cost="0.02").ok
+    assert admit(world, cost="0.01").ok  # exactly up to the limit
+    assert not admit(world, cost="0.0001").ok
+    settle(running, cost="0.01")  # the restored hold is settled and released as usual
+    tick()
+    row = counter(budget)
+    assert (row.spent, row.held_units) == (Decimal("0.06"), usd_to_units(Decimal("0.01")))

@@ -12,8 +12,9 @@ from decimal import Decimal
 import pytest
 
 from budgets import services
-from budgets.clock import clock
+from budgets.clock import SYSTEM_CLOCK as clock
 from budgets.models import BudgetAlert, BudgetCounter, usd_to_units
+from budgets.periods import zone_of
 from tests.api.conftest import a, b, client_for, fast_password_hashing, models  # noqa: F401
 
 pytestmark = pytest.mark.django_db
@@ -76,9 +77,9 @@ def test_update_archive_and_period_history(a):
     changed = admin.patch(f"{BUDGETS}{budget.id}/", {"amount": "20", "hard": False}, format="json")
     assert changed.status_code == 200 and changed.json()["amount"] == "20.0000000000"
     assert changed.json()["hard"] is False
-    with clock.frozen(datetime(2025, 3, 15, tzinfo=UTC)):
-        periods = admin.get(f"{BUDGETS}{budget.id}/periods/").json()
-    assert [p["period_start"][:10] for p in periods] == ["2025-03-01", "2025-01-01"]
+    periods = admin.get(f"{BUDGETS}{budget.id}/periods/").json()
+    current = clock.now().astimezone(zone_of(a.org.time_zone)).date().replace(day=1).isoformat()
+    assert [p["period_start"][:10] for p in periods] == [current, "2025-01-01"]
     assert periods[1]["spent"] == "9.2500000000"
     assert admin.delete(f"{BUDGETS}{budget.id}/").status_code == 204
     assert admin.get(BUDGETS).json()["results"] == []

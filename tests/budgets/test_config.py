@@ -121,3 +121,23 @@ rate_limits:
     assert "budgets[2].amount:" in problems and "budgets[2].period:" in problems
     assert "rate_limits[0].organization: required for a team limit" in problems
     assert not Budget.objects.exists() and not RateLimit.objects.exists()
+
+
+def test_store_failure_policies_export_apply_and_prune(world):
+    from budgets.models import BudgetPolicy
+
+    plan = config_apply(
+        {"budget_policies": [{"organization": "budget-org", "on_store_failure": "open"}]}, source="p.yaml"
+    )
+    assert [c.action for c in plan.changes] == ["create"]
+    assert BudgetPolicy.objects.get(organization=world.org).on_store_failure == "open"
+    exported = document(sections=("budget_policies",))
+    assert exported["budget_policies"] == [{"organization": "budget-org", "on_store_failure": "open"}]
+    assert [c.action for c in config_apply(exported, source="p.yaml").changes] == ["unchanged"]
+    with pytest.raises(ConfigError) as caught:
+        config_apply(
+            {"budget_policies": [{"organization": "budget-org", "on_store_failure": "maybe"}]}, source="bad.yaml"
+        )
+    assert any(p.startswith("budget_policies[0].on_store_failure:") for p in caught.value.problems)
+    config_apply({"budget_policies": []}, source="p.yaml", prune=True)
+    assert BudgetPolicy.objects.get(organization=world.org).on_store_failure == "closed"

@@ -11,20 +11,18 @@ from decimal import Decimal
 import pytest
 
 from budgets import services
-from budgets.clock import clock
-from budgets.facade import budgets_maintain
 from budgets.models import BudgetCounter, BudgetHold, HoldStatus, counter_ident, usd_to_units
 from budgets.periods import period_bounds, zone_of
-from tests.budgets.helpers import admit, refresh, tick
+from tests.budgets.helpers import admit, clock, harness, refresh, tick
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def test_maintenance_releases_what_no_process_settled(world, store, settings):
-    from budgets.conf import budget_settings_reset
+    from budgets.runtime import Budgets
 
-    settings.GATEHOUSE_BUDGETS = {**settings.GATEHOUSE_BUDGETS, "hold_ttl": 30}
-    budget_settings_reset()
+    settings.GATEHOUSE_BUDGETS = {**settings.GATEHOUSE_BUDGETS, "HOLD_TTL": 30}
+    harness().rebuild()
     services.budget_create(organization=world.org, scope="key", scope_id=world.key.id, amount="1")
     refresh()
     start = datetime.now(UTC)
@@ -32,7 +30,7 @@ def test_maintenance_releases_what_no_process_settled(world, store, settings):
         orphan = admit(world, cost="0.5")
         tick()
         frozen.advance(timedelta(seconds=31))
-        assert budgets_maintain()["released"] == 1
+        assert Budgets(clock=clock).maintain() == 1  # what budgets_maintain runs, on this clock
         tick()
     hold = BudgetHold.objects.get(request_id=orphan.hold.request_id)
     assert hold.status == HoldStatus.EXPIRED

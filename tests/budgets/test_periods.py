@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from budgets.clock import clock
+from budgets.clock import SYSTEM_CLOCK, FrozenClock
 from budgets.models import Period
 from budgets.periods import EPOCH, PeriodCache, period_bounds, previous_period
 
@@ -93,17 +93,19 @@ def test_previous_period_is_the_one_before():
 
 def test_cached_bounds_roll_over_at_the_boundary_without_any_job():
     cache = PeriodCache()
-    with clock.frozen(datetime(2026, 1, 31, 22, 59, 59, tzinfo=UTC)) as frozen:
-        january = cache.bounds(Period.MONTHLY, clock.now(), BERLIN)
-        frozen.advance(timedelta(seconds=1))
-        february = cache.bounds(Period.MONTHLY, clock.now(), BERLIN)
+    clock = FrozenClock(datetime(2026, 1, 31, 22, 59, 59, tzinfo=UTC))
+    january = cache.bounds(Period.MONTHLY, clock.now(), BERLIN)
+    clock.advance(timedelta(seconds=1))
+    february = cache.bounds(Period.MONTHLY, clock.now(), BERLIN)
     assert january[1] == february[0] == datetime(2026, 1, 31, 23, 0, tzinfo=UTC)
     # An older moment (a late settlement) still gets its own period.
     assert cache.bounds(Period.MONTHLY, datetime(2026, 1, 15, tzinfo=UTC), BERLIN) == january
 
 
-def test_a_frozen_clock_needs_an_aware_time_and_only_it_moves():
-    with pytest.raises(ValueError), clock.frozen(datetime(2026, 1, 1)):
-        pass
-    with pytest.raises(RuntimeError):
-        clock.advance(timedelta(seconds=1))
+def test_a_frozen_clock_needs_an_aware_time_and_only_moves_when_told():
+    with pytest.raises(ValueError):
+        FrozenClock(datetime(2026, 1, 1))
+    clock = FrozenClock(datetime(2026, 1, 1, tzinfo=UTC))
+    assert clock.now() == clock.now() == datetime(2026, 1, 1, tzinfo=UTC)
+    assert clock.advance(timedelta(seconds=1)) == datetime(2026, 1, 1, 0, 0, 1, tzinfo=UTC)
+    assert SYSTEM_CLOCK.now().tzinfo is not None

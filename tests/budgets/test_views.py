@@ -198,3 +198,21 @@ def test_tree_query_count_does_not_grow_with_teams_and_keys(client, world, djang
         services.budget_create(organization=world.org, scope="team", scope_id=team.id, amount="1")
     with django_assert_max_num_queries(len(small.captured_queries)):
         assert client.get(TREE).status_code == 200
+
+
+def test_store_failure_policy_is_set_by_managers_and_shown_to_finance(client, world, finance):
+    from budgets.models import BudgetPolicy
+    from budgets.selectors import budget_policy_of
+
+    page = signed_in(client, world.owner).get(reverse("budgets:alert-settings")).content.decode()
+    assert "When the budget store is unavailable" in page
+    assert 'value="closed"' in page and "checked" in page.split('value="closed"')[1].split(">")[0]
+    response = client.post(reverse("budgets:store-policy"), {"on_store_failure": "open"})
+    assert response.status_code == 302 and response.url == reverse("budgets:alert-settings")
+    assert budget_policy_of(organization_id=world.org.id) == "open"
+    assert client.post(reverse("budgets:store-policy"), {"on_store_failure": "sometimes"}).status_code == 302
+    assert budget_policy_of(organization_id=world.org.id) == "open"  # invalid input changed nothing
+    reader = signed_in(client, finance)
+    assert "Serve and record it without a hold" in reader.get(reverse("budgets:alert-settings")).content.decode()
+    assert reader.post(reverse("budgets:store-policy"), {"on_store_failure": "closed"}).status_code == 403
+    assert BudgetPolicy.objects.get(organization=world.org).on_store_failure == "open"

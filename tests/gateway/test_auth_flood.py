@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from django.db import connections
 
-from budgets.clock import Clock
+from budgets.clock import SettableClock
 from console import services
 from console.authlimit import AuthLimitSettings, MemoryAuthLimiter, RedisAuthLimiter
 from console.keycache import KeyCache, KeyCacheSettings, key_context_fetch
@@ -152,7 +152,7 @@ async def _code(secret: str, *, client: str, keys: KeyCache, limiter) -> str:
 
 @pytest.mark.asyncio
 async def test_a_failed_auth_flood_is_refused_before_lookup_and_recovers_after_the_window(issued, executor):
-    clock = Clock()
+    clock = SettableClock()
     loader = CountingLoader()
     keys = KeyCache(executor=executor, loader=loader)
     limiter = MemoryAuthLimiter(AuthLimitSettings(limit=30, window=60), clock=clock.timestamp)
@@ -210,7 +210,7 @@ async def test_revoked_and_expired_keys_count_as_failures(issued, executor):
 @pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="REDIS_URL is not set")
 @pytest.mark.asyncio
 async def test_processes_share_the_failed_auth_budget_through_redis():
-    clock = Clock()
+    clock = SettableClock()
     prefix = f"test:authfail:{secrets.token_hex(4)}"
     config = AuthLimitSettings(limit=5, window=60)
     one, two = (RedisAuthLimiter(os.environ["REDIS_URL"], config, prefix=prefix, clock=clock.timestamp) for _ in "12")

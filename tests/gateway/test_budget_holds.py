@@ -20,7 +20,7 @@ from tests.conftest import free_port
 
 
 def test_hold_of_a_killed_process_expires_and_is_released(demo, store, settings):
-    from budgets.conf import budget_settings_reset
+    from tests.budgets.helpers import harness
     from tests.gateway.test_processes import start_gateway
 
     slow, _ = priced_model(suffix="-slow", output_tokens=2000, extra_headers={"x-sim-latency-scale": "1"})
@@ -63,8 +63,8 @@ def test_hold_of_a_killed_process_expires_and_is_released(demo, store, settings)
         assert counter.held_units > 0
         assert BudgetHold.objects.get(organization_id=demo.org.id).status == HoldStatus.HELD
     time.sleep(1.2)  # past the one-second hold lifetime
-    settings.GATEHOUSE_BUDGETS = {**settings.GATEHOUSE_BUDGETS, "hold_ttl": 1}
-    budget_settings_reset()
+    settings.GATEHOUSE_BUDGETS = {**settings.GATEHOUSE_BUDGETS, "HOLD_TTL": 1}
+    harness().rebuild()
     tick()  # a sweep, as any gateway process's runtime runs every few seconds
     hold = wait_until(lambda: BudgetHold.objects.filter(organization_id=demo.org.id, status=HoldStatus.EXPIRED).first())
     assert hold.actual_units is None and hold.settled_at is not None and hold.amount_units > 0

@@ -161,3 +161,52 @@ def test_the_hold_covers_the_priciest_reachable_model(demo, store, shape):
     response = chat(demo, "primary", messages=PROMPT, max_tokens=MAX_TOKENS)
     assert response.status_code == 429, response.text
     assert response.json()["error"]["code"] == "budget_exceeded"
+
+
+def test_a_stream_that_outlives_its_hold_lifetime_keeps_its_hold(demo, store, settings):
+    """Holds live a short while here (1 s) and streams run longer: the relay renews a
+    running stream's hold, so the reaper never frees its reservation and requests that
+    arrive meanwhile cannot spend it a second time."""
+    import threading
+    import time
+
+    import httpx
+
+    settings.GATEHOUSE_BUDGETS = {**settings.GATEHOUSE_BUDGETS, "HOLD_TTL": 1.0, "REAP_INTERVAL": 0.2, "TICK": 0.1}
+    card = model_card("long-stream", input_price=PRICEY[0], output_price=PRICEY[1])
+    slow = sim_deployment(card, "long-stream@a", {"x-sim-output-tokens": str(MAX_TOKENS), "x-sim-latency-scale": "4"})
+    reset_state(slow)
+    worst = _worst(*PRICEY)
+    budget_services.budget_create(organization=demo.org, scope="key", scope_id=demo.key.id, amount=worst * 2)
+    budget_sync()
+    streamed: list[tuple[int, float]] = []
+
+    def stream_one() -> None:
+        started = time.monotonic()
+        with httpx.stream(
+            "POST",
+            demo.base_url + "/chat/completions",
+            json={"model": card.name, "messages": PROMPT, "max_tokens": MAX_TOKENS, "stream": True},
+            headers={"authorization": f"Bearer {demo.secret}"},
+            timeout=60,
+        ) as response:
+            for _ in response.iter_lines():
+                pass
+            streamed.append((response.status_code, time.monotonic() - started))
+
+    threads = [threading.Thread(target=stream_one) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    time.sleep(2.5)  # past the hold lifetime and several reaper sweeps, the streams still running
+    assert any(thread.is_alive() for thread in threads), "the streams must outlast the hold lifetime"
+    late = [chat(demo, card.name, messages=PROMPT, max_tokens=MAX_TOKENS) for _ in range(2)]
+    for thread in threads:
+        thread.join(60)
+    assert [status for status, _ in streamed] == [200, 200]
+    assert all(seconds > 2.5 for _, seconds in streamed)
+    assert [r.status_code for r in late] == [429, 429], [r.text for r in late]
+    ids = [r.headers["x-request-id"] for r in late]
+    wait_until(lambda: UsageRecord.objects.filter(request_id__in=ids).count() == 2)
+    wait_until(lambda: UsageRecord.objects.filter(key_id=demo.key.id, stream=True).count() == 2)
+    spent = sum(UsageRecord.objects.filter(key_id=demo.key.id).values_list("cost", flat=True), Decimal(0))
+    assert spent <= worst * 2

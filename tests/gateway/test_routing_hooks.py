@@ -110,7 +110,7 @@ def test_take_refusing_every_deployment_is_a_429(demo, trio):
     hooks = Hooks(full={d.name for d in trio})
     with pytest.raises(GatewayError) as caught:
         call(demo, "hooked", hooks)
-    assert caught.value.status == 429 and caught.value.code == "deployment_rate_limited"
+    assert caught.value.status == 429 and caught.value.code == "rate_limit_exceeded"
     assert hooks.taken == [] and hooks.given_back == []
 
 

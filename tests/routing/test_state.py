@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from budgets.clock import Clock
+from budgets.clock import SettableClock
 from routing.engine.state import Breaker, routing_state_build
 from routing.engine.state.memory import MemoryState
 
@@ -22,7 +22,7 @@ START = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 @pytest.fixture(params=BACKENDS)
 def state(request):
-    clock = Clock()
+    clock = SettableClock()
     with clock.frozen(START):
         if request.param == "memory":
             yield MemoryState(clock=clock)
@@ -173,7 +173,7 @@ def test_client_faults_do_not_feed_ejection(state):
 
 
 def test_state_is_built_from_explicit_arguments():
-    clock = Clock()
+    clock = SettableClock()
     built = routing_state_build(clock=clock)
     assert built.name == "memory" and built.clock is clock
     if os.environ.get("REDIS_URL"):

@@ -24,7 +24,14 @@ class Command(BaseCommand):
             help="the periods to check: current (default), previous, or all with a counter",
         )
         parser.add_argument("--at", help="a date or time (ISO 8601) that picks the current/previous period")
-        parser.add_argument("--check", action="store_true", help="exit with status 1 when there is drift")
+        parser.add_argument(
+            "--check", action="store_true", help="exit with status 1 on drift or a hard budget over its limit"
+        )
+        parser.add_argument(
+            "--no-rollup",
+            action="store_true",
+            help="compare with the hourly rollups as they are (default: bring them up to date first)",
+        )
 
     def handle(self, *args, **options) -> None:
         organization_id = None
@@ -41,11 +48,15 @@ class Command(BaseCommand):
             if at is None:
                 raise CommandError(f"--at: {options['at']!r} is not an ISO 8601 date or time.")
         checks = reconcile(
-            organization_id=organization_id, budget_id=options["budget"], at=at, period=options["period"]
+            organization_id=organization_id,
+            budget_id=options["budget"],
+            at=at,
+            period=options["period"],
+            rollup=not options["no_rollup"],
         )
         header = ("budget", "period start", "counter", "ledger", "records", "scope records", "rollups", "held")
         self.stdout.write("  ".join(f"{h:>16}" if i > 1 else f"{h:<28}" for i, h in enumerate(header)))
-        drifted = 0
+        drifted = over = 0
         for check in checks:
             cells = (
                 f"{check.budget.name[:28]:<28}",
@@ -68,9 +79,19 @@ class Command(BaseCommand):
             for problem in check.drift:
                 drifted += 1
                 self.stdout.write(self.style.ERROR(f"    DRIFT: {problem}"))
+            if check.over_limit:
+                over += 1
+                self.stdout.write(
+                    self.style.ERROR(
+                        f"    OVER LIMIT: hard budget spent {money_text(check.counter_spent)} of "
+                        f"{money_text(check.budget.amount_units)} ({money_text(check.over_limit)} over)"
+                    )
+                )
         if drifted:
             self.stdout.write(self.style.ERROR(f"{drifted} drift finding(s) in {len(checks)} counter(s)."))
-            if options["check"]:
-                raise SystemExit(1)
         else:
             self.stdout.write(self.style.SUCCESS(f"No drift in {len(checks)} counter(s)."))
+        if over:
+            self.stdout.write(self.style.ERROR(f"{over} hard budget(s) over their limit."))
+        if (drifted or over) and options["check"]:
+            raise SystemExit(1)

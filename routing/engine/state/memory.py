@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Sequence
 
-from budgets.clock import Clock
+from budgets.clock import Clock, SettableClock
 from routing.engine.state.base import EWMA_ALPHA, HEALTHY, Breaker, Health
 
 MAX_WINDOW = 10_000  # outcomes kept per deployment, whatever the window's length
@@ -82,7 +82,7 @@ class MemoryState:
     name = "memory"
 
     def __init__(self, *, clock: Clock | None = None) -> None:
-        self.clock = clock or Clock()
+        self.clock = clock or SettableClock()
         self._slots: dict[int, _Slot] = {}
         self._counters: dict[str, int] = {}
 

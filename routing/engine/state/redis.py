@@ -22,7 +22,7 @@ from typing import Any
 import redis
 import redis.asyncio as aioredis
 
-from budgets.clock import Clock
+from budgets.clock import Clock, SettableClock
 from routing.engine.state.base import EWMA_ALPHA, HEALTHY, Breaker, Health
 
 logger = logging.getLogger(__name__)
@@ -134,7 +134,7 @@ class RedisState:
         self, url: str, *, prefix: str = "gatehouse:routing", cache_ttl: float = 0.05, clock: Clock | None = None
     ) -> None:
         self.url = url
-        self.clock = clock or Clock()
+        self.clock = clock or SettableClock()
         self.prefix = prefix
         self.namespace = "default"
         self.cache_ttl = cache_ttl

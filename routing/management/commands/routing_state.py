@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand
 
-from budgets.clock import Clock
+from budgets.clock import SettableClock
 from providers.models import Deployment
 from routing.engine.state import routing_state_from_settings
 
@@ -21,7 +21,7 @@ class Command(BaseCommand):
 
         from routing.gateway import Snapshots
 
-        state = routing_state_from_settings(settings.GATEHOUSE, redis_url=settings.REDIS_URL, clock=Clock())
+        state = routing_state_from_settings(settings.GATEHOUSE, redis_url=settings.REDIS_URL, clock=SettableClock())
         snapshots = Snapshots(state=state)
         snapshots.refresh()  # sets the shared namespace of this installation
         snapshot = snapshots.routing
