@@ -116,3 +116,38 @@ def test_a_second_deployment_takes_over_when_the_first_is_at_its_limit(demo, sto
     assert [r.status_code for r in used] == [200, 200]
     assert {r.headers["x-gatehouse-deployment"] for r in used} == {first.name, second.name}
     assert chat(demo, model).status_code == 429
+
+
+def test_a_deployment_limit_is_charged_to_the_deployment_that_answers(demo, store):
+    """A deployment that fails without answering gets its request back: its limit counts
+    only the requests it served, so it is tried again on the next request."""
+    from tests.conftest import usage_wait
+    from tests.routing.support import model_card, policy, reset_state, sim_deployment
+
+    card = model_card("charged-model")
+    failing = sim_deployment(card, "charged@failing", {"x-sim-fault": "500"})
+    healthy = sim_deployment(card, "charged@healthy")
+    reset_state(failing, healthy)
+    policy(
+        demo.org,
+        demo.owner,
+        routes=[
+            {
+                "name": "charged",
+                "strategy": "round_robin",
+                "targets": [{"deployment": failing.name}, {"deployment": healthy.name}],
+            }
+        ],
+    )
+    services.rate_limit_set(organization=None, scope="deployment", scope_id=failing.id, rpm=1)
+    services.rate_limit_set(organization=None, scope="deployment", scope_id=healthy.id, rpm=100)
+    budget_sync()
+    tried_failing = 0
+    for _ in range(4):
+        response = chat(demo, "charged")
+        assert response.status_code == 200, response.text
+        trail = usage_wait(response.headers["x-request-id"]).metadata.get("attempt_trail", [])
+        tried_failing += sum(1 for step in trail if step.get("deployment") == failing.name)
+    # Round robin puts the failing deployment first every other request; with its one
+    # request per minute given back after each failure, it is tried each time.
+    assert tried_failing >= 2
