@@ -191,6 +191,12 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE = {
     "usage-rollup": {"task": "budgets.tasks.usage_rollup", "schedule": 60.0},
     "budget-maintenance": {"task": "budgets.tasks.budget_maintenance", "schedule": 60.0},
+    "ledger-seal": {"task": "audit.tasks.ledger_seal", "schedule": env_float("GATEHOUSE_LEDGER_SEAL_INTERVAL", 2.0)},
+    "ledger-cosign": {"task": "audit.tasks.ledger_cosign", "schedule": 30.0},
+    "ledger-verify": {
+        "task": "audit.tasks.ledger_verify",
+        "schedule": env_float("GATEHOUSE_LEDGER_VERIFY_INTERVAL", 300.0),
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 
@@ -232,6 +238,21 @@ GATEHOUSE = {
     "SIMULATOR": env_bool("GATEHOUSE_SIMULATOR", not PRODUCTION),
     "SIMULATOR_URL": env_str("GATEHOUSE_SIMULATOR_URL", "http://127.0.0.1:8000/sim"),
     "DEMO_PASSWORD": env_str("GATEHOUSE_DEMO_PASSWORD", ""),
+}
+
+# The transparency ledger (audit app); see docs/ledger.md.
+GATEHOUSE_LEDGER = {
+    # Signed-note key name and the prefix of each log's origin line (schema-less URLs).
+    "NAME": env_str("GATEHOUSE_LEDGER_NAME", "gatehouse.local/ledger"),
+    # Seal at most this often (seconds) and at least every MAX_CHECKPOINT_AGE while leaves wait.
+    "SEAL_INTERVAL": env_float("GATEHOUSE_LEDGER_SEAL_INTERVAL", 2.0),
+    "MAX_CHECKPOINT_AGE": env_float("GATEHOUSE_LEDGER_MAX_CHECKPOINT_AGE", 60.0),
+    "SEAL_BATCH": env_int("GATEHOUSE_LEDGER_SEAL_BATCH", 50_000),
+    # The second anchor: every checkpoint appended to this file and/or POSTed to this URL.
+    "ANCHOR_FILE": env_str("GATEHOUSE_LEDGER_ANCHOR_FILE", ""),
+    "ANCHOR_URL": env_str("GATEHOUSE_LEDGER_ANCHOR_URL", ""),
+    "WITNESS_TIMEOUT": env_float("GATEHOUSE_LEDGER_WITNESS_TIMEOUT", 10.0),
+    "VERIFY_INTERVAL": env_float("GATEHOUSE_LEDGER_VERIFY_INTERVAL", 300.0),
 }
 
 LOGGING = {
