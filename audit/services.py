@@ -212,12 +212,19 @@ def export_build(*, log: Log, start: int = 0, end: int | None = None) -> dict:
             "checkpoints": [],
         }
     sizes = [c.size for c in checkpoints]
-    end = sizes[-1] if end is None else next((s for s in sizes if s >= end), sizes[-1])
+    if end is None:
+        # Everything stored, even leaves no checkpoint covers: the verifier reports those.
+        stored = Leaf.objects.filter(log=log).order_by("-index").values_list("index", flat=True).first()
+        leaves_end = max(sizes[-1], (stored or 0) + 1)
+        end = sizes[-1]
+    else:
+        end = next((s for s in sizes if s >= end), sizes[-1])
+        leaves_end = end
     start = max(0, min(start, end))
     prefix = compact_range_at(log, start) if start else gv.CompactRange()
     leaves = [
         {"index": index, "leaf": data}
-        for index, data in Leaf.objects.filter(log=log, index__gte=start, index__lt=end)
+        for index, data in Leaf.objects.filter(log=log, index__gte=start, index__lt=leaves_end)
         .order_by("index")
         .values_list("index", "data")
         .iterator(chunk_size=5000)

@@ -238,7 +238,8 @@ def triggers_create(apps, schema_editor):
             schema_editor.execute(
                 "CREATE OR REPLACE FUNCTION audit_refuse_change() RETURNS trigger AS $$ BEGIN "
                 "RAISE EXCEPTION 'the ledger is append-only: % on % refused', TG_OP, TG_TABLE_NAME; END; "
-                "$$ LANGUAGE plpgsql"
+                "$$ LANGUAGE plpgsql",
+                params=None,
             )
             schema_editor.execute(
                 f"CREATE TRIGGER {table}_append_only BEFORE UPDATE OR DELETE ON {table} "

@@ -107,3 +107,27 @@ def run_verifier(tmp_path: Path, export: dict, *args: str) -> subprocess.Complet
 @pytest.fixture
 def org(db):
     return org_make("Tenant A")[0]
+
+
+TRIGGERS = {
+    "postgresql": {
+        # Deferred foreign-key checks queued in this transaction must run before ALTER TABLE.
+        "off": "SET CONSTRAINTS ALL IMMEDIATE; ALTER TABLE {t} DISABLE TRIGGER {t}_append_only; "
+        "SET CONSTRAINTS ALL DEFERRED",
+    },
+    "sqlite": {"off": "DROP TRIGGER IF EXISTS {t}_no_update; DROP TRIGGER IF EXISTS {t}_no_delete"},
+}
+
+
+def attacker_sql(*statements: str, params: list | None = None, tables=("audit_leaf", "audit_checkpoint")) -> None:
+    """What someone with database admin rights can do: switch the triggers off and change rows.
+
+    Inside the test's transaction, so the triggers are back for the next test."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        for table in tables:
+            for sql in TRIGGERS[connection.vendor]["off"].format(t=table).split("; "):
+                cursor.execute(sql)
+        for sql in statements:
+            cursor.execute(sql, params or [])
