@@ -36,7 +36,8 @@ def test_an_untouched_export_passes(sealed, tmp_path):
 
 def test_a_rewritten_leaf_is_found(sealed, tmp_path):
     attacker_sql(
-        'UPDATE audit_leaf SET data = REPLACE(data, \'"status":200\', \'"status":500\') WHERE log_id = %s AND "index" = 7',
+        "UPDATE audit_leaf SET data = REPLACE(data, '\"status\":200', '\"status\":500') "
+        'WHERE log_id = %s AND "index" = 7',
         params=[sealed.id],
     )
     assert '"status":500' in Leaf.objects.get(log=sealed, index=7).data
