@@ -98,7 +98,7 @@ class LedgerViewSet(ScopedViewSet):
         """The latest signed checkpoint (C2SP signed note, with witness cosignatures), or one by size."""
         log = self._log()
         checkpoint = self._checkpoint(log, _int(request.query_params, "size", required=False, minimum=1))
-        if request.query_params.get("format") == "note":
+        if request.query_params.get("output") == "note":
             return HttpResponse(
                 selectors.checkpoint_with_cosignatures(checkpoint), content_type="text/plain; charset=utf-8"
             )
