@@ -497,7 +497,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("export", help="the export file (JSON)")
     parser.add_argument("--key", required=True, help="trusted public keys (the well-known JSON document)")
     parser.add_argument("--previous", help="a checkpoint note you kept from before")
-    parser.add_argument("--min-cosignatures", type=int, default=0, help="trusted witness cosignatures the latest checkpoint needs")
+    parser.add_argument(
+        "--min-cosignatures", type=int, default=0, help="trusted witness cosignatures the latest checkpoint needs"
+    )
     args = parser.parse_args(argv)
     try:
         with open(args.export, encoding="utf-8") as fh:

@@ -131,3 +131,21 @@ def attacker_sql(*statements: str, params: list | None = None, tables=("audit_le
                 cursor.execute(sql)
         for sql in statements:
             cursor.execute(sql, params or [])
+
+
+@pytest.fixture
+def ledger_transactional(transactional_db):
+    """For tests that commit: after the test, the sealed rows are removed the way an operator
+    resetting a test database would (triggers off, rows deleted, triggers back), so the
+    table flush that follows meets no append-only trigger."""
+    yield
+    from importlib import import_module
+
+    from django.db import connection
+
+    migration = import_module("audit.migrations.0002_ledger")
+    with connection.schema_editor() as editor:
+        migration.triggers_drop(None, editor)
+        for table in ("audit_cosignature", "audit_node", "audit_leaf", "audit_checkpoint"):
+            editor.execute(f"DELETE FROM {table}")
+        migration.triggers_create(None, editor)
