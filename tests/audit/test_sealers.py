@@ -6,7 +6,6 @@ import os
 import subprocess
 import sys
 
-import pytest
 from django.conf import settings
 
 from audit.facade import ledger_write
