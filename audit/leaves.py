@@ -11,6 +11,8 @@ from typing import Any
 
 import rfc8785
 
+from audit.verifier.gatehouse_verify import canonical_json
+
 LEAF_VERSION = 1
 
 
@@ -75,7 +77,8 @@ def request_leaf_json(leaf: RequestLeaf) -> str:
         "request_sha256": leaf.request_sha256,
         "response_sha256": leaf.response_sha256,
     }
-    return rfc8785.dumps(doc).decode()
+    # The same bytes as rfc8785.dumps (tests compare them), several times faster.
+    return canonical_json(doc)
 
 
 def event_leaf_json(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from collections.abc import Iterable
@@ -9,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db import IntegrityError, OperationalError, transaction
+from django.db import IntegrityError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from audit.leaves import RequestLeaf, request_leaf_json
@@ -17,7 +18,6 @@ from audit.models import (
     Checkpoint,
     Leaf,
     Log,
-    Node,
     PendingLeaf,
     Verification,
     VerificationStatus,
@@ -49,18 +49,18 @@ def ledger_write(leaves: Iterable[RequestLeaf]) -> int:
     """Insert request leaves in one bulk write; a request id written twice is written once.
 
     Runs in the usage writer's thread, never on the event loop."""
+    adapt = connection.ops.adapt_datetimefield_value
     rows = [
-        PendingLeaf(
-            organization_id=leaf.organization_id,
-            entry_id=leaf.request_id,
-            kind="request",
-            data=request_leaf_json(leaf),
-            created_at=leaf.at,
-        )
+        (leaf.organization_id, leaf.request_id, "request", request_leaf_json(leaf), adapt(leaf.at))
         for leaf in leaves
     ]
     if rows:
-        PendingLeaf.objects.bulk_create(rows, batch_size=500, ignore_conflicts=True)
+        with connection.cursor() as cursor:
+            cursor.executemany(
+                "INSERT INTO audit_pendingleaf (organization_id, entry_id, kind, data, created_at) "
+                "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (entry_id) DO NOTHING",
+                rows,
+            )
     return len(rows)
 
 
@@ -112,26 +112,27 @@ def log_seal(*, log_id: int, signer: Signer, batch: int | None = None) -> SealRe
             sealed_before.update(Leaf.objects.filter(log=log, entry_id__in=part).values_list("entry_id", flat=True))
         tree = gv.CompactRange(log.size, [bytes.fromhex(h) for h in log.right_edge])
         leaves, nodes = [], []
+        adapt = connection.ops.adapt_datetimefield_value
+        sha256, append = hashlib.sha256, tree.append
         for _, entry_id, kind, data, created_at in rows:
             if entry_id in sealed_before:
                 continue
-            lh = gv.leaf_hash(data.encode())
-            leaves.append(
-                Leaf(
-                    log=log,
-                    index=tree.size,
-                    entry_id=entry_id,
-                    kind=kind,
-                    data=data,
-                    leaf_hash=lh,
-                    created_at=created_at,
-                )
-            )
-            for level, index, h in tree.append(lh):
+            lh = sha256(b"\x00" + data.encode()).digest()
+            leaves.append((log.id, tree.size, entry_id, kind, data, lh, adapt(created_at)))
+            for level, index, h in append(lh):
                 if level in STORED_LEVELS:
-                    nodes.append(Node(log=log, level=level, index=index, hash=h))
-        Leaf.objects.bulk_create(leaves, batch_size=2000)
-        Node.objects.bulk_create(nodes, batch_size=2000)
+                    nodes.append((log.id, level, index, h))
+        with connection.cursor() as cursor:
+            # Plain parameterized inserts: building model instances costs more than the rest of sealing.
+            cursor.executemany(
+                'INSERT INTO audit_leaf (log_id, "index", entry_id, kind, data, leaf_hash, created_at) '
+                "VALUES (%s, %s, %s, %s, %s, %s, %s)",
+                leaves,
+            )
+            if nodes:
+                cursor.executemany(
+                    'INSERT INTO audit_node (log_id, level, "index", hash) VALUES (%s, %s, %s, %s)', nodes
+                )
         for part in _chunks([r[0] for r in rows]):
             PendingLeaf.objects.filter(id__in=part).delete()
         checkpoint = None

@@ -171,15 +171,49 @@ def _canonical(value) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
+def _no_float(text: str):
+    raise VerificationError("floating-point numbers never appear in leaves")
+
+
+def _safe_int(text: str) -> int:
+    value = int(text)
+    if abs(value) > 2**53:
+        raise VerificationError("integers in leaves stay within 2^53")
+    return value
+
+
+def _plain(value) -> bool:
+    """No floats and no integers beyond 2^53 anywhere in the value."""
+    if isinstance(value, dict):
+        return all(_plain(v) for v in value.values())
+    if isinstance(value, list):
+        return all(_plain(v) for v in value)
+    if isinstance(value, float):
+        return False
+    return not isinstance(value, int) or isinstance(value, bool) or abs(value) <= 2**53
+
+
 def canonical_json(value) -> str:
-    """RFC 8785 for strings, integers, booleans, null, arrays and objects (leaves hold no floats)."""
+    """RFC 8785 for strings, integers, booleans, null, arrays and objects (leaves hold no floats).
+
+    Python's encoder with sorted keys writes the same bytes whenever the result is ASCII: key
+    order by UTF-16 code units equals code point order there, and strings are escaped alike
+    (the short escapes, other control characters as lowercase \\u00xx). Anything else takes
+    the explicit path."""
+    if _plain(value):
+        fast = json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+        if fast.isascii():
+            return fast
     return _canonical(value)
 
 
 def leaf_is_canonical(text: str) -> bool:
     try:
-        return canonical_json(json.loads(text)) == text
-    except (ValueError, VerificationError):
+        value = json.loads(text, parse_float=_no_float, parse_constant=_no_float, parse_int=_safe_int)
+        if text.isascii():
+            return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":")) == text
+        return _canonical(value) == text
+    except (ValueError, VerificationError, RecursionError):
         return False
 
 
