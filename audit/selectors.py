@@ -129,6 +129,18 @@ def integrity_state(organization_id: int) -> IntegrityState:
     )
 
 
+def pending_oldest(organization_id: int | None):
+    """When the oldest leaf still waiting for a checkpoint was written."""
+    from audit.models import PendingLeaf
+
+    return (
+        PendingLeaf.objects.filter(organization_id=organization_id)
+        .order_by("created_at")
+        .values_list("created_at", flat=True)
+        .first()
+    )
+
+
 def latest_cosigned(log: Log) -> dict[int, Cosignature]:
     """The newest cosignature of each witness on this log, by witness id."""
     newest = Cosignature.objects.filter(checkpoint__log=log).values("witness_id").annotate(size=Max("checkpoint__size"))

@@ -51,8 +51,7 @@ def ledger_write(leaves: Iterable[RequestLeaf]) -> int:
     Runs in the usage writer's thread, never on the event loop."""
     adapt = connection.ops.adapt_datetimefield_value
     rows = [
-        (leaf.organization_id, leaf.request_id, "request", request_leaf_json(leaf), adapt(leaf.at))
-        for leaf in leaves
+        (leaf.organization_id, leaf.request_id, "request", request_leaf_json(leaf), adapt(leaf.at)) for leaf in leaves
     ]
     if rows:
         with connection.cursor() as cursor:

@@ -6,6 +6,7 @@ import base64
 import json
 from datetime import datetime, time, timedelta
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.db import transaction
@@ -43,9 +44,13 @@ def integrity(request: HtmxHttpRequest) -> HttpResponse:
         }
         for w in state.witnesses
     ]
+    checkpoint_age = _age(state.checkpoint.created_at if state.checkpoint else None)
+    max_age = timedelta(seconds=settings.GATEHOUSE_LEDGER["MAX_CHECKPOINT_AGE"])
+    oldest_pending = selectors.pending_oldest(request.organization.id) if state.pending else None
     context = {
         "state": state,
-        "checkpoint_age": _age(state.checkpoint.created_at if state.checkpoint else None),
+        "checkpoint_age": checkpoint_age,
+        "stale": oldest_pending is not None and timezone.now() - oldest_pending > max_age,
         "witnesses": witnesses,
         "verification": state.verification,
         "lookup_form": LookupForm(),
