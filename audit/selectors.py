@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import Max, QuerySet
+from django.db.models import Max, Q, QuerySet
 
 from audit.merkle import consistency_path, inclusion_path, range_hash
 from audit.models import Checkpoint, Cosignature, Leaf, Log, Node, Verification, WitnessState
 from audit.verifier.gatehouse_verify import CompactRange, node_hash
 
-STORED_LEVELS = (16, 8)
+STORED_LEVELS = (20, 16, 12, 8, 4)
 
 
 class LedgerCorrupt(Exception):
@@ -32,27 +32,61 @@ class NodeSource:
         self.log_id = log_id
         self.cache: dict[tuple[int, int], bytes] = {}
 
+        self.stored: dict[tuple[int, int], bytes] = {}
+
+    @staticmethod
+    def _span(level: int, index: int) -> tuple[int, int, int]:
+        """The stored level below a subtree, and the first index and count of its hashes there."""
+        stored = next((s for s in STORED_LEVELS if s <= level), 0)
+        return stored, index << (level - stored), 1 << (level - stored)
+
+    def prefetch(self, wanted: list[tuple[int, int]]) -> None:
+        """Read the stored hashes under many subtrees in one query per table."""
+        ranges: dict[int, list[tuple[int, int]]] = {}
+        for level, index in wanted:
+            stored, first, count = self._span(level, index)
+            ranges.setdefault(stored, []).append((first, first + count))
+        for stored, spans in ranges.items():
+            cond = Q()
+            for lo, hi in spans:
+                cond |= Q(index__gte=lo, index__lt=hi)
+            if stored == 0:
+                rows = Leaf.objects.filter(cond, log_id=self.log_id).values_list("index", "leaf_hash")
+            else:
+                rows = Node.objects.filter(cond, log_id=self.log_id, level=stored).values_list("index", "hash")
+            for index, h in rows:
+                self.stored[(stored, index)] = bytes(h)
+
     def __call__(self, level: int, index: int) -> bytes:
         key = (level, index)
         if key in self.cache:
             return self.cache[key]
-        stored = next((s for s in STORED_LEVELS if s <= level), 0)
-        count = 1 << (level - stored)
-        first = index << (level - stored)
-        if stored == 0:
-            rows = Leaf.objects.filter(log_id=self.log_id, index__gte=first, index__lt=first + count).order_by("index")
-            hashes = [bytes(h) for h in rows.values_list("leaf_hash", flat=True)]
-        else:
-            rows = Node.objects.filter(
-                log_id=self.log_id, level=stored, index__gte=first, index__lt=first + count
-            ).order_by("index")
-            hashes = [bytes(h) for h in rows.values_list("hash", flat=True)]
-        if len(hashes) != count:
-            raise LedgerCorrupt(f"hashes of subtree ({level}, {index}) are missing")
+        stored, first, count = self._span(level, index)
+        if any((stored, i) not in self.stored for i in (first, first + count - 1)):
+            self.prefetch([key])
+        try:
+            hashes = [self.stored[(stored, i)] for i in range(first, first + count)]
+        except KeyError as exc:
+            raise LedgerCorrupt(f"hashes of subtree ({level}, {index}) are missing") from exc
         while len(hashes) > 1:
             hashes = [node_hash(hashes[i], hashes[i + 1]) for i in range(0, len(hashes), 2)]
         self.cache[key] = hashes[0]
         return hashes[0]
+
+
+def _prefetched(log_id: int, plan) -> NodeSource:
+    """A source with every subtree a proof will ask for read in advance (the proof's shape
+    does not depend on hash values, so a dry run lists them)."""
+    wanted: list[tuple[int, int]] = []
+
+    def record(level: int, index: int) -> bytes:
+        wanted.append((level, index))
+        return b"\0" * 32
+
+    plan(record)
+    source = NodeSource(log_id)
+    source.prefetch(wanted)
+    return source
 
 
 def compact_range_at(log: Log, size: int) -> CompactRange:
@@ -81,11 +115,13 @@ def checkpoint_with_cosignatures(checkpoint: Checkpoint) -> str:
 
 
 def inclusion_proof(log: Log, *, index: int, size: int) -> list[bytes]:
-    return inclusion_path(NodeSource(log.id), index, size)
+    source = _prefetched(log.id, lambda src: inclusion_path(src, index, size))
+    return inclusion_path(source, index, size)
 
 
 def consistency_proof(log: Log, *, size1: int, size2: int) -> list[bytes]:
-    return consistency_path(NodeSource(log.id), size1, size2)
+    source = _prefetched(log.id, lambda src: consistency_path(src, size1, size2))
+    return consistency_path(source, size1, size2)
 
 
 def root_at(log: Log, size: int) -> bytes:

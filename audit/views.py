@@ -105,7 +105,11 @@ def lookup(request: HtmxHttpRequest) -> HttpResponse:
         if leaf is None or checkpoint is None:
             form.add_error("request_id", "No sealed leaf with this id in this organization's log (yet).")
         else:
-            proof = selectors.inclusion_proof(log, index=leaf.index, size=checkpoint.size)
+            try:
+                proof = selectors.inclusion_proof(log, index=leaf.index, size=checkpoint.size)
+            except selectors.LedgerCorrupt as exc:
+                form.add_error("request_id", f"The stored log is inconsistent ({exc}); run a verification.")
+                return render_page(request, "audit/lookup.html", "lookup-result", context)
             ok = gv.verify_inclusion(
                 leaf.index,
                 checkpoint.size,

@@ -14,7 +14,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.exceptions import APIException, NotFound, ValidationError
 from rest_framework.response import Response
 
 from audit import selectors
@@ -24,6 +24,12 @@ from console.api.base import ScopedViewSet
 from console.api.permissions import SPEND_READERS
 
 MAX_LEAVES = 1000
+
+
+class LedgerInconsistent(APIException):
+    status_code = 409
+    default_detail = "The stored log is inconsistent; run a verification."
+    default_code = "ledger_inconsistent"
 
 
 def b64(h: bytes) -> str:
@@ -128,7 +134,10 @@ class LedgerViewSet(ScopedViewSet):
             raise NotFound("No such leaf in this organization's log.")
         if leaf.index >= checkpoint.size:
             raise ValidationError({"size": f"Leaf {leaf.index} is not in the tree of size {checkpoint.size}."})
-        proof = selectors.inclusion_proof(log, index=leaf.index, size=checkpoint.size)
+        try:
+            proof = selectors.inclusion_proof(log, index=leaf.index, size=checkpoint.size)
+        except selectors.LedgerCorrupt as exc:
+            raise LedgerInconsistent(str(exc)) from exc
         return Response(
             {
                 "origin": log.origin,
@@ -158,7 +167,10 @@ class LedgerViewSet(ScopedViewSet):
             raise ValidationError({"first": "The first size cannot be larger than the second."})
         self._checkpoint(log, first)
         self._checkpoint(log, second)
-        proof = selectors.consistency_proof(log, size1=first, size2=second)
+        try:
+            proof = selectors.consistency_proof(log, size1=first, size2=second)
+        except selectors.LedgerCorrupt as exc:
+            raise LedgerInconsistent(str(exc)) from exc
         return Response({"origin": log.origin, "first": first, "second": second, "proof": [b64(h) for h in proof]})
 
     @extend_schema(
