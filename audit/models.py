@@ -54,7 +54,7 @@ class LeafKind(models.TextChoices):
 class PendingLeaf(models.Model):
     """A leaf written by the batched writer and not yet sealed into its log."""
 
-    organization_id = models.BigIntegerField(null=True, blank=True)
+    organization_id = models.BigIntegerField(null=True, blank=True, db_index=True)
     entry_id = models.CharField(max_length=100, unique=True)
     kind = models.CharField(max_length=10, choices=LeafKind.choices)
     data = models.TextField()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from django.db.models import Max, Q, QuerySet
+from django.db.models import Max, QuerySet
 
 from audit.merkle import consistency_path, inclusion_path, range_hash
 from audit.models import Checkpoint, Cosignature, Leaf, Log, Node, Verification, WitnessState
@@ -42,20 +42,23 @@ class NodeSource:
 
     def prefetch(self, wanted: list[tuple[int, int]]) -> None:
         """Read the stored hashes under many subtrees in one query per table."""
-        ranges: dict[int, list[tuple[int, int]]] = {}
+        wanted_by_level: dict[int, set[int]] = {}
         for level, index in wanted:
             stored, first, count = self._span(level, index)
-            ranges.setdefault(stored, []).append((first, first + count))
-        for stored, spans in ranges.items():
-            cond = Q()
-            for lo, hi in spans:
-                cond |= Q(index__gte=lo, index__lt=hi)
-            if stored == 0:
-                rows = Leaf.objects.filter(cond, log_id=self.log_id).values_list("index", "leaf_hash")
-            else:
-                rows = Node.objects.filter(cond, log_id=self.log_id, level=stored).values_list("index", "hash")
-            for index, h in rows:
-                self.stored[(stored, index)] = bytes(h)
+            wanted_by_level.setdefault(stored, set()).update(range(first, first + count))
+        for stored, indexes in wanted_by_level.items():
+            # An explicit IN list: index probes, where OR-ed ranges can make SQLite scan the log.
+            ordered = sorted(indexes)
+            for part in range(0, len(ordered), 900):
+                chunk = ordered[part : part + 900]
+                if stored == 0:
+                    rows = Leaf.objects.filter(log_id=self.log_id, index__in=chunk).values_list("index", "leaf_hash")
+                else:
+                    rows = Node.objects.filter(log_id=self.log_id, level=stored, index__in=chunk).values_list(
+                        "index", "hash"
+                    )
+                for index, h in rows:
+                    self.stored[(stored, index)] = bytes(h)
 
     def __call__(self, level: int, index: int) -> bytes:
         key = (level, index)

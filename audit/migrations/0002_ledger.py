@@ -29,7 +29,7 @@ class Migration(migrations.Migration):
             name="PendingLeaf",
             fields=[
                 ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
-                ("organization_id", models.BigIntegerField(blank=True, null=True)),
+                ("organization_id", models.BigIntegerField(blank=True, db_index=True, null=True)),
                 ("entry_id", models.CharField(max_length=100, unique=True)),
                 (
                     "kind",

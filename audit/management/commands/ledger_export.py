@@ -14,14 +14,16 @@ class Command(BaseCommand):
     help = "Write an organization's ledger export (and the public keys) for the offline verifier."
 
     def add_arguments(self, parser):
-        parser.add_argument("--organization", type=int, required=True, help="organization id")
+        who = parser.add_mutually_exclusive_group(required=True)
+        who.add_argument("--organization", type=int, help="organization id")
+        who.add_argument("--operator", action="store_true", help="the log of changes of no organization")
         parser.add_argument("--since")
         parser.add_argument("--until")
         parser.add_argument("--out", required=True)
         parser.add_argument("--keys-out")
 
-    def handle(self, *args, organization, since, until, out, keys_out, **options):
-        log = log_for(organization)
+    def handle(self, *args, organization, operator, since, until, out, keys_out, **options):
+        log = log_for(None if operator else organization)
         if log is None:
             raise CommandError("This organization has no log yet.")
         if since or until:
