@@ -12,7 +12,7 @@ from tests.audit.conftest import org_make, request_leaf, seal
 from tests.audit.test_views import signed_in
 
 
-def wait_for(check, timeout: float = 60.0):
+def wait_for(check, timeout: float = 120.0):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         value = check()
