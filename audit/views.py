@@ -60,16 +60,28 @@ def integrity(request: HtmxHttpRequest) -> HttpResponse:
     return render(request, "audit/integrity.html", context)
 
 
+def _dispatch(run: Verification) -> None:
+    """Hand the run to the worker; when no worker can be reached the run says so."""
+    from kombu.exceptions import OperationalError
+
+    from audit.tasks import ledger_verify_run
+
+    try:
+        ledger_verify_run.delay(run.id)
+    except OperationalError as exc:
+        Verification.objects.filter(pk=run.pk).update(
+            status="failed", problems=[f"the background worker could not be reached: {exc}"], finished_at=timezone.now()
+        )
+
+
 @role_required(Role.OWNER, Role.ADMIN)
 @require_POST
 def verify_now(request: HtmxHttpRequest) -> HttpResponse:
-    from audit.tasks import ledger_verify_run
-
     log = log_get_or_create(organization_id=request.organization.id)
     running = log.verifications.filter(status="running").first()
     run = running or verification_start(log=log, requested_by=request.user.get_username())
     if running is None:
-        transaction.on_commit(lambda: ledger_verify_run.delay(run.id))
+        transaction.on_commit(lambda: _dispatch(run))
     if request.htmx:
         return render(request, "audit/_verification.html", {"verification": run, "can_verify": True})
     messages.info(request, "Verification started; this page shows its progress.")

@@ -150,3 +150,40 @@ def test_the_witness_refuses_a_checkpoint_no_trusted_key_signed(org, witness):
     note = rogue.sign_body(gv.checkpoint_body(log.origin, 5, gv.leaf_hash(b"x")))
     response = witness.post(0, [], note)
     assert response.status_code == 403 and "no trusted log key" in response.text
+
+
+def test_without_a_cosignature_min_cosignatures_fails(org, witness, tmp_path):
+    from audit.selectors import log_for
+
+    result = run_verifier(tmp_path, export_build(log=log_for(org.id)), "--min-cosignatures", "1")
+    assert result.returncode == 1
+    assert "has 0 trusted witness cosignatures, fewer than 1" in result.stdout
+
+
+def test_a_history_re_signed_with_the_logs_own_key_loses_its_cosignature(org, witness, tmp_path):
+    """Even the operator's own signing key cannot rewrite a cosigned checkpoint unnoticed."""
+    from audit.selectors import log_for
+    from tests.audit.conftest import attacker_sql
+
+    log = log_for(org.id)
+    cosignatures_collect()
+    latest = checkpoint_latest(log)
+    attacker_sql(
+        "UPDATE audit_leaf SET data = REPLACE(data, '\"status\":200', '\"status\":403') WHERE log_id = %s",
+        params=[log.id],
+    )
+    tree = gv.CompactRange()
+    for data in Leaf.objects.filter(log=log).order_by("index").values_list("data", flat=True):
+        tree.append(gv.leaf_hash(data.encode()))
+    note = Signer(signing_key_current()).sign_body(gv.checkpoint_body(log.origin, tree.size, tree.root()))
+    attacker_sql("DELETE FROM audit_checkpoint WHERE log_id = %s AND id <> " + str(latest.id), params=[log.id])
+    attacker_sql(
+        "UPDATE audit_checkpoint SET note = %s WHERE id = %s",
+        params=[note, latest.id],
+        tables=("audit_leaf", "audit_checkpoint"),
+    )
+    result = run_verifier(tmp_path, export_build(log=log))
+    assert result.returncode == 1
+    assert (
+        f"checkpoint of size {latest.size}: the cosignature of witness witness.test/w1 does not verify" in result.stdout
+    )
