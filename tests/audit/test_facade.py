@@ -98,3 +98,31 @@ def test_sealing_again_with_nothing_pending_signs_nothing(org):
     checkpoints = log.checkpoints.count()
     assert all(r.sealed == 0 for r in ledger_seal())
     assert log.checkpoints.count() == checkpoints
+
+
+def test_every_checkpoint_is_appended_to_the_anchor_file(org, settings, tmp_path, django_capture_on_commit_callbacks):
+    anchor = tmp_path / "anchor.jsonl"
+    settings.GATEHOUSE_LEDGER = {**settings.GATEHOUSE_LEDGER, "ANCHOR_FILE": str(anchor)}
+    with django_capture_on_commit_callbacks(execute=True):
+        ledger_write([request_leaf(org.id, 1)])
+        ledger_seal()
+        ledger_write([request_leaf(org.id, 2)])
+        ledger_seal()
+    records = [json.loads(line) for line in anchor.read_text().splitlines()]
+    log = log_for(org.id)
+    assert [r["size"] for r in records] == list(log.checkpoints.order_by("size").values_list("size", flat=True))
+    assert records[-1]["note"] == log.checkpoints.order_by("-size").first().note
+
+
+def test_the_scheduled_verification_checks_every_log_once_per_interval(org, settings):
+    from audit.models import Verification
+    from audit.tasks import ledger_verify
+
+    ledger_write([request_leaf(org.id, 1)])
+    audit_record(action="model.import", target="catalog")
+    ledger_seal()
+    settings.GATEHOUSE_LEDGER = {**settings.GATEHOUSE_LEDGER, "VERIFY_INTERVAL": 3600}
+    first = ledger_verify()
+    assert len(first) == 2  # the organization's log and the operator log
+    assert set(Verification.objects.values_list("status", flat=True)) == {"passed"}
+    assert ledger_verify() == []  # not due again within the interval
