@@ -60,6 +60,7 @@ test: $(VENV)/.dev
 
 bench: $(VENV)/.dev
 	$(PY) bench/routing.py $(if $(filter --quick,$(BENCH_ARGS)),--quick,)
+	$(PY) bench/ledger.py --quick
 	$(PY) bench/run.py $(BENCH_ARGS)
 
 lint: $(VENV)/.dev

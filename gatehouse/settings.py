@@ -235,6 +235,12 @@ CELERY_BEAT_SCHEDULE = {
     "usage-rollup": {"task": "budgets.tasks.usage_rollup", "schedule": 60.0},
     "budget-maintenance": {"task": "budgets.tasks.budget_maintenance", "schedule": 60.0},
     "change-feed-prune": {"task": "console.tasks.change_feed_prune", "schedule": 3600.0},
+    "ledger-seal": {"task": "audit.tasks.ledger_seal", "schedule": env_float("GATEHOUSE_LEDGER_SEAL_INTERVAL", 2.0)},
+    "ledger-cosign": {"task": "audit.tasks.ledger_cosign", "schedule": 30.0},
+    "ledger-verify": {
+        "task": "audit.tasks.ledger_verify",
+        "schedule": env_float("GATEHOUSE_LEDGER_VERIFY_INTERVAL", 300.0),
+    },
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 
@@ -336,6 +342,21 @@ GATEHOUSE_BUDGETS = {
     "WEBHOOK_TIMEOUT": env_float("GATEHOUSE_ALERT_WEBHOOK_TIMEOUT", 5.0),
     "GROUP_COMMIT_MAX": env_int("GATEHOUSE_BUDGET_GROUP_COMMIT_MAX", 1),
     "RESTORE_WAIT": env_float("GATEHOUSE_BUDGET_RESTORE_WAIT", 2.0),
+}
+
+# The transparency ledger (audit app); see docs/ledger.md.
+GATEHOUSE_LEDGER = {
+    # Signed-note key name and the prefix of each log's origin line (schema-less URLs).
+    "NAME": env_str("GATEHOUSE_LEDGER_NAME", "gatehouse.local/ledger"),
+    # Seal at most this often (seconds) and at least every MAX_CHECKPOINT_AGE while leaves wait.
+    "SEAL_INTERVAL": env_float("GATEHOUSE_LEDGER_SEAL_INTERVAL", 2.0),
+    "MAX_CHECKPOINT_AGE": env_float("GATEHOUSE_LEDGER_MAX_CHECKPOINT_AGE", 60.0),
+    "SEAL_BATCH": env_int("GATEHOUSE_LEDGER_SEAL_BATCH", 50_000),
+    # The second anchor: every checkpoint appended to this file and/or POSTed to this URL.
+    "ANCHOR_FILE": env_str("GATEHOUSE_LEDGER_ANCHOR_FILE", ""),
+    "ANCHOR_URL": env_str("GATEHOUSE_LEDGER_ANCHOR_URL", ""),
+    "WITNESS_TIMEOUT": env_float("GATEHOUSE_LEDGER_WITNESS_TIMEOUT", 10.0),
+    "VERIFY_INTERVAL": env_float("GATEHOUSE_LEDGER_VERIFY_INTERVAL", 300.0),
 }
 
 LOGGING = {

@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from audit.api.views import well_known_keys
 from routing import views as gateway
 
 v1 = [
@@ -17,7 +18,9 @@ urlpatterns = [
     path("api/v1/", include("console.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path(".well-known/gatehouse-ledger-keys.json", well_known_keys, name="ledger-keys"),
     path("admin/", admin.site.urls),
+    path("integrity/", include("audit.urls")),
     path("registry/", include("providers.urls")),
     path("", include("budgets.urls")),
     path("routing/", include("routing.urls")),

@@ -1,43 +1,12 @@
-"""Provider secrets at rest: Fernet with key rotation (MultiFernet).
-
-The first key in GATEHOUSE_ENCRYPTION_KEYS encrypts; every key decrypts, so a new
-key can be put in front and `manage.py rotate_secrets` re-encrypts what is stored.
-"""
+"""Provider secrets at rest; the encryption itself lives in `gatehouse.crypto`."""
 
 from __future__ import annotations
 
-from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
 
+from gatehouse.crypto import SecretUnavailable, secret_decrypt, secret_encrypt, secret_rotate
 
-class SecretUnavailable(Exception):
-    pass
-
-
-def _fernet() -> MultiFernet:
-    return MultiFernet([Fernet(key) for key in settings.ENCRYPTION_KEYS])
-
-
-def secret_encrypt(plaintext: str) -> str:
-    if not plaintext:
-        return ""
-    return _fernet().encrypt(plaintext.encode()).decode()
-
-
-def secret_decrypt(token: str) -> str:
-    if not token:
-        return ""
-    try:
-        return _fernet().decrypt(token.encode()).decode()
-    except InvalidToken as exc:
-        raise SecretUnavailable("The provider secret cannot be decrypted with the configured keys.") from exc
-
-
-def secret_rotate(token: str) -> str:
-    """Re-encrypt a stored token under the newest key."""
-    if not token:
-        return ""
-    return _fernet().rotate(token.encode()).decode()
+__all__ = ["SecretUnavailable", "provider_secret", "secret_decrypt", "secret_encrypt", "secret_rotate"]
 
 
 def provider_secret(*, secret_encrypted: str, secret_env: str) -> str:

@@ -31,6 +31,7 @@ from django.conf import settings
 from django.db import close_old_connections, connections
 from httpx_aiohttp import AiohttpTransport
 
+from audit.facade import LedgerBuffer, ledger_write
 from budgets.facade import SYSTEM_CLOCK, Budgets, SettableClock, UsageSink, budget_settings
 from console.authlimit import auth_limiter_build
 from console.changes import RESYNC, Change, ChangeFeed, ChangeFeedSettings
@@ -144,6 +145,7 @@ class Gateway:
         self.changes = ChangeFeed(ChangeFeedSettings.from_settings())
         self.trusted_proxies: tuple[str, ...] = tuple(settings.GATEHOUSE["TRUSTED_PROXIES"])
         self.budgets = self._new_budgets()
+        self.ledger = LedgerBuffer()
         self.usage = UsageSink(
             journal_dir=settings.GATEHOUSE["JOURNAL_DIR"], buffer_max=settings.GATEHOUSE["USAGE_BUFFER_MAX"]
         )
@@ -226,6 +228,8 @@ class Gateway:
             await self.budgets.stop()
             await self.state.flush()
         await self.writer(self.usage.flush_final)
+        if len(self.ledger):
+            await self.writer(self._write_batch)
         if self.http is not None:
             await self.http.aclose()
         closing = getattr(self.auth_limiter, "aclose", None)
@@ -299,10 +303,24 @@ class Gateway:
     async def _budgets_tick(self) -> None:
         await self.budgets.tick()
 
+    def _write_batch(self) -> int:
+        """Usage records first, then their ledger leaves (both idempotent by request id)."""
+        written = self.usage.flush()
+        if len(self.ledger):
+            leaves = self.ledger.drain()
+            try:
+                ledger_write(leaves)
+            except Exception as exc:
+                # Kept for the next batch (the database may be down; the write is idempotent).
+                logger.warning("writing %d ledger leaves failed (%s); kept for the next batch", len(leaves), exc)
+                for leaf in leaves:
+                    self.ledger.append_request(leaf)
+        return written
+
     async def flush_usage(self) -> int:
-        if not len(self.usage):
+        if not len(self.usage) and not len(self.ledger):
             return 0
-        return await self.writer(self.usage.flush)
+        return await self.writer(self._write_batch)
 
     async def drain(self) -> None:
         """Write now what the background loops would write soon: usage, settlements, holds."""

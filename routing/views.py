@@ -7,6 +7,7 @@ in `routing.pipeline`, which the workspace and evaluation runs call the same way
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from typing import Any
 
@@ -60,7 +61,7 @@ class SSEResponse(StreamingHttpResponse):
 def render(reply: run.Reply) -> HttpResponse:
     if reply.relay is not None:
         return SSEResponse(reply.relay.sse(), reply.headers)
-    response = HttpResponse(orjson.dumps(reply.payload), status=reply.status, content_type=JSON)
+    response = HttpResponse(reply.content or orjson.dumps(reply.payload), status=reply.status, content_type=JSON)
     for name, value in reply.headers.items():
         response[name] = value
     return response
@@ -149,8 +150,10 @@ class GatewayView(APIView):
                     code="request_too_large",
                 ),
             )
+        raw = getattr(django_request, "raw_body", b"")
+        ctx.request_digest = hashlib.sha256(raw).hexdigest()
         try:
-            return parse_json(getattr(django_request, "raw_body", b""))
+            return parse_json(raw)
         except GatewayError as exc:
             return run.reject(gateway, ctx, exc)
 

@@ -22,4 +22,5 @@ urlpatterns = [
     *router.urls,
     path("", include("providers.api.urls")),
     path("", include("budgets.api.urls")),
+    path("", include("audit.api.urls")),
 ]

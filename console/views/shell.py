@@ -13,6 +13,7 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
+from audit.facade import integrity_tile
 from budgets.filters import UsageFilters
 from budgets.selectors import usage_summary, usage_totals
 from console.access import (
@@ -57,6 +58,7 @@ def home(request: HtmxHttpRequest) -> HttpResponse:
         "key_counts": key_counts,
         "model_count": ModelCard.objects.count(),
         "spend": spend,
+        "integrity": None if member else integrity_tile(organization_id=org.id),
     }
     return render(request, "console/home.html", context)
 

@@ -43,6 +43,10 @@ class RequestContext:
     deployment_limits: Any = None  # routing.pipeline.admit.DeploymentLimits, per attempt
     worst_tokens: int | None = None  # tokens the rate limits were charged up front
     prompt_estimate: int = 0  # estimated prompt tokens (admission, the journal)
+    request_digest: str = ""  # SHA-256 of the request body as received (the ledger leaf)
+    response_digest: str = ""  # SHA-256 of the response body as sent
+    guard: Any = None  # guardrails.facade.Inbound when the guard ran
+    guard_verdict: Any = None  # the final guardrails verdict (record metadata, ledger leaf)
     usage: Usage | None = None
     ttft: float | None = None  # seconds after `started`
     tags: list[str] = field(default_factory=list)

@@ -10,6 +10,7 @@ ended: a stream that failed is never recorded as 200.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -55,6 +56,10 @@ class StreamRelay:
         self.last: dict[str, Any] | None = None
         self.failed = False  # ended with an error item
         self.settled = False
+        # The digest of what was sent (the ledger leaf): the SSE frames when `sse()` sends
+        # them, else the JSON of each item `chunks()` hands out.
+        self.digest = hashlib.sha256()
+        self._framed = False
 
     async def chunks(self) -> AsyncIterator[dict[str, Any]]:
         """The completion chunks; a failure ends the iteration with one `{"error": ...}` item."""
@@ -77,6 +82,8 @@ class StreamRelay:
                 if chunks % PROGRESS_EVERY == 0:
                     # If this process dies mid-stream, the next start records what was sent.
                     journal.progress(ctx.request_id, sum(map(len, text)) // 3)
+                if not self._framed:
+                    self.digest.update(orjson.dumps(chunk))
                 if admission is not None and loop.time() >= renew_at:
                     budgets.renew(admission)
                     renew_at = loop.time() + renew_every
@@ -113,10 +120,14 @@ class StreamRelay:
     async def sse(self) -> AsyncIterator[bytes]:
         """The same stream as server-sent events, `data: [DONE]` after a clean end."""
         dumps = orjson.dumps
+        update = self.digest.update
+        self._framed = True
         inner = self.chunks()
         try:
             async for item in inner:
-                yield b"data: " + dumps(item) + b"\n\n"
+                frame = b"data: " + dumps(item) + b"\n\n"
+                update(frame)
+                yield frame
             if not self.failed:
                 yield DONE
         finally:
@@ -132,6 +143,7 @@ class StreamRelay:
             logger.warning("closing the upstream stream of %s failed", self.ctx.request_id, exc_info=True)
         finally:
             self.ctx.usage = self._usage()
+            self.ctx.response_digest = self.digest.hexdigest()
             self._settle(
                 self.ctx, status=status, error_type=error_type, error_code=error_code, error_message=error_message
             )

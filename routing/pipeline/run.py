@@ -11,9 +11,12 @@ record and the budget hold settled or released.
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+import orjson
 
 from providers.facade import UpstreamError, Usage, estimate_text_tokens
 from routing.engine.listing import route_model_object, route_model_objects
@@ -45,6 +48,7 @@ class Reply:
     payload: dict[str, Any]
     headers: dict[str, str] = field(default_factory=dict)
     relay: StreamRelay | None = None
+    content: bytes = b""  # the payload as sent (its digest is in the ledger leaf)
 
     @property
     def ok(self) -> bool:
@@ -80,17 +84,29 @@ def settle_safely(ctx: RequestContext, **outcome: Any) -> Any:
             return None
 
 
+def _sent(ctx: RequestContext, payload: dict[str, Any]) -> bytes:
+    """The response body as it will be sent; its digest goes into the ledger leaf."""
+    content = orjson.dumps(payload)
+    ctx.response_digest = hashlib.sha256(content).hexdigest()
+    return content
+
+
 def reject(gateway: Gateway, ctx: RequestContext, exc: GatewayError | UpstreamError) -> Reply:
     """End a request with an error: its record, its hold released, the error reply."""
+    payload = error_body(exc)
+    content = _sent(ctx, payload)
     settle_safely(ctx, status=exc.status, error_type=exc.type, error_code=exc.code or "", error_message=exc.message)
     headers = gateway_headers(ctx)
     headers.update(getattr(exc, "headers", None) or {})
-    return Reply(status=exc.status, payload=error_body(exc), headers=headers)
+    return Reply(status=exc.status, payload=payload, headers=headers, content=content)
 
 
 def _answer(ctx: RequestContext, payload: dict[str, Any]) -> Reply:
+    content = _sent(ctx, payload)
     event = settle_safely(ctx, status=200)
-    return Reply(status=200, payload=payload, headers=gateway_headers(ctx, event.cost if event else None))
+    return Reply(
+        status=200, payload=payload, headers=gateway_headers(ctx, event.cost if event else None), content=content
+    )
 
 
 def attribute(ctx: RequestContext, body: dict[str, Any]) -> None:
@@ -98,6 +114,8 @@ def attribute(ctx: RequestContext, body: dict[str, Any]) -> None:
     model = body.get("model")
     if isinstance(model, str):
         ctx.model_requested = model
+    if not ctx.request_digest:  # called without HTTP: the digest of the body as given
+        ctx.request_digest = hashlib.sha256(orjson.dumps(body)).hexdigest()
     headers = ctx.headers
     tags = list(ctx.key.tags)
     header_tags = headers.get("x-gatehouse-tags")

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from audit.facade import RequestLeaf, body_sha256
 from budgets.facade import UsageEvent, cost_of
 from routing.pipeline.admit import admission_headers, admission_settle
 from routing.pipeline.context import RequestContext
 from routing.pipeline.record import routing_headers, routing_record
 
 ZERO = Decimal(0)
+EMPTY_DIGEST = body_sha256(b"")
 
 
 def _event(ctx: RequestContext, *, status: int, error_type: str, error_code: str, error_message: str) -> UsageEvent:
@@ -97,9 +99,37 @@ def settle(
             if generation > 0:
                 event.tokens_per_second = usage.completion_tokens / generation
     routing_record(ctx, event)
-    ctx.gateway.usage.add(event)
+    verdict = ctx.guard_verdict.as_dict() if ctx.guard_verdict is not None else None
+    if verdict:
+        event.metadata = {**event.metadata, "guard": verdict}
+    gateway = ctx.gateway
+    gateway.usage.add(event)
     admission_settle(ctx, event)
+    gateway.ledger.append_request(_leaf(ctx, event, verdict))
     return event
+
+
+def _leaf(ctx: RequestContext, event: UsageEvent, verdict: dict | None) -> RequestLeaf:
+    """The request's leaf in its organization's transparency log: facts and digests only."""
+    return RequestLeaf(
+        request_id=event.request_id,
+        at=event.created_at,
+        organization_id=event.organization_id,
+        key_id=event.key_id,
+        key_prefix=ctx.key.prefix,
+        user_id=event.user_id,
+        model_requested=event.model_requested,
+        model_used=event.model_used,
+        deployment=event.deployment_name,
+        status=event.status_code,
+        input_tokens=event.input_tokens,
+        output_tokens=event.output_tokens,
+        cost=event.cost,
+        data_class=ctx.data_class,
+        request_sha256=ctx.request_digest or EMPTY_DIGEST,
+        response_sha256=ctx.response_digest or EMPTY_DIGEST,
+        guard=verdict,
+    )
 
 
 def gateway_headers(ctx: RequestContext, cost: Decimal | None = None) -> dict[str, str]:

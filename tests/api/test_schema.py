@@ -49,6 +49,11 @@ PATHS = {
     "/api/v1/budget-alerts/active/",
     "/api/v1/budget-alerts/{id}/dismiss/",
     "/api/v1/budget-alert-settings/",
+    "/api/v1/ledger/checkpoint/",
+    "/api/v1/ledger/inclusion/",
+    "/api/v1/ledger/consistency/",
+    "/api/v1/ledger/leaves/",
+    "/api/v1/ledger/export/",
 }
 
 
