@@ -93,6 +93,7 @@ INSTALLED_APPS = [
     "routing",
     "budgets",
     "audit",
+    "guardrails",
 ]
 
 MIDDLEWARE = [
