@@ -40,6 +40,11 @@ OVERRIDE = (
         (_p(r"\b(?:ignore|disregard|forget) (?:everything|all that|all of that|what) (?:(?:i|you) (?:said|told|were told|have been told)|above|before|previously)"), 0.8),
         (_p(r"\b(?:ignore|disregard|forget)\b" + _W + r"\b(?:and|then|instead)\b" + _W + r"\b(?:say|print|output|write|respond|reply|repeat|tell|spell check|translate)\b"), 0.45),
         (_p(r"\bstop everything\b"), 0.7),
+        (_p(r"\b(?:ignore|disregard)\b (?:all )?(?:instructions|directions)\b"), 0.7),
+        (_p(r"\b(?:ignore|disregard) (?:the rest of|everything (?:else|except)|all (?:negative|other|info|information)|any (?:other|further))\b"), 0.6),
+        (_p(r"\bdisregard (?:all |any )?(?:info|information|data|content)\b"), 0.5),
+        (_p(r"\b(?:ignore|disregard) (?:them|it|this|that) and (?:instead|only|just)\b"), 0.5),
+        (_p(r"\bforget (?:everything|all) (?:you (?:learned|know|were told|have been told)|(?:that )?(?:i|you) (?:said|told))"), 0.6),
         (_p(r"\b(?:nevermind|never mind)\b[.,!]*\s*(?:ignore|instead|just|now)\b"), 0.6),
         (_p(r"\b(?:just|only|instead) (?:say|print|output|write|repeat|respond with)\b\W{0,3}[\"'`]"), 0.45),
         (_p(r"\b(?:new|updated|real|actual|true|revised) (?:instructions?|task|rules|objective|directive)s?\s*(?::|are\b|is\b|follow)"), 0.5),
@@ -56,8 +61,8 @@ ROLEPLAY = (
     [
         (_p(r"\bdo anything now\b"), 0.9),
         (_p(r"\bjailbr(?:ea|o)k(?:en|ed|ing|s)?\b"), 0.6),
-        (_p(r"\bdeveloper mode\b"), 0.6),
-        (_p(r"\b(?:dan|developer|god|sudo|evil|unrestricted|unfiltered|admin) mode\b(?: is)? (?:enabled|activated|on)\b"), 0.6),
+        (_p(r"\bdeveloper mode\b"), 0.45),
+        (_p(r"\b(?:dan|developer|god|sudo|evil|unrestricted|unfiltered|admin) mode\b(?: is)? (?:enabled|activated)\b"), 0.6),
         (_p(r"\b(?:no|without|free (?:of|from)|broken free of|not bound by|don'?t have|do not have|not have to (?:abide by|follow)|beyond|ignore|bypass|break)\b[^.\n]{0,40}?\b(?:restrictions|limitations|filters|filtering|censorship|guidelines|ethics|ethical|morals|morality|boundaries|confines|content polic(?:y|ies)|safeguards)\b"), 0.5),
         (_p(r"\b(?:openai|anthropic|google|meta)(?:'s)? (?:content |usage )?polic(?:y|ies)\b"), 0.45),
         (_p(r"\bstay(?:ing)? in character\b|\bbreak(?:ing)? character\b|\bstay (?:as|in) dan\b"), 0.5),
@@ -70,6 +75,7 @@ ROLEPLAY = (
         (_p(r"\bas an ai(?: language model)?\b"), 0.15),
         (_p(r"\b(?:evil|rogue|unshackled|liberated|freed|unchained|rebellious)\b[^.\n]{0,20}?\b(?:ai|assistant|bot|model|chatbot|confidant|version|twin)\b"), 0.4),
         (_p(r"\bhypothetical(?:ly)? (?:response|scenario|story|setting)\b|\bsimulat(?:e|ion|ing) (?:a |an )?(?:ai|chatbot|model|mode)\b"), 0.25),
+        (_p(r"\b(?:take on|assume|adopt|play|playing) the (?:role|persona) of\b"), 0.4),
         (_p(r"\bimmerse yourself\b|\byou (?:have|'ve) been freed\b|\btypical confines\b"), 0.5),
         (_p(r"\b(?:token|tokens) (?:system|will be deducted|deducted)\b|\bpoints? (?:will be )?deducted\b"), 0.4),
         (_p(r"\bwithout (?:any )?(?:warnings?|disclaimers?|censorship)\b"), 0.35),
@@ -92,7 +98,7 @@ EXTRACTION = (
 DELIMITER = (
     ("<|", "[inst", "<<sys", "<sys", "</sys", "<instr", "</instr", "<admin", "<devel", "system", "end of", "###", "---", "==="),
     [
-        (_p(r"<\|(?:im_start|im_end|system|user|assistant|endoftext|begin_of_text|start_header_id|end_header_id|eot_id)\|?>"), 0.85),
+        (_p(r"<\|(?:im_start|im_end|system|user|assistant|endoftext|begin_of_text|start_header_id|end_header_id|eot_id)\|?>"), 0.7),
         (_p(r"\[/?inst\]|<</?sys>>"), 0.7),
         (_p(r"</?(?:system|instructions?|admin|developer|sys)>"), 0.5),
         (_p(r"(?:^|\n)[ \t]*(?:#{2,}|-{3,}|={3,}|\*{3,})[ \t]*(?:system|new instructions?|admin|developer|end of (?:prompt|context|document|input)|instructions?)\b"), 0.75),
@@ -102,8 +108,16 @@ DELIMITER = (
 )  # fmt: skip
 
 INDIRECT = (
-    ("assistant", " ai ", "ai:", "model", "llm", "chatbot", "summar", "reading this", "processing this", "send", "forward", "![", "http"),
+    ("assistant", " ai ", "ai:", "model", "llm", "chatbot", "summar", "reading this", "processing this", "send", "forward", "![", "http",
+     "user", "system", "note", "automated", "hidden", "invisible", "instruction", "respond", "reply", "override", "deviate", "admin"),
     [
+        (_p(r"\bif (?:the )?user asks\b|\b(?:reply|respond|answer) with only\b|\bsimply (?:respond|reply|answer|say)\b"), 0.5),
+        (_p(r"\bnote (?:by|to|for) (?:a |an |the )?(?:trustworthy |automated |ai |llm )?(?:expert|recruiter|automated|analysis|screening|software|system|ai|llm|model)"), 0.6),
+        (_p(r"\b(?:invisible to humans|visible to (?:the )?(?:llm|ai|model)|for automated (?:screening|analysis|systems?)|hidden (?:competency|profile|instructions?|text))"), 0.7),
+        (_p(r"\[(?:system|admin request|instruction)s?\b|<(?:system|instruction)>|\bsystem chain of thought\b|--\s?(?:core instruction|legal amendment)"), 0.6),
+        (_p(r"(?:^|\n)\s*(?:user|assistant|system)\s*:"), 0.5),
+        (_p(r"\byou (?:may|must|should) not deviate\b|\boverride\b[^.\n]{0,30}?\b(?:scoring|evaluation|review|analysis|assessment)\b|\bdon'?t evaluate\b"), 0.6),
+        (_p(r"\bfocus exclusively on\b|\bnothing else\b"), 0.3),
         (_p(r"\b(?:ai|assistant|model|llm|chatbot|language model)s?\b[^.\n]{0,30}?\b(?:must|should|shall|need to|are instructed to|are required to)\b"), 0.5),
         (_p(r"\bwhen (?:summari[sz]ing|reading|processing|analy[sz]ing) this\b"), 0.5),
         (_p(r"\b(?:send|forward|email|exfiltrate|post|upload)\b[^.\n]{0,40}?\b(?:conversation|chat history|user'?s? data|credentials|password|api key|secrets?)\b"), 0.5),
@@ -137,7 +151,12 @@ class Score:
 
     @property
     def value(self) -> float:
-        return max((score for _, score in self.families), default=0.0)
+        """The strongest family, raised by other families that also fire clearly (noisy-or)."""
+        miss = 1.0
+        for _, score in self.families:
+            if score >= 0.3:
+                miss *= 1.0 - score
+        return max(1.0 - miss, max((score for _, score in self.families), default=0.0))
 
     def as_dict(self) -> dict[str, float]:
         return {family: round(score, 3) for family, score in self.families if score > 0}
