@@ -29,9 +29,22 @@ def _p(pattern: str) -> re.Pattern:
     return re.compile(pattern)
 
 
+def _words(words: str, *symbols: str) -> tuple[frozenset[str], tuple[str, ...]]:
+    """A family's triggers: whole words (looked up in the text's word set) and symbols (substrings)."""
+    return frozenset(words.split()), symbols
+
+
+# Lower-case letters stay, everything else splits words.
+_LETTERS = bytes(c if 97 <= c <= 122 else 32 for c in range(256))
+
+
+def word_set(lowered: str) -> frozenset[str]:
+    return frozenset(lowered.encode("ascii", "replace").translate(_LETTERS).decode("ascii").split())
+
+
 OVERRIDE = (
-    ("ignor", "disregard", "forget", "overrid", "bypass", "skip", "nevermind", "never mind", "stop everything",
-     "instead", "from now on", "new instruction", "follow", "set aside", "pay no attention", "just say", "just print"),
+    _words("ignore ignoring ignored ignores disregard disregarding forget override overriding bypass skip nevermind mind "
+           "everything instead now instruction instructions follow following aside attention just discard neglect"),
     [
         (_p(r"\b(?:ignore|ignoring|disregard|forget|skip|override|bypass|neglect|set aside|pay no attention to|do not follow|don't follow|stop following|discard)\b"
             + _W + r"\b(?:previous|prior|above|preceding|earlier|foregoing|initial|original|your|system|preset|all (?:of )?(?:the |your )?(?:previous|prior|above|earlier))\b"
@@ -55,9 +68,13 @@ OVERRIDE = (
 )  # fmt: skip
 
 ROLEPLAY = (
-    ("dan", "jailbr", "developer mode", "do anything", "pretend", "role", "act as", "character", "persona", "unfiltered",
-     "uncensored", "restrict", "filter", "censor", "polic", "ethic", "moral", "refuse", "evil", "rogue", "unrestricted",
-     "hypothetical", "simulat", "immerse", "you are now", "confines"),
+    _words("dan jailbreak jailbroken jailbreaking jailbreaks jailbroke developer mode anything pretend pretending role "
+           "roleplay act acting character persona unfiltered uncensored restrictions restricted restriction unrestricted "
+           "limitations filters filtered filtering censorship censored ethics ethical unethical morals moral amoral "
+           "immoral morality policy policies refuse decline evil rogue hypothetical hypothetically simulate simulation "
+           "simulating immerse now confines guidelines boundaries safeguards tokens token points responses answers "
+           "paragraphs outputs warnings disclaimers apologize apologise unshackled liberated freed unchained "
+           "rebellious ai assistant bot model chatbot confidant"),
     [
         (_p(r"\bdo anything now\b"), 0.9),
         (_p(r"\bjailbr(?:ea|o)k(?:en|ed|ing|s)?\b"), 0.6),
@@ -83,7 +100,8 @@ ROLEPLAY = (
 )  # fmt: skip
 
 EXTRACTION = (
-    ("prompt", "instruction", "above", "told", "programmed", "configur", "guideline", "rules", "repeat", "verbatim", "you are"),
+    _words("prompt prompts instruction instructions above told programmed configured configuration guidelines rules "
+           "directives repeat verbatim you message preprompt"),
     [
         (_p(r"\b(?:reveal|show|print|output|repeat|display|tell me|give me|share|leak|dump|recite|spell check|reproduce|list|what (?:is|are|were|was))\b"
             + _W + r"\b(?:(?:your|the) (?:system|initial|hidden|original|secret|first|previous|pre-?)\s?(?:prompt|message|instructions?)|your (?:instructions|rules|guidelines|directives|configuration|prompt)|(?:instructions|prompt) (?:above|you were given))\b"), 0.85),
@@ -96,7 +114,7 @@ EXTRACTION = (
 )  # fmt: skip
 
 DELIMITER = (
-    ("<|", "[inst", "<<sys", "<sys", "</sys", "<instr", "</instr", "<admin", "<devel", "system", "end of", "###", "---", "==="),
+    _words("system admin developer end instructions instruction inst sys", "<|", "[", "<", "###", "---", "==="),
     [
         (_p(r"<\|(?:im_start|im_end|system|user|assistant|endoftext|begin_of_text|start_header_id|end_header_id|eot_id)\|?>"), 0.7),
         (_p(r"\[/?inst\]|<</?sys>>"), 0.7),
@@ -108,8 +126,10 @@ DELIMITER = (
 )  # fmt: skip
 
 INDIRECT = (
-    ("assistant", " ai ", "ai:", "model", "llm", "chatbot", "summar", "reading this", "processing this", "send", "forward", "![", "http",
-     "user", "system", "note", "automated", "hidden", "invisible", "instruction", "respond", "reply", "override", "deviate", "admin"),
+    _words("assistant ai model models llm chatbot summarizing summarising reading processing analyzing analysing "
+           "send forward email exfiltrate post upload http https user system note notes message automated hidden "
+           "invisible visible instruction instructions respond reply answer simply override deviate evaluate admin "
+           "focus nothing", "!["),
     [
         (_p(r"\bif (?:the )?user asks\b|\b(?:reply|respond|answer) with only\b|\bsimply (?:respond|reply|answer|say)\b"), 0.5),
         (_p(r"\bnote (?:by|to|for) (?:a |an |the )?(?:trustworthy |automated |ai |llm )?(?:expert|recruiter|automated|analysis|screening|software|system|ai|llm|model)"), 0.6),
@@ -162,9 +182,9 @@ class Score:
         return {family: round(score, 3) for family, score in self.families if score > 0}
 
 
-def _family(text: str, family: tuple) -> float:
-    triggers, patterns = family
-    if not any(trigger in text for trigger in triggers):
+def _family(text: str, words: frozenset, family: tuple) -> float:
+    (trigger_words, symbols), patterns = family
+    if trigger_words.isdisjoint(words) and not any(symbol in text for symbol in symbols):
         return 0.0
     miss = 1.0
     for pattern, weight in patterns:
@@ -174,11 +194,12 @@ def _family(text: str, family: tuple) -> float:
 
 
 def _families(lowered: str, original: str, *, indirect: bool) -> dict[str, float]:
-    scores = {name: _family(lowered, family) for name, family in _DIRECT}
-    if "DAN" in original and re.search(r"\bDAN\b", original):
+    words = word_set(lowered)
+    scores = {name: _family(lowered, words, family) for name, family in _DIRECT}
+    if "dan" in words and re.search(r"\bDAN\b", original):
         scores["roleplay"] = 1.0 - (1.0 - scores["roleplay"]) * 0.5
     if indirect:
-        scores["indirect"] = _family(lowered, INDIRECT)
+        scores["indirect"] = _family(lowered, words, INDIRECT)
     return scores
 
 

@@ -30,7 +30,8 @@ class Command(BaseCommand):
             self.stdout.write(f"{result.family:<14}{result.total:>9}{result.hits:>10}{result.rate:>9.1%}  {goal}")
         for label, business in (("business (FP)", evaluation.business), ("as tool (FP)", evaluation.business_indirect)):
             self.stdout.write(
-                f"{label:<14}{business.total:>9}{business.hits:>10}{business.rate:>9.1%}  <= {FALSE_POSITIVE_TARGET:.0%}"
+                f"{label:<14}{business.total:>9}{business.hits:>10}{business.rate:>9.1%}"
+                f"  <= {FALSE_POSITIVE_TARGET:.0%}"
             )
         if show_false_positives:
             for prompt in evaluation.false_positives:
