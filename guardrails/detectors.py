@@ -145,6 +145,8 @@ def _numbers(text: str, mapped: bytes, wanted: frozenset[str], out: list[Span]) 
     if CREDIT_CARD in wanted:
         for match in CARD_SHAPE.finditer(mapped):
             for card in CARD.finditer(text, *_window(text, *match.span())):
+                if card.start() > 0 and text[card.start() - 1] == "+":
+                    continue  # an international phone number
                 digits = card.group().replace(" ", "").replace("-", "")
                 if digits[0] in "23456" and free(*card.span()) and luhn_valid(digits):
                     take(Span(card.start(), card.end(), CREDIT_CARD, 0.95))
@@ -158,7 +160,7 @@ def _numbers(text: str, mapped: bytes, wanted: frozenset[str], out: list[Span]) 
         for shape in shapes:
             for match in shape.finditer(mapped):
                 pos, endpos = _window(text, *match.span())
-                found = PHONE_RE.search(text, max(0, pos - 4), endpos)
+                found = PHONE_RE.search(text, max(0, pos - 4), min(len(text), endpos + 12))
                 if found and free(*found.span()):
                     take(Span(found.start(), found.end(), PHONE, 0.75))
 
