@@ -40,12 +40,19 @@ class GuardSnapshot:
     _lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
 
     @classmethod
-    def build(cls) -> GuardSnapshot:
+    def build(cls, *, organization_id: int | None = None) -> GuardSnapshot:
+        """Every organization's configuration (or one organization's, for console previews)."""
         from guardrails.models import GuardPolicy, GuardRecognizer
+
+        policies = GuardPolicy.objects.all()
+        recognizers = GuardRecognizer.objects.filter(enabled=True)
+        if organization_id is not None:
+            policies = policies.filter(organization_id=organization_id)
+            recognizers = recognizers.filter(organization_id=organization_id)
 
         secret = hashlib.sha256(("gatehouse-guard:" + settings.SECRET_KEY).encode()).digest()
         layers: dict[int, dict[str, Any]] = {}
-        for row in GuardPolicy.objects.values("organization_id", "team_id", "key_id", "document"):
+        for row in policies.values("organization_id", "team_id", "key_id", "document"):
             org = layers.setdefault(row["organization_id"], {"base": {}, "teams": {}, "keys": {}})
             if row["key_id"]:
                 org["keys"][row["key_id"]] = row["document"]
@@ -54,9 +61,7 @@ class GuardSnapshot:
             else:
                 org["base"] = row["document"]
         customs: dict[int, list[CustomRecognizer]] = {}
-        for row in GuardRecognizer.objects.filter(enabled=True).values(
-            "organization_id", "entity", "pattern", "checksum", "context", "score"
-        ):
+        for row in recognizers.values("organization_id", "entity", "pattern", "checksum", "context", "score"):
             try:
                 pattern = custom_pattern_compile(row["pattern"])
             except ValueError:
