@@ -147,7 +147,7 @@ def test_review_queue_decisions_are_audited_and_isolated(client_a, two):
     assert event.data["status"] == "violation"
     assert GuardReview.objects.get(pk=theirs.pk).status == ReviewStatus.PENDING
     pending = client_a.get(reverse("guardrails:reviews")).content.decode()
-    assert 'href="/guardrails/reviews/%d/"' % mine.pk not in pending  # the default view lists pending reviews
+    assert f'href="/guardrails/reviews/{mine.pk}/"' not in pending  # the default view lists pending reviews
 
 
 def test_review_queue_paginates(client_a, two):
