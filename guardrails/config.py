@@ -87,7 +87,7 @@ def _entries(section: str, entries: Any, problems: list[str]) -> list[tuple[str,
 
 class GuardPolicySection:
     name = "guard_policies"
-    order = 70
+    order = 38
 
     def existing_names(self) -> set[str]:
         return {self._label(p) for p in GuardPolicy.objects.select_related("organization", "team", "key")}
@@ -160,7 +160,7 @@ class GuardPolicySection:
 
 class GuardRecognizerSection:
     name = "guard_recognizers"
-    order = 65
+    order = 37
 
     def existing_names(self) -> set[str]:
         return {
