@@ -158,3 +158,19 @@ def test_review_queue_paginates(client_a, two):
     assert "Page 1 of 2" in first
     second = client_a.get(reverse("guardrails:reviews") + "?status=pending&page=2").content.decode()
     assert "req-00" in second or "req-04" in second
+
+
+def test_usage_detail_shows_the_guard_verdict(client_a, two):
+    from tests.console.test_views import _usage
+
+    a = two[0]
+    verdict = {
+        "entities": {"EMAIL": 2},
+        "rules": ["injection"],
+        "injection": 0.93,
+        "action": "tokenize",
+        "flagged": True,
+    }
+    record = _usage(a.org, key=a.key, metadata={"guard": verdict})
+    body = client_a.get(reverse("budgets:usage-detail", args=[record.request_id])).content.decode()
+    assert "Guard verdict" in body and "EMAIL ×2" in body and "0.93" in body and "flagged" in body
