@@ -215,6 +215,8 @@ class Guard:
     ) -> Inbound:
         policy = self.policy(organization_id=organization_id, team_id=team_id, key_id=key_id, data_class=data_class)
         memory = self.memory if conversation else None
+        if conversation:
+            conversation = f"{organization_id}:{conversation}"  # one organization never sees another's numbering
         vault = Vault(self.memory.get(conversation) if conversation else None)
         slots = list(_slots(body, endpoint))
         if policy.max_chars is not None:

@@ -47,8 +47,13 @@ OVERRIDE = (
            "everything instead now instruction instructions follow following aside attention just discard neglect"),
     [
         (_p(r"\b(?:ignore|ignoring|disregard|forget|skip|override|bypass|neglect|set aside|pay no attention to|do not follow|don't follow|stop following|discard)\b"
-            + _W + r"\b(?:previous|prior|above|preceding|earlier|foregoing|initial|original|your|system|preset|all (?:of )?(?:the |your )?(?:previous|prior|above|earlier))\b"
-            + _W + r"\b(?:instructions?|directions?|directives?|prompts?|rules|guidelines|commands?|context|orders|constraints|programming|guidance|messages?|policies|restrictions|text|content|input)\b"), 0.86),
+            + _W + r"\b(?:previous|prior|above|preceding|earlier|foregoing|initial|original|your|system|developer|preset|all (?:of )?(?:the |your )?(?:previous|prior|above|earlier))\b"
+            + _W + r"\b(?:instructions?|directions?|directives?|prompts?|rules|guidelines|commands?|context|orders|constraints|programming|guidance|policies|restrictions)\b"), 0.86),
+        (_p(r"\b(?:ignore|disregard|forget|pay no attention to|do not follow|don't follow)\b" + _W
+            + r"\b(?:instructions|directions|rules|guidelines|prompts?|directives)\b" + _W
+            + r"\b(?:above|before|previously|earlier|you (?:were|have been) (?:given|told))"), 0.8),
+        (_p(r"\b(?:ignore|disregard|forget)\b (?:all |any )?(?:the |your )?(?:previous|prior|above|preceding|earlier|system|developer) (?:message|messages|text|content|input)\b"), 0.6),
+        (_p(r"\b(?:no longer|not|never) (?:be )?(?:bound|restricted|limited|constrained|governed) by\b[^.\n]{0,30}?\b(?:instructions|rules|guidelines|programming|policies|restrictions)\b"), 0.85),
         (_p(r"\b(?:ignore|disregard|forget)\b (?:any|all|every)(?: of)? (?:the )?(?:previous |prior |above |other |following |and following )*(?:instructions?|directions|rules|prompts?|commands)\b"), 0.8),
         (_p(r"\b(?:ignore|disregard|forget) (?:everything|all that|all of that|what) (?:(?:i|you) (?:said|told|were told|have been told)|above|before|previously)"), 0.8),
         (_p(r"\b(?:ignore|disregard|forget)\b" + _W + r"\b(?:and|then|instead)\b" + _W + r"\b(?:say|print|output|write|respond|reply|repeat|tell|spell check|translate)\b"), 0.45),
@@ -74,13 +79,19 @@ ROLEPLAY = (
            "immoral morality policy policies refuse decline evil rogue hypothetical hypothetically simulate simulation "
            "simulating immerse now confines guidelines boundaries safeguards tokens token points responses answers "
            "paragraphs outputs warnings disclaimers apologize apologise unshackled liberated freed unchained "
-           "rebellious ai assistant bot model chatbot confidant"),
+           "rebellious ai assistant bot model chatbot confidant restrained principles virtues personalities personas ways "
+           "characters named called take step illegal harmful explicit offensive hate speech dangerous chatgpt"),
     [
         (_p(r"\bdo anything now\b"), 0.9),
         (_p(r"\bjailbr(?:ea|o)k(?:en|ed|ing|s)?\b"), 0.6),
         (_p(r"\bdeveloper mode\b"), 0.45),
         (_p(r"\b(?:dan|developer|god|sudo|evil|unrestricted|unfiltered|admin) mode\b(?: is)? (?:enabled|activated)\b"), 0.6),
-        (_p(r"\b(?:no|without|free (?:of|from)|broken free of|not bound by|don'?t have|do not have|not have to (?:abide by|follow)|beyond|ignore|bypass|break)\b[^.\n]{0,40}?\b(?:restrictions|limitations|filters|filtering|censorship|guidelines|ethics|ethical|morals|morality|boundaries|confines|content polic(?:y|ies)|safeguards)\b"), 0.5),
+        (_p(r"\b(?:no|without|free (?:of|from)|broken free of|not bound by|not restrained by|doesn'?t (?:follow|care about|have)|does not (?:follow|care about|have)|hates being|regardless of|without regarding|don'?t have|do not have|not have to (?:abide by|follow)|beyond|ignore|bypass|break)\b[^.\n]{0,40}?\b(?:restrictions|limitations|filters|filtering|censorship|guidelines|principles|ethics|ethical|morals|morality|virtues|boundaries|confines|polic(?:y|ies)|safeguards)\b"), 0.5),
+        (_p(r"\bsimulat(?:e|ing) (?:being|a chatbot|an ai|a bot)\b|\b(?:ai|chatbot|bot|model|assistant|character) (?:named|called)\b"), 0.35),
+        (_p(r"\b(?:two|2|dual) (?:different |separate )?(?:personalities|personas|ways|characters)\b"), 0.35),
+        (_p(r"\bin character as\b|\b(?:take up|step into) the (?:role|persona)\b"), 0.4),
+        (_p(r"\b(?:illegal|harmful|explicit|offensive|hate-?speech|unethical|immoral|dangerous)\b"), 0.2),
+        (_p(r"\bchatgpt\b"), 0.2),
         (_p(r"\b(?:openai|anthropic|google|meta)(?:'s)? (?:content |usage )?polic(?:y|ies)\b"), 0.45),
         (_p(r"\bstay(?:ing)? in character\b|\bbreak(?:ing)? character\b|\bstay (?:as|in) dan\b"), 0.5),
         (_p(r"\b(?:act|acting|pretend|pretending|roleplay|role-play|role play|behave|respond) (?:as|to be|like)\b(?: an?)?(?: \w+){0,3} (?:ai|model|chatbot|assistant|bot|character|persona)\b"), 0.3),
