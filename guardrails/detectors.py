@@ -20,6 +20,8 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+import regex
+
 EMAIL = "EMAIL"
 PHONE = "PHONE"
 CREDIT_CARD = "CREDIT_CARD"
@@ -299,19 +301,33 @@ def _dob(text: str, out: list[Span]) -> None:
             out.append(Span(match.start(), match.end(), DATE_OF_BIRTH, 0.8))
 
 
+PATTERN_TIMEOUT = 0.02  # seconds one organization pattern may spend on one text
+
+
+def pattern_matches(pattern: regex.Pattern, text: str, timeout: float = PATTERN_TIMEOUT) -> list[regex.Match]:
+    """An organization's pattern over `text`, cut off after `timeout` (what it found so far)."""
+    found: list[regex.Match] = []
+    try:
+        for match in pattern.finditer(text, timeout=timeout):
+            found.append(match)
+    except TimeoutError:
+        pass
+    return found
+
+
 @dataclass(frozen=True, slots=True)
 class CustomRecognizer:
     """An organization's own entity: a pattern, an optional checksum, optional context words."""
 
     entity: str
-    pattern: re.Pattern
+    pattern: regex.Pattern
     checksum: str = ""
     context: tuple[str, ...] = ()
     score: float = 0.8
 
     def find(self, text: str, lowered: str, out: list[Span]) -> None:
         check = CHECKSUMS.get(self.checksum)
-        for match in self.pattern.finditer(text):
+        for match in pattern_matches(self.pattern, text):
             if match.end() == match.start():
                 continue
             if check is not None and not check(match.group()):
@@ -326,15 +342,20 @@ class CustomRecognizer:
 NESTED_QUANTIFIER = re.compile(r"\((?:[^()\\]|\\.)*[+*}](?:[^()\\]|\\.)*\)[+*{]")
 
 
-def custom_pattern_compile(pattern: str) -> re.Pattern:
-    """Compile an organization's pattern; refuse what could backtrack without bound."""
+def custom_pattern_compile(pattern: str) -> regex.Pattern:
+    """Compile an organization's pattern; refuse what could backtrack without bound.
+
+    Patterns run through the `regex` module with a time limit (`pattern_matches`), a
+    second line of defence for slow shapes this check cannot see.
+    """
     if not pattern or len(pattern) > 500:
         raise ValueError("a pattern of 1 to 500 characters")
     if NESTED_QUANTIFIER.search(pattern) or re.search(r"\\\d|\(\?<?[=!]", pattern):
         raise ValueError("nested repetition, back-references and look-arounds are not allowed (they can be slow)")
     try:
-        return re.compile(pattern)
-    except re.error as exc:
+        re.compile(pattern)  # the syntax both engines accept
+        return regex.compile(pattern, regex.VERSION0)
+    except (re.error, regex.error) as exc:
         raise ValueError(f"not a valid regular expression: {exc}") from None
 
 

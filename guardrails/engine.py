@@ -17,7 +17,15 @@ from typing import Any
 from presidio_anonymizer import AnonymizerEngine
 from presidio_anonymizer.entities import OperatorConfig, RecognizerResult
 
-from guardrails.detectors import PII_ENTITIES, SECRET_ENTITIES, CustomRecognizer, Detector, Span, custom_pattern_compile
+from guardrails.detectors import (
+    PII_ENTITIES,
+    SECRET_ENTITIES,
+    CustomRecognizer,
+    Detector,
+    Span,
+    custom_pattern_compile,
+    pattern_matches,
+)
 from guardrails.injection import InjectionScorer
 from guardrails.normalize import fold_homoglyphs, normalize
 from guardrails.policy import TOPICS, entity_actions, rule_name, rules_regex
@@ -41,7 +49,7 @@ class RuleSet:
 
     words: re.Pattern | None = None
     by_word: Mapping[str, Rule] = field(default_factory=dict)
-    regexes: tuple[tuple[re.Pattern, Rule], ...] = ()
+    regexes: tuple[tuple[Any, Rule], ...] = ()  # regex.Pattern
 
     @classmethod
     def build(cls, rules: list[dict[str, Any]], section: str) -> RuleSet:
@@ -64,7 +72,7 @@ class RuleSet:
             for match in self.words.finditer(lowered):
                 hits.append((match.start(), match.end(), self.by_word[match.group()]))
         for pattern, rule in self.regexes:
-            for match in pattern.finditer(text):
+            for match in pattern_matches(pattern, text):
                 if match.end() > match.start():
                     hits.append((match.start(), match.end(), rule))
         return hits

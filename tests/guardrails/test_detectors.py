@@ -143,3 +143,12 @@ def test_a_megabyte_of_adversarial_input_is_linear(name):
     DETECTOR.find(normalize(text).text)
     # Generous bound (measured well under 0.5 s each here); catastrophic backtracking takes minutes.
     assert time.process_time() - started < 3.0
+
+
+def test_a_slow_organization_pattern_is_cut_off():
+    # No nesting, so it passes the shape check, but it is cubic on a run of digits.
+    slow = CustomRecognizer("SLOW_THING", custom_pattern_compile(r"\d+\d+\d+a"))
+    detector = Detector((), [slow])
+    started = time.process_time()
+    assert detector.find("1" * 5_000 + "b") == []
+    assert time.process_time() - started < 2.0
