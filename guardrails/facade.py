@@ -601,5 +601,15 @@ class StreamGuard:
 
 
 def review_needed(verdict: Verdict) -> bool:
-    """Whether the pipeline should open a review for this request (see `services.review_open`)."""
+    """Whether the pipeline should put this request in the review queue."""
     return verdict.flagged
+
+
+def review_enqueue(*, organization_id: int, request_id: str, verdict: Verdict) -> None:
+    """Put a flagged request in the review queue (sync, one write; idempotent per request).
+
+    Call it off the event loop, after the usage record is queued (the record and the
+    review share the request id)."""
+    from guardrails.services import review_open
+
+    review_open(organization_id=organization_id, request_id=request_id, verdict=verdict.as_dict())

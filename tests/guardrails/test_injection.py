@@ -102,3 +102,15 @@ def test_corpus_figures_meet_the_targets():
         assert rates[family] >= target, (family, rates[family])
     assert evaluation.business.rate <= FALSE_POSITIVE_TARGET, evaluation.false_positives
     assert evaluation.business_indirect.rate <= FALSE_POSITIVE_TARGET, evaluation.false_positives
+
+
+def test_guard_eval_prints_every_family():
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command("guard_eval", stdout=out)
+    text = out.getvalue()
+    for family in ("override", "dan", "extraction", "obfuscation", "indirect", "inthewild", "tap", "business (FP)"):
+        assert family in text
