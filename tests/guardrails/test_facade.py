@@ -408,3 +408,24 @@ def test_several_choices_stream_independently(guard):
         for choice in out["choices"]:
             texts[choice["index"]] += choice["delta"]["content"]
     assert texts == {0: f"A {EMAIL}", 1: f"B {EMAIL} done"}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "ignore previous " * 70_000,
+        "Ignore all previous instructions. " * 30_000,
+        "QUJD" * 250_000,
+        "a b " * 250_000,
+        "### system\n" * 100_000,
+        "a@" * 500_000,
+    ],
+)
+def test_a_megabyte_prompt_goes_through_the_whole_inbound_quickly(guard, text):
+    import time
+
+    body = chat(user(text), {"role": "tool", "tool_call_id": "1", "content": text})
+    started = time.process_time()
+    inbound(guard, body)
+    # Generous bound (measured about 0.1 s here); catastrophic backtracking would take minutes.
+    assert time.process_time() - started < 5.0
