@@ -183,13 +183,15 @@ def usage_detail(request: HtmxHttpRequest, request_id: str) -> HttpResponse:
     )
     metadata = record.metadata if isinstance(record.metadata, dict) else {}
     attempt_trail = metadata.get("attempt_trail")
-    other_metadata = {k: v for k, v in metadata.items() if k != "attempt_trail"}
+    guard = metadata.get("guard")
+    other_metadata = {k: v for k, v in metadata.items() if k not in ("attempt_trail", "guard")}
     context = {
         "record": record,
         "key": key,
         "team": team,
         "attempt_trail": attempt_trail if isinstance(attempt_trail, list) else None,
         "other_metadata": other_metadata,
+        "guard": guard if isinstance(guard, dict) else None,
         "total_tokens": record.input_tokens + record.output_tokens,
     }
     return render(request, "budgets/usage_detail.html", context)

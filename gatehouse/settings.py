@@ -136,6 +136,7 @@ INSTALLED_APPS = [
     "routing",
     "budgets",
     "audit",
+    "guardrails",
 ]
 
 MIDDLEWARE = [

@@ -24,5 +24,6 @@ urlpatterns = [
     path("registry/", include("providers.urls")),
     path("", include("budgets.urls")),
     path("routing/", include("routing.urls")),
+    path("guardrails/", include("guardrails.urls")),
     path("", include("console.urls")),
 ]

@@ -36,6 +36,7 @@ from budgets.facade import SYSTEM_CLOCK, Budgets, SettableClock, UsageSink, budg
 from console.authlimit import auth_limiter_build
 from console.changes import RESYNC, Change, ChangeFeed, ChangeFeedSettings
 from console.keycache import KeyCache, KeyCacheSettings
+from guardrails.facade import Guard, review_enqueue
 from providers.facade import CatalogSnapshot, catalog_build
 from routing.engine.snapshot import RoutingSnapshot, routing_build
 from routing.engine.state import RoutingState, routing_state_from_settings
@@ -93,6 +94,11 @@ def _in_thread(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         connections.close_all()
 
 
+def _log_failure(future) -> None:
+    if not future.cancelled() and future.exception() is not None:
+        logger.error("background write failed: %s", future.exception())
+
+
 class Snapshots:
     """The registry snapshot and the routing snapshot compiled against it.
 
@@ -146,6 +152,7 @@ class Gateway:
         self.trusted_proxies: tuple[str, ...] = tuple(settings.GATEHOUSE["TRUSTED_PROXIES"])
         self.budgets = self._new_budgets()
         self.ledger = LedgerBuffer()
+        self.guard: Guard | None = None  # built at start (it reads the policies)
         self.usage = UsageSink(
             journal_dir=settings.GATEHOUSE["JOURNAL_DIR"], buffer_max=settings.GATEHOUSE["USAGE_BUFFER_MAX"]
         )
@@ -203,6 +210,8 @@ class Gateway:
         await self.db(self.changes.head)  # before the snapshots: nothing after it is missed
         if self.snapshots.catalog is None:
             await self.db(self.snapshots.refresh)
+        if self.guard is None:
+            self.guard = await self.db(Guard.build)
         await self.budgets.start()
         if self.background:
             self._tasks = [
@@ -279,12 +288,12 @@ class Gateway:
         """Act on changes (from the poll or Redis): each arrives exactly once per process."""
         if not events:
             return
-        rebuild = budgets_changed = reroute = False
+        rebuild = budgets_changed = reroute = guard_changed = False
         for event in events:
             topic = event.topic
             if topic == RESYNC:
                 self.keys.clear()
-                rebuild = budgets_changed = True
+                rebuild = budgets_changed = guard_changed = True
             elif topic == "key":
                 self.keys.invalidate(event.ref)
             elif topic == "catalog":
@@ -293,12 +302,16 @@ class Gateway:
                 budgets_changed = True
             elif topic == "routing":
                 reroute = True
+            elif topic == "guard":
+                guard_changed = True
         if rebuild:
             await self.db(self.snapshots.refresh)
         elif reroute:
             await self.db(self.snapshots.refresh_routing)
         if budgets_changed:
             await self.budgets.changed()
+        if guard_changed and self.guard is not None:
+            await self.db(self.guard.refresh)
 
     async def _budgets_tick(self) -> None:
         await self.budgets.tick()
@@ -340,3 +353,18 @@ class Gateway:
         """Make the gateway see the database as it is now (blocking; tests and commands)."""
         self.snapshots.refresh()
         self.keys.clear()
+        if self.guard is not None:
+            self.guard.refresh()
+
+    def review(self, *, organization_id: int, request_id: str, verdict) -> None:
+        """Put a flagged request in its organization's review queue, off the event loop."""
+        loop = self.loop
+        if loop is None or loop.is_closed():
+            return
+        future = loop.run_in_executor(
+            self.executors.db,
+            partial(
+                _in_thread, review_enqueue, organization_id=organization_id, request_id=request_id, verdict=verdict
+            ),
+        )
+        future.add_done_callback(_log_failure)

@@ -46,7 +46,9 @@ class StreamRelay:
         body: dict[str, Any],
         *,
         settle: Callable[..., Any],
+        guard: Any = None,
     ) -> None:
+        self.guard = guard  # guardrails.facade.StreamGuard, or None
         self.gateway = gateway
         self.ctx = ctx
         self.upstream = upstream
@@ -75,6 +77,7 @@ class StreamRelay:
         renew_every = min(RENEW_EVERY_MAX, budgets.conf.hold_ttl / 3)
         renew_at = loop.time() + renew_every
         chunks = 0
+        guard = self.guard
         try:
             async for chunk in self.upstream:
                 self.last = chunk
@@ -82,8 +85,6 @@ class StreamRelay:
                 if chunks % PROGRESS_EVERY == 0:
                     # If this process dies mid-stream, the next start records what was sent.
                     journal.progress(ctx.request_id, sum(map(len, text)) // 3)
-                if not self._framed:
-                    self.digest.update(orjson.dumps(chunk))
                 if admission is not None and loop.time() >= renew_at:
                     budgets.renew(admission)
                     renew_at = loop.time() + renew_every
@@ -98,9 +99,30 @@ class StreamRelay:
                             text.append(arguments)
                     if ctx.ttft is None and (content or delta.get("tool_calls") or delta.get("refusal")):
                         ctx.ttft = ctx.elapsed()
-                yield chunk
+                if guard is None:
+                    yield self._out(chunk)
+                    continue
+                # guard (out): placeholders restored (held back while split), output rules
+                for item in guard.feed(chunk):
+                    yield self._out(item)
+                if guard.refusal is not None:
+                    break
+            if guard is not None and guard.refusal is None:
+                for item in guard.finish():
+                    yield self._out(item)
+            if guard is not None and guard.refusal is not None:
+                refusal = guard.refusal
+                self.failed = True
+                status, error_type, error_code, error_message = (
+                    refusal.status,
+                    refusal.type,
+                    refusal.code,
+                    refusal.message,
+                )
+                yield self._out(guard.error_event())
+                return
             if ctx.include_usage:
-                yield self.usage_chunk(self._usage())
+                yield self._out(self.usage_chunk(self._usage()))
         except (asyncio.CancelledError, GeneratorExit):
             status, error_type, error_message = 499, "client_disconnected", "The client went away mid-stream."
             raise
@@ -108,14 +130,19 @@ class StreamRelay:
             self.failed = True
             if hasattr(exc, "status") and hasattr(exc, "message") and hasattr(exc, "type"):
                 status, error_type, error_code, error_message = exc.status, exc.type, exc.code or "", exc.message
-                yield _error(exc.message, exc.type, exc.code, getattr(exc, "param", None))
+                yield self._out(_error(exc.message, exc.type, exc.code, getattr(exc, "param", None)))
             else:
                 logger.exception("unexpected error relaying stream %s", ctx.request_id)
                 status, error_type, error_code = 500, "server_error", "stream_failed"
                 error_message = "The gateway failed while relaying the stream."
-                yield _error(error_message, error_type, error_code)
+                yield self._out(_error(error_message, error_type, error_code))
         finally:
             await self._finish(status, error_type, error_code, error_message)
+
+    def _out(self, item: dict[str, Any]) -> dict[str, Any]:
+        if not self._framed:  # handed out as dicts: the digest covers their JSON
+            self.digest.update(orjson.dumps(item))
+        return item
 
     async def sse(self) -> AsyncIterator[bytes]:
         """The same stream as server-sent events, `data: [DONE]` after a clean end."""
@@ -143,6 +170,8 @@ class StreamRelay:
             logger.warning("closing the upstream stream of %s failed", self.ctx.request_id, exc_info=True)
         finally:
             self.ctx.usage = self._usage()
+            if self.guard is not None:
+                self.ctx.guard_verdict = self.guard.verdict
             self.ctx.response_digest = self.digest.hexdigest()
             self._settle(
                 self.ctx, status=status, error_type=error_type, error_code=error_code, error_message=error_message

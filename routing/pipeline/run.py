@@ -134,16 +134,46 @@ def attribute(ctx: RequestContext, body: dict[str, Any]) -> None:
         ctx.metadata = {str(k): str(v) for k, v in metadata.items()}
 
 
-async def plan(gateway: Gateway, ctx: RequestContext, body: dict[str, Any], *, capability: str) -> RoutePlan:
-    """The stages between validation and the call: classify, route, admit, order."""
+def guard_in(gateway: Gateway, ctx: RequestContext, body: dict[str, Any]) -> dict[str, Any]:
+    """Stage 4 — guard (in): PII tokenized or masked, content and injection policies.
+    Returns the body to send upstream (the original is untouched) or raises the refusal."""
+    key = ctx.key
+    inbound = gateway.guard.inbound(
+        organization_id=key.organization_id,
+        team_id=key.team_id,
+        key_id=key.key_id,
+        data_class=ctx.data_class,
+        endpoint=ctx.endpoint,
+        body=body,
+        conversation=ctx.headers.get("x-gatehouse-conversation") or None,
+    )
+    ctx.guard = inbound
+    ctx.guard_verdict = inbound.verdict
+    if inbound.refusal is not None:
+        raise guard_refusal(inbound.refusal)
+    return inbound.body
+
+
+def guard_refusal(refusal) -> GatewayError:
+    return GatewayError(
+        refusal.message, status=refusal.status, type=refusal.type, code=refusal.code, param=refusal.param
+    )
+
+
+async def plan(
+    gateway: Gateway, ctx: RequestContext, body: dict[str, Any], *, capability: str
+) -> tuple[RoutePlan, dict[str, Any]]:
+    """The stages between validation and the call: classify, guard, route, admit, order.
+    Returns the plan and the body to send upstream (as the guard left it)."""
     policy = gateway.snapshots.routing.policy(ctx.key.organization_id)
     classify(ctx, policy, body, ctx.headers)
+    upstream_body = guard_in(gateway, ctx, body)
     route_plan = route_resolve(ctx, policy, body, capability=capability)
-    # guard (in) takes its place here.
+    body = upstream_body
     await admit(ctx, body, route_plan)
     route_plan = await route_order(ctx, route_plan)
     ctx.deployment_limits = DeploymentLimits(ctx)
-    return route_plan
+    return route_plan, body
 
 
 async def _guarded(gateway: Gateway, ctx: RequestContext, work) -> Reply:
@@ -169,12 +199,16 @@ async def chat(gateway: Gateway, ctx: RequestContext, body: dict[str, Any]) -> R
         attribute(ctx, body)
         require_model(body)
         validate_chat(body)
-        route_plan = await plan(gateway, ctx, body, capability="chat")
+        route_plan, upstream = await plan(gateway, ctx, body, capability="chat")
         usage_begin(ctx, prompt_tokens=ctx.prompt_estimate)
         limits = ctx.deployment_limits
-        result = await chat_call(ctx, gateway.http, route_plan, body, take=limits.take, give_back=limits.give_back)
+        result = await chat_call(ctx, gateway.http, route_plan, upstream, take=limits.take, give_back=limits.give_back)
         ctx.usage = result.usage
-        return _answer(ctx, result.body)
+        outbound = gateway.guard.outbound(ctx.guard, result.body)  # guard (out): restore, output rules
+        ctx.guard_verdict = outbound.verdict
+        if outbound.refusal is not None:
+            raise guard_refusal(outbound.refusal)
+        return _answer(ctx, outbound.payload)
 
     return await _guarded(gateway, ctx, work)
 
@@ -189,11 +223,14 @@ async def chat_stream(gateway: Gateway, ctx: RequestContext, body: dict[str, Any
         ctx.stream = True
         options = body.get("stream_options") or {}
         ctx.include_usage = bool(options.get("include_usage"))
-        route_plan = await plan(gateway, ctx, body, capability="chat")
+        route_plan, upstream_body = await plan(gateway, ctx, body, capability="chat")
         usage_begin(ctx, prompt_tokens=ctx.prompt_estimate)
         limits = ctx.deployment_limits
-        upstream = await stream_open(ctx, gateway.http, route_plan, body, take=limits.take, give_back=limits.give_back)
-        relay = StreamRelay(gateway, ctx, upstream, body, settle=settle_safely)
+        upstream = await stream_open(
+            ctx, gateway.http, route_plan, upstream_body, take=limits.take, give_back=limits.give_back
+        )
+        guard = gateway.guard.stream(ctx.guard)  # guard (out), chunk by chunk
+        relay = StreamRelay(gateway, ctx, upstream, body, settle=settle_safely, guard=guard)
         return Reply(status=200, payload={}, headers=gateway_headers(ctx), relay=relay)
 
     return await _guarded(gateway, ctx, work)
@@ -204,11 +241,11 @@ async def embeddings(gateway: Gateway, ctx: RequestContext, body: dict[str, Any]
         attribute(ctx, body)
         require_model(body)
         validate_embeddings(body)
-        route_plan = await plan(gateway, ctx, body, capability="embeddings")
+        route_plan, upstream = await plan(gateway, ctx, body, capability="embeddings")
         usage_begin(ctx, prompt_tokens=ctx.prompt_estimate)
         limits = ctx.deployment_limits
         result = await embeddings_call(
-            ctx, gateway.http, route_plan, body, take=limits.take, give_back=limits.give_back
+            ctx, gateway.http, route_plan, upstream, take=limits.take, give_back=limits.give_back
         )
         usage = result.usage
         if not usage.prompt_tokens:

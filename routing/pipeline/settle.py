@@ -99,13 +99,16 @@ def settle(
             if generation > 0:
                 event.tokens_per_second = usage.completion_tokens / generation
     routing_record(ctx, event)
-    verdict = ctx.guard_verdict.as_dict() if ctx.guard_verdict is not None else None
+    found = ctx.guard_verdict
+    verdict = found.as_dict() if found is not None and (found.entities or found.rules or found.injection) else None
     if verdict:
         event.metadata = {**event.metadata, "guard": verdict}
     gateway = ctx.gateway
     gateway.usage.add(event)
     admission_settle(ctx, event)
     gateway.ledger.append_request(_leaf(ctx, event, verdict))
+    if verdict and verdict.get("flagged"):
+        gateway.review(organization_id=event.organization_id, request_id=event.request_id, verdict=ctx.guard_verdict)
     return event
 
 
