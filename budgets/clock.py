@@ -84,5 +84,4 @@ class SettableClock:
         return self._frozen
 
 
-
 SYSTEM_CLOCK = SystemClock()  # stateless: shared safely

@@ -11,6 +11,10 @@ the `UsageEvent` it builds and the `UsageSink` the gateway owns.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
 from budgets.admission.types import Admission, Refusal
 from budgets.clock import SYSTEM_CLOCK, Clock, FrozenClock, SettableClock, SystemClock
 from budgets.conf import budget_settings
@@ -28,6 +32,8 @@ from budgets.runtime import (
 from budgets.usage import UsageSink
 
 __all__ = [
+    "SpendSummary",
+    "spend_summary",
     "Cost",
     "UsageEvent",
     "UsageSink",
@@ -58,3 +64,26 @@ def budgets_maintain() -> dict[str, int]:
 
     released = Budgets(clock=SYSTEM_CLOCK).maintain()
     return {"released": released, "alerts_retried": alerts_retry()}
+
+
+@dataclass(frozen=True, slots=True)
+class SpendSummary:
+    requests: int
+    errors: int
+    cost: Decimal
+
+
+def spend_summary(*, organization_id: int, since: datetime, user_id: int | None = None) -> SpendSummary:
+    """Requests and spend since `since` (one user's when `user_id` is given), for pages of other apps."""
+    from budgets.filters import UsageFilters
+    from budgets.selectors import usage_summary, usage_totals
+
+    totals = usage_totals(
+        usage_summary(
+            organization_id=organization_id,
+            group_by="day",
+            since=since,
+            filters=UsageFilters(user=user_id) if user_id is not None else None,
+        )
+    )
+    return SpendSummary(requests=totals["requests"], errors=totals["errors"], cost=totals["cost"])

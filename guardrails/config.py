@@ -20,38 +20,20 @@
 
 Writes go through the services (audited, announced on topic "guard"). Pruning
 deletes layers and recognizers a present section no longer lists. The section
-objects follow the config machinery's protocol (`providers/config.py`) without
-importing it: guardrails never imports providers.
+objects follow the shared config machinery (`gatehouse/config.py`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from console.models import ApiKey, Organization, Team
+from gatehouse.config import CREATE, PRUNE, UNCHANGED, UPDATE, Change
 from guardrails import services
 from guardrails.detectors import CHECKSUMS
 from guardrails.models import GuardPolicy, GuardRecognizer
 from guardrails.policy import PolicyError, policy_parse
-
-CREATE, UPDATE, UNCHANGED, PRUNE = "create", "update", "unchanged", "prune"
-
-
-@dataclass(frozen=True)
-class Change:
-    """Same shape as the config machinery's Change."""
-
-    section: str
-    name: str
-    action: str
-    detail: tuple[str, ...] = ()
-    run: Callable[[], Any] | None = field(default=None, repr=False, compare=False)
-
-    def describe(self) -> str:
-        text = f"{self.action:<9} {self.section}/{self.name}"
-        return f"{text}: {', '.join(self.detail)}" if self.detail else text
 
 
 def _label(org: str, team: str | None, key: str | None) -> str:

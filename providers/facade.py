@@ -22,6 +22,9 @@ from providers.snapshot import CatalogSnapshot, DeploymentInfo, ModelInfo, Price
 from providers.tokens import count_tokens, estimate_prompt_tokens, estimate_text_tokens
 
 __all__ = [
+    "model_count",
+    "model_names",
+    "models_known",
     "CatalogSnapshot",
     "ChatResult",
     "ChatStream",
@@ -39,3 +42,24 @@ __all__ = [
     "forwardable_headers",
     "get_adapter",
 ]
+
+
+def model_names(*, include_retired: bool = False) -> list[str]:
+    """Names of the models in the registry, sorted (retired ones left out unless asked)."""
+    from providers.models import Lifecycle, ModelCard
+
+    cards = ModelCard.objects.all() if include_retired else ModelCard.objects.exclude(lifecycle=Lifecycle.RETIRED)
+    return list(cards.order_by("name").values_list("name", flat=True))
+
+
+def model_count() -> int:
+    from providers.models import ModelCard
+
+    return ModelCard.objects.count()
+
+
+def models_known(names: list[str] | set[str]) -> set[str]:
+    """Which of `names` are models in the registry."""
+    from providers.models import ModelCard
+
+    return set(ModelCard.objects.filter(name__in=list(names)).values_list("name", flat=True))

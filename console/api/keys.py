@@ -20,7 +20,7 @@ from console.api.base import OrganizationRelatedField, ScopedViewSet
 from console.api.permissions import KEY_HOLDERS
 from console.api.teams import org_users
 from console.models import ApiKey, DataClass, Organization, Role, Team
-from providers.models import ModelCard
+from providers.facade import models_known
 
 
 def org_teams(organization: Organization) -> QuerySet[Team]:
@@ -80,7 +80,7 @@ class KeyFieldsInput(serializers.Serializer):
 
     def validate_allowed_models(self, names: list[str]) -> list[str]:
         wanted = sorted(set(names))
-        known = set(ModelCard.objects.filter(name__in=wanted).values_list("name", flat=True))
+        known = models_known(wanted)
         unknown = [name for name in wanted if name not in known]
         if unknown:
             raise serializers.ValidationError(f"Unknown models: {', '.join(unknown)}.")

@@ -27,7 +27,7 @@ from console.forms import (
 )
 from console.models import ApiKey, Role, Team
 from console.views.once import secret_stash, secret_take
-from providers.models import Lifecycle, ModelCard
+from providers.facade import model_names as registry_model_names
 
 KEYS_PER_PAGE = 50
 
@@ -76,9 +76,7 @@ def key_create(request: HtmxHttpRequest) -> HttpResponse:
     teams = Team.objects.filter(organization=org)
     if member:
         teams = teams.filter(members=request.user)
-    model_names = list(
-        ModelCard.objects.exclude(lifecycle=Lifecycle.RETIRED).order_by("name").values_list("name", flat=True)
-    )
+    model_names = registry_model_names()
     kwargs = {
         "organization": org,
         "model_names": model_names,

@@ -14,8 +14,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_POST
 
 from audit.facade import integrity_tile
-from budgets.filters import UsageFilters
-from budgets.selectors import usage_summary, usage_totals
+from budgets.facade import spend_summary
 from console.access import (
     HtmxHttpRequest,
     organization_required,
@@ -25,7 +24,7 @@ from console.forms import (
 )
 from console.middleware import SESSION_KEY
 from console.models import ApiKey, Membership, Role, Team
-from providers.models import ModelCard
+from providers.facade import model_count
 
 KEYS_PER_PAGE = 50
 
@@ -42,13 +41,8 @@ def home(request: HtmxHttpRequest) -> HttpResponse:
         total=Count("id"),
         active=Count("id", filter=Q(revoked_at__isnull=True) & (Q(expires_at__isnull=True) | Q(expires_at__gt=now))),
     )
-    spend = usage_totals(
-        usage_summary(
-            organization_id=org.id,
-            group_by="day",
-            since=now - timedelta(days=30),
-            filters=UsageFilters(user=request.user.id) if member else None,
-        )
+    spend = spend_summary(
+        organization_id=org.id, since=now - timedelta(days=30), user_id=request.user.id if member else None
     )
     context = {
         "role": request.membership.role,
@@ -56,7 +50,7 @@ def home(request: HtmxHttpRequest) -> HttpResponse:
         "team_count": Team.objects.filter(organization=org).count(),
         "member_count": Membership.objects.filter(organization=org).count(),
         "key_counts": key_counts,
-        "model_count": ModelCard.objects.count(),
+        "model_count": model_count(),
         "spend": spend,
         "integrity": None if member else integrity_tile(organization_id=org.id),
     }

@@ -12,7 +12,6 @@ import json
 import time
 
 import httpx
-import pytest
 
 from audit.models import Leaf, PendingLeaf
 from audit.selectors import log_for
@@ -37,7 +36,9 @@ def post(demo, body, path="/chat/completions"):
 def leaf_wait(request_id: str, timeout: float = 5.0) -> PendingLeaf | Leaf:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        found = PendingLeaf.objects.filter(entry_id=request_id).first() or Leaf.objects.filter(entry_id=request_id).first()
+        found = (
+            PendingLeaf.objects.filter(entry_id=request_id).first() or Leaf.objects.filter(entry_id=request_id).first()
+        )
         if found is not None:
             return found
         time.sleep(0.05)

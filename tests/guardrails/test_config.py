@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import yaml
 
+from gatehouse.config import ConfigError, config_apply, config_export
 from guardrails import services
 from guardrails.models import GuardPolicy, GuardRecognizer
-from providers.config import ConfigError, config_apply, config_export
 
 SECTIONS = ("guard_policies", "guard_recognizers")
 

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from console.models import DataClass, Organization, Team
 from console.services import api_key_create
-from providers.models import ModelCard
+from providers.facade import models_known
 
 
 def _csv(value: str) -> list[str]:
@@ -53,7 +53,7 @@ class Command(BaseCommand):
             if user is None:
                 raise CommandError(f"No user {options['user']!r}.")
         models = _csv(options["models"])
-        unknown = sorted(set(models) - set(ModelCard.objects.filter(name__in=models).values_list("name", flat=True)))
+        unknown = sorted(set(models) - models_known(models))
         if unknown:
             raise CommandError(f"--models: unknown model {', '.join(map(repr, unknown))}.")
         expires_at = None
