@@ -61,10 +61,12 @@ test: $(VENV)/.dev
 bench: $(VENV)/.dev
 	$(PY) bench/routing.py $(if $(filter --quick,$(BENCH_ARGS)),--quick,)
 	$(PY) bench/ledger.py --quick
+	$(PY) bench/guard.py
 	$(PY) bench/run.py $(BENCH_ARGS)
 
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports --config .importlinter
 
 clean:
 	rm -rf var/test .pytest_cache

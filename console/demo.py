@@ -32,7 +32,6 @@ from console.services import (
     team_create,
     user_create,
 )
-from gatehouse.env import env_list, env_str
 from providers.catalog import Catalog, catalog_load, catalog_seed
 from providers.models import Deployment, Lifecycle, ModelCard, Provider, Tier
 from providers.services import deployment_create, model_card_upsert, provider_create, provider_update
@@ -114,6 +113,17 @@ class DemoResult:
     def changed(self) -> bool:
         return any(self.created.values())
 
+
+
+def _environment(name: str) -> str:
+    """A provider variable as settings read it from the environment (never read here)."""
+    from django.conf import settings
+
+    return settings.GATEHOUSE_ENV_SECRETS.get(name, "").strip()
+
+
+def _environment_list(name: str) -> list[str]:
+    return [item.strip() for item in _environment(name).split(",") if item.strip()]
 
 def demo_seed(*, key_file: Path | None = None) -> DemoResult:
     """Create whatever of the demo is missing; report what was created."""
@@ -325,7 +335,7 @@ def _real_providers(catalog: Catalog, ledger: SeedLedger, result: DemoResult) ->
     served = _served_models()
     for spec in REAL_PROVIDERS:
         provider = existing.get(spec.name)
-        present = bool(env_str(spec.key_env))
+        present = bool(_environment(spec.key_env))
         if provider is not None and (provider.secret_env != spec.key_env or not ledger.seen("provider", spec.name)):
             if present:
                 result.messages.append(f"Provider {spec.name}: set up by hand, so {spec.key_env} is not used.")
@@ -334,7 +344,7 @@ def _real_providers(catalog: Catalog, ledger: SeedLedger, result: DemoResult) ->
             if present:
                 result.messages.append(f"Provider {spec.name}: deleted in the console, so it is not created again.")
             continue
-        base_url = (env_str(spec.endpoint_env) if spec.endpoint_env else spec.base_url).rstrip("/")
+        base_url = (_environment(spec.endpoint_env) if spec.endpoint_env else spec.base_url).rstrip("/")
         if not present or not base_url:
             if provider is not None and provider.is_active:
                 provider_update(provider=provider, is_active=False)
@@ -360,7 +370,7 @@ def _real_providers(catalog: Catalog, ledger: SeedLedger, result: DemoResult) ->
             if changes:
                 provider_update(provider=provider, **changes)
                 result.messages.append(f"Provider {spec.name}: {', '.join(sorted(changes))} updated.")
-        wanted = set(env_list("AZURE_OPENAI_DEPLOYMENTS", [])) if spec.kind == "azure_openai" else set()
+        wanted = set(_environment_list("AZURE_OPENAI_DEPLOYMENTS")) if spec.kind == "azure_openai" else set()
         for card in served:
             upstream = catalog.upstream.get(card.name, {}).get(spec.name)
             first_party = card.vendor in spec.vendors and not card.operator_priced

@@ -43,6 +43,7 @@ from routing.engine.state import RoutingState, routing_state_from_settings
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
+RENEW_EVERY_MAX = 30.0  # seconds between renewals of a running request's budget hold
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +153,9 @@ class Gateway:
         self.trusted_proxies: tuple[str, ...] = tuple(settings.GATEHOUSE["TRUSTED_PROXIES"])
         self.budgets = self._new_budgets()
         self.ledger = LedgerBuffer()
+        # Admissions of requests still running, by request id: their holds are renewed
+        # so that none expires under a long call, a slow first token or a long stream.
+        self.holding: dict[str, Any] = {}
         self.guard: Guard | None = None  # built at start (it reads the policies)
         self.usage = UsageSink(
             journal_dir=settings.GATEHOUSE["JOURNAL_DIR"], buffer_max=settings.GATEHOUSE["USAGE_BUFFER_MAX"]
@@ -218,6 +222,7 @@ class Gateway:
                 asyncio.create_task(self._every(self.conf.change_poll_interval, self.poll_changes)),
                 asyncio.create_task(self._every(self.conf.usage_flush_interval, self.flush_usage)),
                 asyncio.create_task(self._every(self.budgets.tick_interval(), self._budgets_tick)),
+                asyncio.create_task(self._renew_holds()),
             ]
             if self.changes.config.redis_url:
                 self._tasks.append(asyncio.create_task(self.changes.listen(self.apply_changes)))
@@ -312,6 +317,20 @@ class Gateway:
             await self.budgets.changed()
         if guard_changed and self.guard is not None:
             await self.db(self.guard.refresh)
+
+    async def _renew_holds(self) -> None:
+        """Renew the holds of running requests a few times per hold lifetime (the renewals
+        are batched into the budget engine's next tick)."""
+        loop = asyncio.get_running_loop()
+        renewed_at = loop.time()
+        while True:
+            every = min(RENEW_EVERY_MAX, self.budgets.conf.hold_ttl / 3)  # the engine may be rebuilt
+            await asyncio.sleep(min(1.0, every))
+            if loop.time() - renewed_at < every:
+                continue
+            renewed_at = loop.time()
+            for admission in list(self.holding.values()):
+                self.budgets.renew(admission)
 
     async def _budgets_tick(self) -> None:
         await self.budgets.tick()

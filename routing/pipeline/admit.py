@@ -194,6 +194,8 @@ async def admit(ctx: RequestContext, body: dict[str, Any], plan: RoutePlan | Non
         ctx.response_headers["x-gatehouse-budget"] = "degraded"
     if admission is not facade.FREE:
         ctx.admission = admission
+        if admission.hold is not None:
+            ctx.gateway.holding[ctx.request_id] = admission  # renewed while the request runs
 
 
 class DeploymentLimits:
@@ -238,6 +240,7 @@ def admission_settle(ctx: RequestContext, event: UsageEvent) -> None:
     """Settle the request's hold with its real cost and tokens (once, whatever path ends it)."""
     if ctx.admission_settled:
         return
+    ctx.gateway.holding.pop(ctx.request_id, None)
     limits = ctx.deployment_limits
     extra = limits.answered() if limits is not None else ()
     if ctx.admission is None and not extra:

@@ -28,7 +28,6 @@ logger = logging.getLogger(__name__)
 
 DONE = b"data: [DONE]\n\n"
 PROGRESS_EVERY = 50  # chunks between journal progress entries
-RENEW_EVERY_MAX = 30.0  # seconds between renewals of a streaming request's budget hold
 
 
 def _error(message: str, type_: str, code: str | None, param: str | None = None) -> dict[str, Any]:
@@ -70,12 +69,6 @@ class StreamRelay:
         status, error_type, error_code, error_message = 200, "", "", ""
         text = self.text
         journal = self.gateway.usage
-        budgets = self.gateway.budgets
-        admission = ctx.admission if ctx.admission is not None and ctx.admission.hold is not None else None
-        loop = asyncio.get_running_loop()
-        # A hold must never expire under a running stream: renew it well before it would.
-        renew_every = min(RENEW_EVERY_MAX, budgets.conf.hold_ttl / 3)
-        renew_at = loop.time() + renew_every
         chunks = 0
         guard = self.guard
         try:
@@ -85,9 +78,6 @@ class StreamRelay:
                 if chunks % PROGRESS_EVERY == 0:
                     # If this process dies mid-stream, the next start records what was sent.
                     journal.progress(ctx.request_id, sum(map(len, text)) // 3)
-                if admission is not None and loop.time() >= renew_at:
-                    budgets.renew(admission)
-                    renew_at = loop.time() + renew_every
                 for choice in chunk.get("choices") or ():
                     delta = choice.get("delta") or {}
                     content = delta.get("content")

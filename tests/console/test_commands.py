@@ -17,7 +17,6 @@ from django.test import override_settings
 
 from audit.models import AuditEvent
 from console import services as console_services
-from console.demo import REAL_PROVIDERS
 from console.keycache import key_context_load
 from console.models import ApiKey, Membership, Organization, Team
 from console.services import secret_hash
@@ -36,13 +35,11 @@ def run(*args: str) -> str:
 
 
 @pytest.fixture
-def quick(settings, monkeypatch):
+def quick(settings):
     """Fast password hashing, no demo password and no vendor keys in the environment."""
     settings.PASSWORD_HASHERS = FAST_HASHER
     settings.GATEHOUSE = {**django_settings.GATEHOUSE, "DEMO_PASSWORD": ""}
-    for spec in REAL_PROVIDERS:
-        monkeypatch.delenv(spec.key_env, raising=False)
-    monkeypatch.delenv("AZURE_OPENAI_ENDPOINT", raising=False)
+    settings.GATEHOUSE_ENV_SECRETS = {}  # the environment as settings read it: no vendor keys
     return settings
 
 
@@ -246,10 +243,9 @@ def test_seed_demo_rotates_the_demo_key_when_its_file_is_gone(quick, tmp_path):
 
 
 @pytest.mark.django_db
-def test_seed_demo_adds_real_providers_by_variable_name_and_deactivates_them(quick, monkeypatch, tmp_path):
+def test_seed_demo_adds_real_providers_by_variable_name_and_deactivates_them(quick, tmp_path):
     key_file = tmp_path / "k"
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-live-never-copied")
-    monkeypatch.setenv("GROQ_API_KEY", "gsk-never-copied")
+    quick.GATEHOUSE_ENV_SECRETS = {"OPENAI_API_KEY": "sk-live-never-copied", "GROQ_API_KEY": "gsk-never-copied"}
     run("seed_demo", f"--key-file={key_file}")
 
     openai = Provider.objects.get(name="openai")
@@ -265,13 +261,13 @@ def test_seed_demo_adds_real_providers_by_variable_name_and_deactivates_them(qui
     assert not Provider.objects.filter(name="anthropic").exists()
     assert "sk-live-never-copied" not in str(list(Provider.objects.values_list()))
 
-    monkeypatch.delenv("OPENAI_API_KEY")
+    quick.GATEHOUSE_ENV_SECRETS = {"GROQ_API_KEY": "gsk-never-copied"}
     output = run("seed_demo", f"--key-file={key_file}")
     assert "OPENAI_API_KEY is gone" in output
     assert not Provider.objects.get(name="openai").is_active
     assert Provider.objects.get(name="groq").is_active
 
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-live-back")
+    quick.GATEHOUSE_ENV_SECRETS = {"OPENAI_API_KEY": "sk-live-back", "GROQ_API_KEY": "gsk-never-copied"}
     run("seed_demo", f"--key-file={key_file}")
     assert Provider.objects.get(name="openai").is_active
 

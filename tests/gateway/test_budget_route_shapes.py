@@ -164,9 +164,9 @@ def test_the_hold_covers_the_priciest_reachable_model(demo, store, shape):
 
 
 def test_a_stream_that_outlives_its_hold_lifetime_keeps_its_hold(demo, store, settings):
-    """Holds live a short while here (1 s) and streams run longer: the relay renews a
-    running stream's hold, so the reaper never frees its reservation and requests that
-    arrive meanwhile cannot spend it a second time."""
+    """Holds live a short while here (1 s) and streams run longer: the gateway renews the
+    holds of running requests (through a slow first token too), so the reaper never frees
+    their reservations and requests that arrive meanwhile cannot spend them a second time."""
     import threading
     import time
 
@@ -174,7 +174,7 @@ def test_a_stream_that_outlives_its_hold_lifetime_keeps_its_hold(demo, store, se
 
     settings.GATEHOUSE_BUDGETS = {**settings.GATEHOUSE_BUDGETS, "HOLD_TTL": 1.0, "REAP_INTERVAL": 0.2, "TICK": 0.1}
     card = model_card("long-stream", input_price=PRICEY[0], output_price=PRICEY[1])
-    slow = sim_deployment(card, "long-stream@a", {"x-sim-output-tokens": str(MAX_TOKENS), "x-sim-latency-scale": "4"})
+    slow = sim_deployment(card, "long-stream@a", {"x-sim-output-tokens": str(MAX_TOKENS), "x-sim-latency-scale": "10"})
     reset_state(slow)
     worst = _worst(*PRICEY)
     budget_services.budget_create(organization=demo.org, scope="key", scope_id=demo.key.id, amount=worst * 2)
@@ -204,7 +204,7 @@ def test_a_stream_that_outlives_its_hold_lifetime_keeps_its_hold(demo, store, se
         thread.join(60)
     assert [status for status, _ in streamed] == [200, 200]
     assert all(seconds > 2.5 for _, seconds in streamed)
-    assert [r.status_code for r in late] == [429, 429], [r.text for r in late]
+    assert [r.status_code for r in late] == [429, 429], (streamed, [r.text for r in late])
     ids = [r.headers["x-request-id"] for r in late]
     wait_until(lambda: UsageRecord.objects.filter(request_id__in=ids).count() == 2)
     wait_until(lambda: UsageRecord.objects.filter(key_id=demo.key.id, stream=True).count() == 2)
