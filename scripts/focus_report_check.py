@@ -30,7 +30,8 @@ def or_parents(rules: dict) -> dict[str, list[str]]:
 
 
 def main(report_path: str, model_path: str) -> int:
-    text = open(report_path, encoding="utf-8").read()
+    with open(report_path, encoding="utf-8") as handle:
+        text = handle.read()
     summary = SUMMARY.search(text)
     if summary is None:
         print("no 'Total | Pass | Fail' line in the report")
