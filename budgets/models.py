@@ -129,15 +129,57 @@ class UsageHourly(models.Model):
         indexes = [
             models.Index(fields=["organization_id", "hour"]),
             models.Index(fields=["hour"], name="usagehourly_hour"),
+            models.Index(fields=["organization_id", "key_id", "hour"], name="usagehourly_org_key_hour"),
         ]
 
     def __str__(self) -> str:
         return f"{self.hour:%Y-%m-%d %H}:00 org={self.organization_id} {self.model_used}"
 
 
-for _column in (*LATENCY_COLUMNS, *TTFT_COLUMNS):
-    UsageHourly.add_to_class(_column, models.PositiveIntegerField(default=0))
-del _column
+class UsageDaily(models.Model):
+    """The hourly rollups summed per day (in the organization's zone) along one dimension.
+
+    One row per organization, day, dimension and value: `dimension` is a dashboard
+    dimension name (`model`, `team`, ...), `all` for the day's total, or a pair such as
+    `route+model` (values joined by a unit separator). Dashboards read these rows when
+    their filters allow it, so a year of traffic is a few hundred rows per dimension
+    instead of every hourly row. A tag dimension row counts each record under each of
+    its tags. Rebuilt with the hours it covers, so it equals the hourly rollups.
+    """
+
+    day = models.DateField()
+    organization_id = models.BigIntegerField()
+    dimension = models.CharField(max_length=32)
+    value = models.CharField(max_length=500, blank=True)
+    requests = models.PositiveIntegerField(default=0)
+    errors = models.PositiveIntegerField(default=0)
+    fallbacks = models.PositiveIntegerField(default=0)
+    input_tokens = models.BigIntegerField(default=0)
+    output_tokens = models.BigIntegerField(default=0)
+    cached_tokens = models.BigIntegerField(default=0)
+    reasoning_tokens = models.BigIntegerField(default=0)
+    input_cost = models.DecimalField(**MONEY)
+    output_cost = models.DecimalField(**MONEY)
+    cost = models.DecimalField(**MONEY)
+    cached_savings = models.DecimalField(**MONEY)
+    latency_ms_sum = models.FloatField(default=0)
+    ttft_ms_sum = models.FloatField(default=0)
+    ttft_count = models.PositiveIntegerField(default=0)
+    gen_tokens = models.BigIntegerField(default=0)
+    gen_ms_sum = models.FloatField(default=0)
+
+    class Meta:
+        ordering = ["-day"]
+        indexes = [models.Index(fields=["organization_id", "dimension", "day"])]
+
+    def __str__(self) -> str:
+        return f"{self.day} org={self.organization_id} {self.dimension}={self.value}"
+
+
+for _model in (UsageHourly, UsageDaily):
+    for _column in (*LATENCY_COLUMNS, *TTFT_COLUMNS):
+        _model.add_to_class(_column, models.PositiveIntegerField(default=0))
+del _column, _model
 
 
 class RollupState(models.Model):

@@ -25,7 +25,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Max, Min
+from django.db.models import Max, Min, Sum
 from django.utils import timezone
 
 from budgets.models import (
@@ -33,6 +33,7 @@ from budgets.models import (
     LATENCY_COLUMNS,
     TTFT_COLUMNS,
     RollupState,
+    UsageDaily,
     UsageHourly,
     UsageRecord,
 )
@@ -319,17 +320,118 @@ def _chunks(hours: list[datetime]) -> Iterable[list[datetime]]:
         yield chunk
 
 
-def _rebuild(hours: list[datetime]) -> int:
+def _rebuild(hours: list[datetime], *, daily: bool = True) -> tuple[int, set[int]]:
+    """Recompute the hourly rows of these hours (and, with `daily`, the days they touch).
+
+    Returns the rows written and the organizations whose rows changed.
+    """
     if not hours:
-        return 0
+        return 0, set()
     lookups = _Lookups.load()
     written = 0
+    organizations: set[int] = set()
     for chunk in _chunks(hours):
         rows = _aggregate(chunk, lookups)
+        organizations.update(
+            UsageHourly.objects.filter(hour__in=chunk).values_list("organization_id", flat=True).distinct()
+        )
+        organizations.update(row.organization_id for row in rows)
         UsageHourly.objects.filter(hour__in=chunk).delete()
         UsageHourly.objects.bulk_create(rows, batch_size=500)
         written += len(rows)
-    return written
+    if daily:
+        _rebuild_daily(organizations, hours)
+    return written, organizations
+
+
+# --------------------------------------------------------------------------- daily, per dimension
+
+DAILY_SEPARATOR = "\x1f"
+DAILY_RANGE_DAYS = 7
+# Dimensions with a row per value and day. Keys, users and applications have nearly as
+# many values as requests, so the pages read them from the hourly rows instead.
+DAILY_DIMENSION_NAMES = (
+    "model",
+    "model_requested",
+    "provider",
+    "deployment",
+    "tier",
+    "team",
+    "workflow",
+    "tag",
+    "status",
+    "data_class",
+    "route",
+    "layer",
+    "endpoint",
+)
+
+
+def daily_dimensions() -> dict[str, tuple[str, ...]]:
+    """Dimension name -> the hourly columns its value is made of (`all`: none)."""
+    from budgets.finops.queries import DIMENSIONS
+
+    specs: dict[str, tuple[str, ...]] = {"all": ()}
+    specs.update({name: (DIMENSIONS[name].column,) for name in DAILY_DIMENSION_NAMES})
+    specs["route+model"] = ("route", "model_used")
+    return specs
+
+
+def _rebuild_daily(organizations: set[int], hours: list[datetime]) -> None:
+    """Recompute the daily rows of every organization-local day these hours fall in."""
+    from budgets.selectors import organization_zone
+
+    for organization_id in sorted(organizations):
+        zone = organization_zone(organization_id)
+        days = sorted({hour.astimezone(zone).date() for hour in hours})
+        batch: list = []
+        for day in days:
+            if batch and (day - batch[0]).days >= DAILY_RANGE_DAYS:
+                _rebuild_days(organization_id, batch, zone)
+                batch = []
+            batch.append(day)
+        if batch:
+            _rebuild_days(organization_id, batch, zone)
+
+
+def _rebuild_days(organization_id: int, days: list, zone) -> None:
+    """One query per dimension over the span of `days`, folded from hours into local days."""
+    from budgets.finops.queries import money_sum, money_value
+
+    wanted = set(days)
+    start = datetime.combine(days[0], datetime.min.time(), tzinfo=zone)
+    end = datetime.combine(days[-1] + timedelta(days=1), datetime.min.time(), tzinfo=zone)
+    hourly = UsageHourly.objects.filter(organization_id=organization_id, hour__gte=start, hour__lt=end).order_by()
+    sums: dict[str, Any] = {name: Sum(name) for name in (*INT_SUMS, *FLOAT_SUMS)}
+    sums.update({f"{name}__raw": money_sum(name) for name in MONEY_SUMS})
+    plain = (*INT_SUMS, *FLOAT_SUMS)
+    rows: dict[tuple, UsageDaily] = {}
+    for dimension, columns in daily_dimensions().items():
+        for item in hourly.values("hour", *columns).annotate(**sums):
+            day = item["hour"].astimezone(zone).date()
+            if day not in wanted:
+                continue
+            values = [item[column] for column in columns]
+            if dimension == "tag":
+                keys = [t for t in str(values[0] or "").split(",") if t] or [""]
+            else:
+                keys = [DAILY_SEPARATOR.join("" if v is None else str(v) for v in values)]
+            money = [money_value(item[f"{name}__raw"]) for name in MONEY_SUMS]
+            for key in keys:
+                ident = (day, dimension, key)
+                row = rows.get(ident)
+                if row is None:
+                    row = rows[ident] = UsageDaily(
+                        day=day, organization_id=organization_id, dimension=dimension, value=key[:500]
+                    )
+                    for name in MONEY_SUMS:
+                        setattr(row, name, Decimal(0))
+                for name in plain:
+                    setattr(row, name, getattr(row, name) + (item[name] or 0))
+                for name, amount in zip(MONEY_SUMS, money, strict=True):
+                    setattr(row, name, getattr(row, name) + amount)
+    UsageDaily.objects.filter(organization_id=organization_id, day__in=days).delete()
+    UsageDaily.objects.bulk_create(rows.values(), batch_size=1000)
 
 
 def usage_rollup(*, now: datetime | None = None) -> dict[str, int]:
@@ -347,7 +449,7 @@ def usage_rollup(*, now: datetime | None = None) -> dict[str, int]:
         current = _hour(now)
         touched.update({current, current - timedelta(hours=1)})
         hours = sorted(touched)
-        written = _rebuild(hours)
+        written, _ = _rebuild(hours)
         state.last_record_id = top
         state.save(update_fields=["last_record_id", "updated_at"])
     return {"hours": len(hours), "rows": written, "last_record_id": top}
@@ -366,9 +468,14 @@ def usage_rollup_rebuild(*, since: datetime | None = None, until: datetime | Non
         hours.append(hour)
         hour += timedelta(hours=1)
     written = 0
+    organizations: set[int] = set()
     for chunk in _chunks(hours):
         with transaction.atomic():
-            written += _rebuild(chunk)
+            count, touched = _rebuild(chunk, daily=False)
+            written += count
+            organizations |= touched
+    with transaction.atomic():
+        _rebuild_daily(organizations, hours)
     with transaction.atomic():
         state, _ = RollupState.objects.select_for_update().get_or_create(name=STATE_NAME)
         if bounds["top"] and state.last_record_id < bounds["top"] and (not since or since <= bounds["first"]):
@@ -429,4 +536,14 @@ def rollup_check(*, organization_id: int | None = None) -> list[str]:
         raw, rolled = float(totals[f"raw_{name}"]), float(totals[f"rollup_{name}"])
         if abs(raw - rolled) > 1e-6 * max(1.0, abs(raw)):
             drift.append(f"{name}: raw {raw} != rollup {rolled}")
+    daily = UsageDaily.objects.all()
+    if organization_id is not None:
+        daily = daily.filter(organization_id=organization_id)
+    for dimension in daily_dimensions():
+        if dimension == "tag":
+            continue  # a record with several tags counts under each
+        per_dimension = _rolled_totals(daily.filter(dimension=dimension))
+        for name in (*INT_SUMS, *MONEY_SUMS):
+            if per_dimension[name] != totals[f"raw_{name}"]:
+                drift.append(f"daily {dimension} {name}: {per_dimension[name]} != raw {totals[f'raw_{name}']}")
     return drift

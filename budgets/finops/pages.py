@@ -6,13 +6,11 @@ from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import QuerySet
-
 from budgets.finops import queries as q
 from budgets.finops.forecast import run_out_date
 from budgets.finops.params import PERIODS, PageInput
 from budgets.finops.tables import Column, Table
-from budgets.models import SpendAnomaly, UsageHourly
+from budgets.models import SpendAnomaly
 
 PERIOD_CHOICES = PERIODS
 NAV = [
@@ -26,21 +24,19 @@ NAV = [
 ]
 
 
-def top_movers(page: PageInput, base: QuerySet[UsageHourly], today: date) -> Table:
-    """Models and teams whose spend changed most: the last 7 days against the 7 before."""
+def top_movers(page: PageInput, today: date) -> Table:
+    """Models, teams and workflows whose spend changed most: the last 7 days against the 7 before."""
     zone = page.zone
-    recent = q.Window(
-        q.day_start(today - timedelta(days=6), zone), q.day_start(today + timedelta(days=1), zone), zone, ""
-    )
+    tomorrow = q.day_start(today + timedelta(days=1), zone)
+    recent = q.Window(q.day_start(today - timedelta(days=6), zone), tomorrow, zone, "")
     prior = q.Window(q.day_start(today - timedelta(days=13), zone), recent.start, zone, "")
     rows = []
     for dimension in ("model", "team", "workflow"):
-        span = base.filter(hour__gte=prior.start, hour__lt=recent.end)
         now_rows = {
-            r["group"]: r["cost"] for r in q.grouped(span.filter(hour__gte=recent.start), dimension, counts=False)
+            r["group"]: r["cost"] for r in q.Slice(page.scope, recent, page.filters).grouped(dimension, counts=False)
         }
         then_rows = {
-            r["group"]: r["cost"] for r in q.grouped(span.filter(hour__lt=recent.start), dimension, counts=False)
+            r["group"]: r["cost"] for r in q.Slice(page.scope, prior, page.filters).grouped(dimension, counts=False)
         }
         names = q.labels_for(dimension, page.scope.organization_id, list(now_rows) + list(then_rows))
         for value in set(now_rows) | set(then_rows):

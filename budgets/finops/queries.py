@@ -317,3 +317,123 @@ def label(dimension: str, value: Any, names: dict[Any, str]) -> str:
     if dimension == "layer":
         return f"layer {value}"
     return names.get(value, str(value))
+
+
+# --------------------------------------------------------------------------- slices: the source chosen per question
+
+PAIR_DIMENSIONS = {"route+model": ("route", "model_used")}
+
+
+def _decode(dimension: str, value: str) -> Any:
+    if dimension in INTEGER_DIMENSIONS:
+        return int(value) if value not in ("", None) else None
+    return value
+
+
+@dataclass(frozen=True)
+class Slice:
+    """One reader's traffic in one window under some filters.
+
+    Answers come from the daily per-dimension rows (`UsageDaily`) when the question
+    allows it — the whole organization, day-aligned window, and no filter other than
+    on the dimension asked about — and from the hourly rollups otherwise. Both are
+    sums of the same raw records.
+    """
+
+    scope: Scope
+    window: Window
+    filters: Filters = field(default_factory=Filters)
+
+    def _active(self) -> dict[str, str]:
+        return {k: v for k, v in self.filters.values.items() if v not in ("", None) and k in DIMENSIONS}
+
+    def _daily_plan(self, dimension: str | None) -> tuple[str, str | None] | None:
+        from budgets.rollups import daily_dimensions
+
+        if self.scope.key_ids is not None:
+            return None
+        zone = self.window.zone
+        for moment in (self.window.start, self.window.end):
+            local = moment.astimezone(zone)
+            if (local.hour, local.minute, local.second, local.microsecond) != (0, 0, 0, 0):
+                return None
+        available = daily_dimensions()
+        active = self._active()
+        if not active:
+            name = dimension or "all"
+            return (name, None) if name in available else None
+        if len(active) == 1:
+            (name, value), *_ = active.items()
+            if (dimension is None or dimension == name) and name in available:
+                encoded = "" if value == "(none)" else str(value)
+                return name, encoded
+        return None
+
+    def _daily_rows(self, plan: tuple[str, str | None]) -> QuerySet:
+        from budgets.models import UsageDaily
+
+        name, value = plan
+        first = self.window.start.astimezone(self.window.zone).date()
+        end = self.window.end.astimezone(self.window.zone).date()
+        rows = UsageDaily.objects.filter(
+            organization_id=self.scope.organization_id, dimension=name, day__gte=first, day__lt=end
+        ).order_by()
+        return rows.filter(value=value) if value is not None else rows
+
+    def hourly(self) -> QuerySet[UsageHourly]:
+        return windowed(self.scope, self.window, self.filters)
+
+    def totals(self, **kinds: bool) -> dict[str, Any]:
+        plan = self._daily_plan(None)
+        source = self._daily_rows(plan) if plan else self.hourly()
+        return _finish(dict(source.aggregate(**_sums(**kinds))))
+
+    def grouped(self, dimension: str, **kinds: bool) -> list[dict[str, Any]]:
+        """Sums per value of a dimension (or a pair such as `route+model`), highest spend first."""
+        plan = self._daily_plan(dimension)
+        if plan:
+            rows = [_finish(dict(r)) for r in self._daily_rows(plan).values("value").annotate(**_sums(**kinds))]
+            for row in rows:
+                value = row.pop("value")
+                if dimension in PAIR_DIMENSIONS:
+                    row["group"] = tuple(value.split("\x1f"))
+                else:
+                    row["group"] = _decode(dimension, value)
+        elif dimension in PAIR_DIMENSIONS:
+            columns = PAIR_DIMENSIONS[dimension]
+            rows = [_finish(dict(r)) for r in self.hourly().values(*columns).annotate(**_sums(**kinds)).order_by()]
+            for row in rows:
+                row["group"] = tuple("" if row.get(c) is None else str(row.pop(c)) for c in columns)
+        else:
+            return grouped(self.hourly(), dimension, **kinds)
+        rows.sort(key=lambda r: (-r.get("cost", ZERO), -r.get("requests", 0), str(r["group"])))
+        return rows
+
+    def daily(self, dimension: str | None = None, **kinds: bool) -> list[dict[str, Any]]:
+        """Sums per local day (and per dimension value when given)."""
+        plan = self._daily_plan(dimension)
+        if plan:
+            names = ["day"] + (["value"] if dimension else [])
+            rows = [_finish(dict(r)) for r in self._daily_rows(plan).values(*names).annotate(**_sums(**kinds))]
+            for row in rows:
+                if dimension:
+                    row["group"] = _decode(dimension, row.pop("value"))
+            return rows
+        rows = daily(self.hourly(), self.window, dimension, **kinds)
+        if dimension == "tag":
+            merged: dict[tuple, dict] = {}
+            for row in rows:
+                for tag in [t for t in str(row["group"] or "").split(",") if t] or [""]:
+                    key = (row["day"], tag)
+                    if key in merged:
+                        for name, value in row.items():
+                            if name not in ("day", "group"):
+                                merged[key][name] += value
+                    else:
+                        merged[key] = {**row, "group": tag}
+            rows = list(merged.values())
+        return rows
+
+    def daily_cost(self) -> list[tuple[date, Decimal]]:
+        by_day = {row["day"]: row["cost"] for row in self.daily(counts=False)}
+        return [(day, by_day.get(day, ZERO)) for day in self.window.days]

@@ -57,8 +57,7 @@ def _catalog_prices() -> dict[str, tuple[Decimal, Decimal, str]]:
 def outcomes(request: HtmxHttpRequest) -> HttpResponse:
     page = page_input(request, default_period="30d")
     window = page.window
-    queryset = q.windowed(page.scope, window, page.filters)
-    cost_by_workflow = {r["group"] or "": r for r in q.grouped(queryset, "workflow")}
+    cost_by_workflow = {r["group"] or "": r for r in q.Slice(page.scope, window, page.filters).grouped("workflow")}
     counts = outcome_counts(
         organization_id=page.scope.organization_id, start=window.start, end=window.end, key_ids=page.scope.key_ids
     )
@@ -104,7 +103,7 @@ def outcomes(request: HtmxHttpRequest) -> HttpResponse:
     first = today - timedelta(days=today.weekday() + 7 * 7)
     trend_window = q.Window(q.day_start(first, zone), q.day_start(today + timedelta(days=1), zone), zone, "8 weeks")
     week_cost: dict[tuple[str, object], Decimal] = {}
-    for row in q.daily(q.windowed(page.scope, trend_window, page.filters), trend_window, "workflow", counts=False):
+    for row in q.Slice(page.scope, trend_window, page.filters).daily("workflow", counts=False):
         week = row["day"] - timedelta(days=row["day"].weekday())
         key = (row["group"] or "", week)
         week_cost[key] = week_cost.get(key, q.ZERO) + row["cost"]
@@ -156,14 +155,14 @@ def finops_settings(organization_id: int) -> FinOpsSettings:
 @organization_required
 def savings(request: HtmxHttpRequest) -> HttpResponse:
     page = page_input(request, default_period="month")
-    queryset = q.windowed(page.scope, page.window, page.filters)
+    data = q.Slice(page.scope, page.window, page.filters)
     prices = _catalog_prices()
     configured = finops_settings(page.scope.organization_id).baseline_model
-    rows = list(queryset.values("route", "model_used").annotate(**q._sums(floats=False)).order_by())
-    rows = [q._finish(dict(r)) for r in rows]
     by_route: dict[str, list[dict]] = {}
-    for row in rows:
-        by_route.setdefault(row["route"] or "(no route)", []).append(row)
+    for row in data.grouped("route+model"):
+        route, model = row["group"]
+        row["model_used"] = model
+        by_route.setdefault(route or "(no route)", []).append(row)
     table_rows = []
     total_actual = total_baseline = q.ZERO
     for route, items in sorted(by_route.items()):
@@ -207,7 +206,7 @@ def savings(request: HtmxHttpRequest) -> HttpResponse:
         ],
         table_rows,
     )
-    layers = {r["group"]: r for r in q.grouped(queryset, "layer", money=False)}
+    layers = {r["group"]: r for r in data.grouped("layer", money=False)}
     cascaded = sum(r["requests"] for k, r in layers.items() if k is not None)
     layer_rows = [
         {
@@ -231,8 +230,8 @@ def savings(request: HtmxHttpRequest) -> HttpResponse:
         layer_rows,
         note="Playbook: 75% answered by the first (cheapest) layer, 20% by the second, 5% by the third.",
     )
-    tiers = q.grouped(queryset, "tier")
-    total = q.totals(queryset)
+    tiers = data.grouped("tier")
+    total = data.totals()
     tier_rows = [
         {
             "tier": r["group"] or "(unknown)",
@@ -360,10 +359,10 @@ def onprem(request: HtmxHttpRequest) -> HttpResponse:
     families = {**DEFAULT_OPEN_WEIGHT, **settings.GATEHOUSE.get("FINOPS_OPEN_WEIGHT", {})}
     zone, today = page.zone, page.today
     last30 = q.Window(q.day_start(today - timedelta(days=30), zone), q.day_start(today, zone), zone, "last 30 days")
-    queryset = q.windowed(page.scope, last30, page.filters)
+    data = q.Slice(page.scope, last30, page.filters)
     model_for_math = form.instance if form.is_bound and form.is_valid() else current
     by_family: dict[str, dict] = {}
-    for row in q.grouped(queryset, "model"):
+    for row in data.grouped("model"):
         family = family_of(str(row["group"] or ""), families)
         if family is None:
             continue

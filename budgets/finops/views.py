@@ -57,14 +57,10 @@ def overview(request: HtmxHttpRequest) -> HttpResponse:
     last_month = q.month_window(today, zone, offset=-1)
     history_window = q.Window(q.day_start(today - timedelta(days=56), zone), q.day_start(today, zone), zone, "history")
     everything = q.Window(history_window.start, q.day_start(today + timedelta(days=1), zone), zone, "all")
-    base = page.filters.apply(page.scope.rollups())
     # One query covers this month, last month and the eight weeks of history.
     start = min(last_month.start, history_window.start)
     span = q.Window(start, max(this_month.end, everything.end), zone, "span")
-    by_day = {
-        row["day"]: row["cost"]
-        for row in q.daily(base.filter(hour__gte=span.start, hour__lt=span.end), span, counts=False)
-    }
+    by_day = {row["day"]: row["cost"] for row in q.Slice(page.scope, span, page.filters).daily(counts=False)}
     spent = sum((v for d, v in by_day.items() if this_month.start.date() <= d <= today), q.ZERO)
     last_total = sum((v for d, v in by_day.items() if last_month.start.date() <= d < this_month.start.date()), q.ZERO)
     same_day_last = last_month.start.date() + timedelta(days=today.day - 1)
@@ -107,7 +103,7 @@ def overview(request: HtmxHttpRequest) -> HttpResponse:
             for d in month_days
         ],
     )
-    movers = pages.top_movers(page, base, today)
+    movers = pages.top_movers(page, today)
     burn = pages.budget_burn(page, today) if not page.own_only else Table("burn", "Budgets", [])
     anomalies = pages.recent_anomalies(page)
     context = {
@@ -145,10 +141,10 @@ SPEND_COLUMNS = [
 @organization_required
 def explorer(request: HtmxHttpRequest) -> HttpResponse:
     page = page_input(request, default_period="month", default_group="model")
-    queryset = q.windowed(page.scope, page.window, page.filters)
-    rows = q.grouped(queryset, page.group)
+    data = q.Slice(page.scope, page.window, page.filters)
+    rows = data.grouped(page.group)
     names = q.labels_for(page.group, page.scope.organization_id, [r["group"] for r in rows])
-    total = q.totals(queryset)
+    total = data.totals()
     for row in rows:
         row["label"] = q.label(page.group, row["group"], names)
         row["value"] = "" if row["group"] is None else row["group"]
@@ -156,10 +152,8 @@ def explorer(request: HtmxHttpRequest) -> HttpResponse:
     top = [r["group"] for r in rows[:TOP_SERIES]]
     series: dict[str, list[float]] = {}
     days = page.window.days
-    daily_rows = q.daily(queryset, page.window, page.group, counts=False) if page.group != "tag" else []
-    if page.group == "tag":
-        series = {"Spend": [float(c) for _, c in q.daily_cost_series(queryset, page.window)]}
-    else:
+    daily_rows = data.daily(page.group, counts=False)
+    if daily_rows is not None:
         grid: dict[Any, dict] = {}
         for row in daily_rows:
             key = row["group"] if row["group"] in top else "__other"
@@ -187,11 +181,11 @@ def explorer(request: HtmxHttpRequest) -> HttpResponse:
 @organization_required
 def unit_economics(request: HtmxHttpRequest) -> HttpResponse:
     page = page_input(request, default_period="30d", default_group="model")
-    queryset = q.windowed(page.scope, page.window, page.filters)
+    data = q.Slice(page.scope, page.window, page.filters)
     tables = []
     chart = ""
     for dimension in ("model", "provider", "workflow"):
-        rows = q.grouped(queryset, dimension)
+        rows = data.grouped(dimension)
         for row in rows:
             row["label"] = q.label(dimension, row["group"], {})
             row["tc_1m"] = q.tc_per_million(row)
@@ -227,7 +221,7 @@ def unit_economics(request: HtmxHttpRequest) -> HttpResponse:
                 {"TC/1M (USD)": [float(r["tc_1m"]) if r["tc_1m"] is not None else None for r in shown]},
                 money=True,
             )
-    total = q.totals(queryset)
+    total = data.totals()
     context = {
         "chart": chart,
         "total": total,
@@ -247,8 +241,8 @@ PERFORMANCE_DIMENSIONS = ("model", "deployment", "provider")
 def performance(request: HtmxHttpRequest) -> HttpResponse:
     page = page_input(request, default_period="7d", default_group="model")
     group = page.group if page.group in PERFORMANCE_DIMENSIONS else "model"
-    queryset = q.windowed(page.scope, page.window, page.filters)
-    rows = q.grouped(queryset, group, money=False, floats=True, histograms=True)
+    data = q.Slice(page.scope, page.window, page.filters)
+    rows = data.grouped(group, money=False, floats=True, histograms=True)
     for row in rows:
         row.update(q.latency_percentiles(row))
         row["label"] = q.label(group, row["group"], {})
@@ -276,10 +270,8 @@ def performance(request: HtmxHttpRequest) -> HttpResponse:
     )
     days = page.window.days
     top = [r["group"] for r in rows[:5]]
-    daily_rows = q.daily(
-        queryset.filter(**{f"{q.DIMENSIONS[group].column}__in": top}), page.window, group, money=False, histograms=True
-    )
-    by = {(r["group"], r["day"]): r for r in daily_rows}
+    daily_rows = data.daily(group, money=False, histograms=True)
+    by = {(r["group"], r["day"]): r for r in daily_rows if r["group"] in top}
     ttft_series, latency_series, trend_rows = {}, {}, []
     for key in top:
         name = q.label(group, key, {})
