@@ -82,3 +82,21 @@ def outcome_counts(*, organization_id: int, start, end, key_ids: tuple[int, ...]
         )
         for row in rows
     ]
+
+
+def outcome_daily_counts(
+    *, organization_id: int, start, end, zone, key_ids: tuple[int, ...] | None = None
+) -> dict[tuple[str, object], int]:
+    """(workflow, local day) -> outcomes recorded, in one query."""
+    from django.db.models.functions import TruncDate
+
+    queryset = Outcome.objects.filter(organization_id=organization_id, created_at__gte=start, created_at__lt=end)
+    if key_ids is not None:
+        queryset = queryset.filter(key_id__in=key_ids)
+    rows = (
+        queryset.annotate(day=TruncDate("created_at", tzinfo=zone))
+        .values("workflow", "day")
+        .annotate(count=Count("id"))
+        .order_by()
+    )
+    return {(row["workflow"], row["day"]): row["count"] for row in rows}

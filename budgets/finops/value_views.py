@@ -13,7 +13,7 @@ from django.shortcuts import redirect
 
 from budgets.finops import charts
 from budgets.finops import queries as q
-from budgets.finops.outcomes import outcome_counts
+from budgets.finops.outcomes import outcome_counts, outcome_daily_counts
 from budgets.finops.params import SPEND_READERS, page_input
 from budgets.finops.tables import Column, Table
 from budgets.finops.views import _respond
@@ -108,21 +108,22 @@ def outcomes(request: HtmxHttpRequest) -> HttpResponse:
         key = (row["group"] or "", week)
         week_cost[key] = week_cost.get(key, q.ZERO) + row["cost"]
     weeks = [first + timedelta(days=7 * i) for i in range(8)]
+    per_day = outcome_daily_counts(
+        organization_id=page.scope.organization_id,
+        start=trend_window.start,
+        end=trend_window.end,
+        zone=zone,
+        key_ids=page.scope.key_ids,
+    )
+    week_outcomes: dict[tuple[str, object], int] = {}
+    for (workflow, day), count in per_day.items():
+        week = day - timedelta(days=day.weekday())
+        week_outcomes[(workflow, week)] = week_outcomes.get((workflow, week), 0) + count
     trend_rows, series = [], {}
     for workflow in [w for w in per_workflow if w][:6]:
         values = []
         for week in weeks:
-            week_end = week + timedelta(days=7)
-            count = sum(
-                c.count
-                for c in outcome_counts(
-                    organization_id=page.scope.organization_id,
-                    start=q.day_start(week, zone),
-                    end=q.day_start(week_end, zone),
-                    key_ids=page.scope.key_ids,
-                )
-                if c.workflow == workflow
-            )
+            count = week_outcomes.get((workflow, week), 0)
             cost = week_cost.get((workflow, week), q.ZERO)
             cpsi = q.per(cost, count)
             values.append(float(cpsi) if cpsi is not None else None)
