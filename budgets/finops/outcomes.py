@@ -43,7 +43,10 @@ def outcome_record(
             .first()
         )
         if record is None or (key_ids is not None and record["key_id"] not in key_ids):
-            raise OutcomeError(f"No request {request_id!r} in this organization.")
+            raise OutcomeError(
+                f"No request {request_id!r} in this organization (usage records are written within about "
+                "a second of the response: retry shortly if the request has only just finished)."
+            )
         if workflow and record["workflow"] and workflow != record["workflow"]:
             raise OutcomeError(f"Request {request_id!r} belongs to workflow {record['workflow']!r}, not {workflow!r}.")
         workflow = workflow or record["workflow"]

@@ -359,7 +359,9 @@ def onprem(request: HtmxHttpRequest) -> HttpResponse:
             return redirect(request.get_full_path())
     families = {**DEFAULT_OPEN_WEIGHT, **settings.GATEHOUSE.get("FINOPS_OPEN_WEIGHT", {})}
     zone, today = page.zone, page.today
-    last30 = q.Window(q.day_start(today - timedelta(days=30), zone), q.day_start(today, zone), zone, "last 30 days")
+    last30 = q.Window(
+        q.day_start(today - timedelta(days=29), zone), q.day_start(today + timedelta(days=1), zone), zone, "30 days"
+    )
     data = q.Slice(page.scope, last30, page.filters)
     model_for_math = form.instance if form.is_bound and form.is_valid() else current
     by_family: dict[str, dict] = {}
