@@ -1,13 +1,14 @@
 from django.urls import path
 
 from budgets import budget_views, views
-from budgets.finops import value_views
+from budgets.finops import metrics_view, value_views
 from budgets.finops import views as finops_views
 
 app_name = "budgets"
 
 urlpatterns = [
     path("usage/", views.usage_list_view, name="usage-list"),
+    path("metrics", metrics_view.metrics, name="metrics"),
     path("finops/", finops_views.overview, name="finops-overview"),
     path("finops/spend/", finops_views.explorer, name="finops-explorer"),
     path("finops/unit-economics/", finops_views.unit_economics, name="finops-unit"),

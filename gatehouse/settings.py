@@ -234,6 +234,20 @@ GATEHOUSE = {
     "DEMO_PASSWORD": env_str("GATEHOUSE_DEMO_PASSWORD", ""),
 }
 
+# FinOps: /metrics access, Prometheus multi-process files, OpenTelemetry exporters (the
+# standard OTEL_* names), spend anomaly thresholds. See docs/finops.md.
+GATEHOUSE_FINOPS = {
+    "METRICS_TOKEN": env_str("GATEHOUSE_METRICS_TOKEN", ""),
+    "METRICS_NETWORKS": env_list("GATEHOUSE_METRICS_NETWORKS", ["127.0.0.1/32", "::1/128"]),
+    "PROMETHEUS_MULTIPROC_DIR": env_str("PROMETHEUS_MULTIPROC_DIR", ""),
+    "OTEL_TRACES_EXPORTER": env_str("OTEL_TRACES_EXPORTER", ""),
+    "OTEL_METRICS_EXPORTER": env_str("OTEL_METRICS_EXPORTER", ""),
+    "OTEL_EXPORTER_OTLP_ENDPOINT": env_str("OTEL_EXPORTER_OTLP_ENDPOINT", ""),
+    "OTEL_SERVICE_NAME": env_str("OTEL_SERVICE_NAME", "gatehouse"),
+    "ANOMALY_FACTOR": env_float("GATEHOUSE_ANOMALY_FACTOR", 3.0),
+    "ANOMALY_MIN_USD": env_float("GATEHOUSE_ANOMALY_MIN_USD", 1.0),
+}
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
