@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Max, Min, Sum
 from django.utils import timezone
 
@@ -320,6 +320,45 @@ def _chunks(hours: list[datetime]) -> Iterable[list[datetime]]:
         yield chunk
 
 
+def _insert(model: type, objects: Iterable[Any], *, batch: int = 1000) -> None:
+    """Insert rows with one `executemany` per batch: the same SQL `bulk_create` sends, without
+    its per-field compilation, which dominates when a year of hourly rows is rebuilt."""
+    ops = connection.ops
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    adapters = []
+    for f in fields:
+        kind = f.get_internal_type()
+        if kind == "DecimalField":
+            adapters.append(lambda v, f=f: ops.adapt_decimalfield_value(v, f.max_digits, f.decimal_places))
+        elif kind == "DateTimeField":
+            adapters.append(ops.adapt_datetimefield_value)
+        elif kind == "DateField":
+            adapters.append(ops.adapt_datefield_value)
+        else:
+            adapters.append(None)
+    names = [f.attname for f in fields]
+    columns = ", ".join(ops.quote_name(f.column) for f in fields)
+    sql = (
+        f"INSERT INTO {ops.quote_name(model._meta.db_table)} ({columns}) "  # noqa: S608 - names from the model
+        f"VALUES ({', '.join(['%s'] * len(fields))})"
+    )
+    pending: list[list[Any]] = []
+    with connection.cursor() as cursor:
+        for obj in objects:
+            values = obj.__dict__
+            pending.append(
+                [
+                    adapt(values[name]) if adapt is not None and values[name] is not None else values[name]
+                    for name, adapt in zip(names, adapters, strict=True)
+                ]
+            )
+            if len(pending) >= batch:
+                cursor.executemany(sql, pending)
+                pending = []
+        if pending:
+            cursor.executemany(sql, pending)
+
+
 def _rebuild(hours: list[datetime], *, daily: bool = True) -> tuple[int, set[int]]:
     """Recompute the hourly rows of these hours (and, with `daily`, the days they touch).
 
@@ -337,7 +376,7 @@ def _rebuild(hours: list[datetime], *, daily: bool = True) -> tuple[int, set[int
         )
         organizations.update(row.organization_id for row in rows)
         UsageHourly.objects.filter(hour__in=chunk).delete()
-        UsageHourly.objects.bulk_create(rows, batch_size=500)
+        _insert(UsageHourly, rows)
         written += len(rows)
     if daily:
         _rebuild_daily(organizations, hours)
@@ -431,7 +470,7 @@ def _rebuild_days(organization_id: int, days: list, zone) -> None:
                 for name, amount in zip(MONEY_SUMS, money, strict=True):
                     setattr(row, name, getattr(row, name) + amount)
     UsageDaily.objects.filter(organization_id=organization_id, day__in=days).delete()
-    UsageDaily.objects.bulk_create(rows.values(), batch_size=1000)
+    _insert(UsageDaily, rows.values())
 
 
 def usage_rollup(*, now: datetime | None = None) -> dict[str, int]:
