@@ -191,6 +191,8 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE = {
     "usage-rollup": {"task": "budgets.tasks.usage_rollup", "schedule": 60.0},
     "budget-maintenance": {"task": "budgets.tasks.budget_maintenance", "schedule": 60.0},
+    "spend-anomalies": {"task": "budgets.tasks.spend_anomalies", "schedule": 3600.0},
+    "finops-digest": {"task": "budgets.tasks.finops_digest", "schedule": 7 * 24 * 3600.0},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 
