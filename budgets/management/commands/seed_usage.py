@@ -20,11 +20,22 @@ class Command(BaseCommand):
         parser.add_argument("--users", type=int, default=200)
         parser.add_argument("--keys-per-user", type=int, default=2)
         parser.add_argument("--seed", type=int, default=7, help="random seed (same seed, same data)")
+        parser.add_argument(
+            "--if-empty", action="store_true", help="do nothing when the organization already has usage records"
+        )
 
     def handle(self, *args, **options) -> None:
         for name in ("records", "days", "teams", "users", "keys_per_user"):
             if options[name] < 1:
                 raise CommandError(f"--{name.replace('_', '-')} must be at least 1.")
+        if options["if_empty"]:
+            from budgets.models import UsageRecord
+            from console.models import Organization
+
+            organization = Organization.objects.filter(slug=options["org"]).first()
+            if organization is not None and UsageRecord.objects.filter(organization_id=organization.id).exists():
+                self.stdout.write(f"organization {options['org']!r} already has usage; nothing seeded")
+                return
         started = time.monotonic()
         result = seed_usage(
             slug=options["org"],
