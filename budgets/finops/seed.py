@@ -129,9 +129,9 @@ def seed_usage(
         for request_id, workflow, key_id in request_ids
     ]
     Outcome.objects.bulk_create(outcomes, batch_size=2000)
-    rows = (
-        usage_rollup_rebuild(since=start - timedelta(hours=1), until=now + timedelta(hours=1))["rows"] if rollup else 0
-    )
+    # Records land anywhere in their day (hours are drawn), so rebuild whole days.
+    first_day = start.replace(hour=0, minute=0, second=0)
+    rows = usage_rollup_rebuild(since=first_day, until=now + timedelta(days=1))["rows"] if rollup else 0
     return SeedResult(organization_id=organization.id, records=written, outcomes=len(outcomes), rollup_rows=rows)
 
 

@@ -69,3 +69,13 @@ def test_chargeback_statement_per_team_adds_up(world, capsys):
     )
     assert Decimal(total["Cost (USD)"]) == sum(march.values_list("cost", flat=True))
     assert {row["Team"] for row in rows if row["Team"] != "TOTAL"} == {world.team.name}
+
+
+def test_seed_usage_fills_an_existing_organization_once_and_rolls_it_up(world):
+    from budgets.rollups import rollup_check
+
+    call_command("seed_usage", "--org", world.org.slug, "--records", "300", "--days", "5", "--if-empty")
+    call_command("seed_usage", "--org", world.org.slug, "--records", "300", "--days", "5", "--if-empty")
+    assert UsageRecord.objects.filter(organization_id=world.org.id).count() == 300
+    assert set(UsageRecord.objects.values_list("key_id", flat=True)) <= {world.key.id, world.other_key.id}
+    assert rollup_check() == []
