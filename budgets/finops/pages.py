@@ -111,6 +111,7 @@ def budget_burn(page: PageInput, today: date) -> Table:
         rows,
         note="Runs out: the day spend plus holds reach the amount at this period's average daily burn "
         "(empty: not before the period ends).",
+        empty="No budgets yet: set them on the Budgets page.",
     )
 
 
@@ -136,6 +137,7 @@ def recent_anomalies(page: PageInput) -> Table:
             Column("baseline", "Trailing baseline", "money"),
         ],
         rows,
+        empty="No spend anomalies in the last 14 days.",
     )
 
 

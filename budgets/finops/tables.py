@@ -32,6 +32,7 @@ class Table:
     columns: list[Column]
     rows: list[dict[str, Any]] = field(default_factory=list)
     note: str = ""
+    empty: str = ""
 
     def sorted_by(self, sort: str) -> Table:
         """Sorted by `sort` (a column key, `-` in front for descending); unknown keys leave it as is."""
@@ -48,7 +49,7 @@ class Table:
         rows = sorted(self.rows, key=value, reverse=sort.startswith("-"))
         if sort.startswith("-"):  # empty cells last either way
             rows = [r for r in rows if r.get(key) is not None] + [r for r in rows if r.get(key) is None]
-        return Table(self.name, self.title, self.columns, rows, self.note)
+        return Table(self.name, self.title, self.columns, rows, self.note, self.empty)
 
     def cells(self) -> list[list[str]]:
         return [[display(row.get(c.key), c.kind) for c in self.columns] for row in self.rows]

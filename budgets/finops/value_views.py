@@ -160,10 +160,22 @@ def savings(request: HtmxHttpRequest) -> HttpResponse:
     prices = _catalog_prices()
     configured = finops_settings(page.scope.organization_id).baseline_model
     by_route: dict[str, list[dict]] = {}
+    observed: dict[str, list] = {}
     for row in data.grouped("route+model"):
         route, model = row["group"]
         row["model_used"] = model
         by_route.setdefault(route or "(no route)", []).append(row)
+        seen = observed.setdefault(model, [0, 0, q.ZERO, q.ZERO])
+        seen[0] += row["input_tokens"]
+        seen[1] += row["output_tokens"]
+        seen[2] += row["input_cost"]
+        seen[3] += row["output_cost"]
+    # Models the registry does not price: the rates their requests actually paid.
+    for model, (tokens_in, tokens_out, cost_in, cost_out) in observed.items():
+        if model and model not in prices and (tokens_in or tokens_out):
+            rate_in = (cost_in * q.MILLION / tokens_in).quantize(Decimal("0.000001")) if tokens_in else q.ZERO
+            rate_out = (cost_out * q.MILLION / tokens_out).quantize(Decimal("0.000001")) if tokens_out else q.ZERO
+            prices[model] = (rate_in, rate_out, "")
     table_rows = []
     total_actual = total_baseline = q.ZERO
     for route, items in sorted(by_route.items()):

@@ -275,13 +275,13 @@ def performance(request: HtmxHttpRequest) -> HttpResponse:
     ttft_series, latency_series, trend_rows = {}, {}, []
     for key in top:
         name = q.label(group, key, {})
-        ttft_series[f"{name} TTFT p95"] = []
-        latency_series[f"{name} latency p95"] = []
+        ttft_series[name] = []
+        latency_series[name] = []
         for d in days:
             row = by.get((key, d))
             pct = q.latency_percentiles(row) if row else {}
-            ttft_series[f"{name} TTFT p95"].append(pct.get("ttft_p95"))
-            latency_series[f"{name} latency p95"].append(pct.get("latency_p95"))
+            ttft_series[name].append(pct.get("ttft_p95"))
+            latency_series[name].append(pct.get("latency_p95"))
             if row:
                 trend_rows.append(
                     {

@@ -211,3 +211,15 @@ def test_on_prem_cost_model_is_editable_and_drives_break_even(client, world, fin
 def test_members_cannot_change_the_cost_model(client, world):
     client.force_login(world.member)
     assert client.post("/finops/on-prem/", {"gpus": "3"}).status_code == 403
+
+
+def test_routing_savings_measure_against_the_priciest_model_of_the_route(client, world, finance, seeded):
+    client.force_login(finance)
+    rows = read_csv(client.get("/finops/savings/", {"period": "90d", "format": "csv", "table": "routes"}))
+    support = next(row for row in rows if row["Route"] == "support")
+    assert support["Baseline model"] == "gpt-4o"
+    # 120 requests of 1000 in / 200 out at gpt-4o's 2.5 / 10 per 1M
+    assert Decimal(support["On the baseline"]) == Decimal("0.54")
+    # gpt-4o 0.18 + gpt-4o-mini 40 x 0.00027 + llama 40 x 0.000066
+    assert Decimal(support["Actual"]) == Decimal("0.19344")
+    assert Decimal(support["Saved"]) == Decimal("0.34656")
