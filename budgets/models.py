@@ -130,6 +130,8 @@ class UsageHourly(models.Model):
             models.Index(fields=["organization_id", "hour"]),
             models.Index(fields=["hour"], name="usagehourly_hour"),
             models.Index(fields=["organization_id", "key_id", "hour"], name="usagehourly_org_key_hour"),
+            models.Index(fields=["organization_id", "model_used", "hour"], name="usagehourly_org_model_hour"),
+            models.Index(fields=["organization_id", "team_id", "hour"], name="usagehourly_org_team_hour"),
         ]
 
     def __str__(self) -> str:

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from django.db import connection
 from django.db.models import BigIntegerField, DecimalField, F, Q, QuerySet, Sum, Value
-from django.db.models.functions import Cast, Coalesce, Round, TruncDate
+from django.db.models.functions import Cast, Coalesce, Round
 
 from budgets.models import HISTOGRAM_BOUNDS_MS, LATENCY_COLUMNS, MONEY, TTFT_COLUMNS, UsageHourly
 
@@ -156,10 +156,13 @@ COUNT_COLUMNS = (
 FLOAT_COLUMNS = ("latency_ms_sum", "ttft_ms_sum", "gen_ms_sum")
 
 
-def _sums(*, money: bool = True, counts: bool = True, floats: bool = False, histograms: bool = False) -> dict:
+def _sums(
+    *, money: bool | tuple[str, ...] = True, counts: bool = True, floats: bool = False, histograms: bool = False
+) -> dict:
     sums: dict[str, Any] = {}
     if money:
-        sums.update({f"{c}__raw": money_sum(c) for c in MONEY_COLUMNS})
+        columns = money if isinstance(money, tuple) else MONEY_COLUMNS
+        sums.update({f"{c}__raw": money_sum(c) for c in columns})
     if counts:
         sums.update({c: Coalesce(Sum(c), 0) for c in COUNT_COLUMNS})
     if floats:
@@ -170,10 +173,17 @@ def _sums(*, money: bool = True, counts: bool = True, floats: bool = False, hist
 
 
 def _finish(row: dict) -> dict:
+    sqlite = connection.vendor == "sqlite"
     for column in MONEY_COLUMNS:
-        raw = row.pop(f"{column}__raw", None)
-        if raw is not None or column in row:
-            row[column] = money_value(raw)
+        name = f"{column}__raw"
+        if name in row:
+            raw = row.pop(name)
+            if raw is None:
+                row[column] = ZERO
+            elif sqlite:
+                row[column] = (Decimal(int(raw)) / _SCALE).quantize(_QUANTUM)
+            else:
+                row[column] = Decimal(raw).quantize(_QUANTUM)
     return row
 
 
@@ -215,21 +225,38 @@ def _explode_tags(rows: list[dict]) -> list[dict]:
 
 
 def daily(
-    queryset: QuerySet[UsageHourly], window: Window, dimension: str | None = None, **kinds: bool
+    queryset: QuerySet[UsageHourly],
+    window: Window,
+    dimension: str | None = None,
+    *,
+    only: list[Any] | None = None,
+    **kinds: bool,
 ) -> list[dict[str, Any]]:
-    """Sums per day in the window's zone (and per dimension value when given)."""
-    day = TruncDate("hour", tzinfo=window.zone)
-    names = ["day"] + ([DIMENSIONS[dimension].column] if dimension else [])
-    rows = [
-        _finish(dict(row)) for row in queryset.annotate(day=day).values(*names).annotate(**_sums(**kinds)).order_by()
-    ]
-    for row in rows:
-        if isinstance(row["day"], datetime):
-            row["day"] = row["day"].date()
-        elif isinstance(row["day"], str):
-            row["day"] = date.fromisoformat(row["day"][:10])
-        if dimension:
-            row["group"] = row.pop(DIMENSIONS[dimension].column)
+    """Sums per day in the window's zone (and per dimension value when given).
+
+    Grouped by hour in SQL and folded into local days here: a date function per row
+    is a Python call on SQLite, the hour column is not.
+    """
+    column = DIMENSIONS[dimension].column if dimension else None
+    if only is not None and column:
+        queryset = queryset.filter(**{f"{column}__in": only})
+    names = ["hour"] + ([column] if column else [])
+    merged: dict[tuple, dict[str, Any]] = {}
+    zone = window.zone
+    for row in queryset.values(*names).annotate(**_sums(**kinds)).order_by():
+        day = row.pop("hour").astimezone(zone).date()
+        group = row.pop(column) if column else None
+        key = (day, group)
+        target = merged.get(key)
+        if target is None:
+            merged[key] = {**row, "day": day, "group": group}
+        else:
+            for name, value in row.items():
+                target[name] = (target[name] or 0) + (value or 0)
+    rows = [_finish(row) for row in merged.values()]
+    if not dimension:
+        for row in rows:
+            row.pop("group", None)
     return rows
 
 
@@ -409,17 +436,22 @@ class Slice:
         rows.sort(key=lambda r: (-r.get("cost", ZERO), -r.get("requests", 0), str(r["group"])))
         return rows
 
-    def daily(self, dimension: str | None = None, **kinds: bool) -> list[dict[str, Any]]:
-        """Sums per local day (and per dimension value when given)."""
+    def daily(
+        self, dimension: str | None = None, *, only: list[Any] | None = None, **kinds: bool
+    ) -> list[dict[str, Any]]:
+        """Sums per local day (and per dimension value when given; `only` these values)."""
         plan = self._daily_plan(dimension)
         if plan:
             names = ["day"] + (["value"] if dimension else [])
-            rows = [_finish(dict(r)) for r in self._daily_rows(plan).values(*names).annotate(**_sums(**kinds))]
+            source = self._daily_rows(plan)
+            if only is not None and dimension:
+                source = source.filter(value__in=["" if v is None else str(v) for v in only])
+            rows = [_finish(dict(r)) for r in source.values(*names).annotate(**_sums(**kinds))]
             for row in rows:
                 if dimension:
                     row["group"] = _decode(dimension, row.pop("value"))
             return rows
-        rows = daily(self.hourly(), self.window, dimension, **kinds)
+        rows = daily(self.hourly(), self.window, dimension, only=only if dimension != "tag" else None, **kinds)
         if dimension == "tag":
             merged: dict[tuple, dict] = {}
             for row in rows:

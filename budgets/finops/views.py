@@ -60,7 +60,9 @@ def overview(request: HtmxHttpRequest) -> HttpResponse:
     # One query covers this month, last month and the eight weeks of history.
     start = min(last_month.start, history_window.start)
     span = q.Window(start, max(this_month.end, everything.end), zone, "span")
-    by_day = {row["day"]: row["cost"] for row in q.Slice(page.scope, span, page.filters).daily(counts=False)}
+    by_day = {
+        row["day"]: row["cost"] for row in q.Slice(page.scope, span, page.filters).daily(money=("cost",), counts=False)
+    }
     spent = sum((v for d, v in by_day.items() if this_month.start.date() <= d <= today), q.ZERO)
     last_total = sum((v for d, v in by_day.items() if last_month.start.date() <= d < this_month.start.date()), q.ZERO)
     same_day_last = last_month.start.date() + timedelta(days=today.day - 1)
@@ -152,17 +154,20 @@ def explorer(request: HtmxHttpRequest) -> HttpResponse:
     top = [r["group"] for r in rows[:TOP_SERIES]]
     series: dict[str, list[float]] = {}
     days = page.window.days
-    daily_rows = data.daily(page.group, counts=False)
-    if daily_rows is not None:
-        grid: dict[Any, dict] = {}
-        for row in daily_rows:
-            key = row["group"] if row["group"] in top else "__other"
-            grid.setdefault(key, {}).setdefault(row["day"], q.ZERO)
-            grid[key][row["day"]] += row["cost"]
-        for key in [*top, "__other"]:
-            if key in grid:
-                name = "Other" if key == "__other" else q.label(page.group, key, names)
-                series[name] = [float(grid[key].get(d, q.ZERO)) for d in days]
+    grid: dict[Any, dict] = {}
+    for row in data.daily(page.group, only=top, money=("cost",), counts=False):
+        if row["group"] in top:
+            grid.setdefault(row["group"], {})[row["day"]] = (
+                grid.get(row["group"], {}).get(row["day"], q.ZERO) + row["cost"]
+            )
+    for key in top:
+        if key in grid:
+            series[q.label(page.group, key, names)] = [float(grid[key].get(d, q.ZERO)) for d in days]
+    if len(rows) > TOP_SERIES and page.group != "tag":
+        totals_by_day = {row["day"]: row["cost"] for row in data.daily(money=("cost",), counts=False)}
+        series["Other"] = [
+            float(totals_by_day.get(d, q.ZERO) - sum((grid[k].get(d, q.ZERO) for k in grid), q.ZERO)) for d in days
+        ]
     chart = charts.stacked_days("explorer-chart", days, series, money=True) if rows else ""
     table = Table(
         "groups",
