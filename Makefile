@@ -33,7 +33,7 @@ migrate: $(VENV)/.runtime
 
 seed: migrate
 	$(PY) manage.py seed_demo
-	$(PY) manage.py seed_usage --org acme --records 30000 --days 120 --if-empty
+	$(PY) manage.py seed_usage --org acme --records 15000 --days 90 --if-empty
 
 # Starts the ASGI server (console, /v1 and the simulator), a Celery worker with
 # beat, and a short burst of demo traffic so the console has data to show.
