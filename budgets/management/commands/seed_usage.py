@@ -37,15 +37,18 @@ class Command(BaseCommand):
                 self.stdout.write(f"organization {options['org']!r} already has usage; nothing seeded")
                 return
         started = time.monotonic()
-        result = seed_usage(
-            slug=options["org"],
-            records=options["records"],
-            days=options["days"],
-            teams=options["teams"],
-            users=options["users"],
-            keys_per_user=options["keys_per_user"],
-            seed=options["seed"],
-        )
+        try:
+            result = seed_usage(
+                slug=options["org"],
+                records=options["records"],
+                days=options["days"],
+                teams=options["teams"],
+                users=options["users"],
+                keys_per_user=options["keys_per_user"],
+                seed=options["seed"],
+            )
+        except ValueError as error:
+            raise CommandError(str(error)) from error
         self.stdout.write(
             f"seeded {result.records} records, {result.outcomes} outcomes and {result.rollup_rows} rollup rows "
             f"in organization {options['org']!r} in {time.monotonic() - started:.0f} s"
