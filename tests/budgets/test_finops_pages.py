@@ -223,3 +223,24 @@ def test_routing_savings_measure_against_the_priciest_model_of_the_route(client,
     # gpt-4o 0.18 + gpt-4o-mini 40 x 0.00027 + llama 40 x 0.000066
     assert Decimal(support["Actual"]) == Decimal("0.19344")
     assert Decimal(support["Saved"]) == Decimal("0.34656")
+
+
+@pytest.mark.parametrize("dimension", ["model", "team", "workflow", "tag", "layer", "tier", "route", "status"])
+def test_daily_rows_and_hourly_rows_give_the_same_answers(world, seeded, dimension):
+    from budgets.finops import queries as q
+    from budgets.selectors import organization_zone
+
+    zone = organization_zone(world.org.id)
+    today = datetime.now(UTC).astimezone(zone).date()
+    window = q.Window(q.day_start(today.replace(day=1), zone), q.day_start(today, zone), zone, "")
+    whole = q.Slice(q.Scope(organization_id=world.org.id), window)
+    # A reader scoped to every key of the organization reads the hourly rows.
+    every_key = q.Slice(q.Scope(organization_id=world.org.id, key_ids=(world.key.id, world.other_key.id)), window)
+    assert whole._daily_plan(dimension) is not None and every_key._daily_plan(dimension) is None
+
+    def key(rows):
+        return sorted((str(r["group"] or ""), r["requests"], r["cost"], r["output_tokens"]) for r in rows)
+
+    assert key(whole.grouped(dimension)) == key(every_key.grouped(dimension))
+    assert key(whole.daily(dimension)) == key(every_key.daily(dimension))
+    assert whole.totals() == every_key.totals()
