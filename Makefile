@@ -8,12 +8,13 @@ HOST ?= 127.0.0.1
 WORKERS ?= $(shell nproc 2>/dev/null || echo 2)
 export GATEHOUSE_SIMULATOR_URL ?= http://127.0.0.1:$(PORT)/sim
 
-.PHONY: run serve worker test test-services bench lint migrate seed clean help
+.PHONY: run serve worker test test-services bench bench-finops lint migrate seed clean help
 
 help:
 	@echo "make run      set up and start Gatehouse on the embedded default (SQLite, no servers)"
 	@echo "make test     set up and run the test suite"
 	@echo "make bench    measure gateway overhead against the simulator"
+	@echo "make bench-finops  seed 1M usage records (once) and time every FinOps page"
 	@echo "make lint     ruff"
 
 $(VENV)/.runtime: requirements.txt
@@ -32,6 +33,7 @@ migrate: $(VENV)/.runtime
 
 seed: migrate
 	$(PY) manage.py seed_demo
+	$(PY) manage.py seed_usage --org acme --records 15000 --days 90 --if-empty
 
 # Starts the ASGI server (console, /v1 and the simulator), a Celery worker with
 # beat, and a short burst of demo traffic so the console has data to show.
@@ -57,6 +59,12 @@ test: $(VENV)/.dev
 	@if [ -x /usr/bin/chromium ]; then echo "Browser tests: running in /usr/bin/chromium"; \
 	else echo "Browser tests: SKIPPED — /usr/bin/chromium is not installed (apt-get install chromium)"; fi
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+bench-finops: $(VENV)/.dev
+	@mkdir -p var/bench
+	@test -f var/bench/bench.sqlite3 || (DATABASE_URL=sqlite:///$(CURDIR)/var/bench/bench.sqlite3 $(PY) manage.py migrate -v0 && \
+	  DATABASE_URL=sqlite:///$(CURDIR)/var/bench/bench.sqlite3 $(PY) manage.py seed_usage)
+	DATABASE_URL=sqlite:///$(CURDIR)/var/bench/bench.sqlite3 $(PY) bench/finops_pages.py $(BENCH_ARGS)
 
 bench: $(VENV)/.dev
 	$(PY) bench/routing.py $(if $(filter --quick,$(BENCH_ARGS)),--quick,)

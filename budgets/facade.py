@@ -18,6 +18,7 @@ from decimal import Decimal
 from budgets.admission.types import Admission, Refusal
 from budgets.clock import SYSTEM_CLOCK, Clock, FrozenClock, SettableClock, SystemClock
 from budgets.conf import budget_settings
+from budgets.finops.telemetry import Telemetry
 from budgets.pricing import Cost, cost_of
 from budgets.records import UsageEvent
 from budgets.runtime import (
@@ -32,6 +33,7 @@ from budgets.runtime import (
 from budgets.usage import UsageSink
 
 __all__ = [
+    "Telemetry",
     "SpendSummary",
     "spend_summary",
     "Cost",

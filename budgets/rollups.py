@@ -4,103 +4,483 @@ Each run rebuilds every hour touched by records written since the last run (and
 always the two most recent hours, for records whose batch committed late), so the
 rollup of an hour is by construction the sum of its raw records.
 
-Money sums are exact: PostgreSQL sums `numeric` in SQL; SQLite keeps decimals as
-binary floats, so there the sums are taken in Python over `Decimal` values.
+A rollup row carries every dimension the dashboards group by and, per bucket, the
+counts, tokens, money and the latency / TTFT histograms (`HISTOGRAM_BOUNDS_MS`).
+The aggregation runs in Python over the raw rows on every database: money is summed
+as exact `Decimal`s (SQLite stores decimals as binary floats), and the dimensions that
+live in a record's metadata (route, cascade layer, data class, tier, reasoning tokens)
+are read the same way everywhere. Dimensions a record does not carry itself are
+resolved once per run: the key's application name, and the model's tier from the
+registry when the record's metadata has none.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from django.db import connection, transaction
-from django.db.models import Count, Max, Q, Sum
-from django.db.models.functions import TruncHour
+from django.db.models import Max, Min, Sum
 from django.utils import timezone
 
-from budgets.models import RollupState, UsageHourly, UsageRecord
+from budgets.models import (
+    HISTOGRAM_BOUNDS_MS,
+    LATENCY_COLUMNS,
+    TTFT_COLUMNS,
+    RollupState,
+    UsageDaily,
+    UsageHourly,
+    UsageRecord,
+)
 
-GROUP = ("organization_id", "team_id", "key_id", "model_used")
 STATE_NAME = "hourly"
+CHUNK_HOURS = 24
+
+# The dimensions of a rollup row, in the order of its identity tuple.
+DIMENSIONS = (
+    "organization_id",
+    "team_id",
+    "user_id",
+    "key_id",
+    "application",
+    "endpoint",
+    "model_requested",
+    "model_used",
+    "provider_name",
+    "deployment_id",
+    "deployment_name",
+    "tier",
+    "tagset",
+    "workflow",
+    "status_class",
+    "data_class",
+    "route",
+    "cascade_layer",
+)
+INT_SUMS = (
+    "requests",
+    "errors",
+    "fallbacks",
+    "input_tokens",
+    "output_tokens",
+    "cached_tokens",
+    "reasoning_tokens",
+    "ttft_count",
+    "gen_tokens",
+    *LATENCY_COLUMNS,
+    *TTFT_COLUMNS,
+)
+MONEY_SUMS = ("input_cost", "output_cost", "cost", "cached_savings")
+FLOAT_SUMS = ("latency_ms_sum", "ttft_ms_sum", "gen_ms_sum")
+
+_RECORD_FIELDS = (
+    "created_at",
+    "organization_id",
+    "team_id",
+    "user_id",
+    "key_id",
+    "endpoint",
+    "model_requested",
+    "model_used",
+    "provider_name",
+    "deployment_id",
+    "deployment_name",
+    "tags",
+    "workflow",
+    "status_code",
+    "metadata",
+    "attempts",
+    "input_tokens",
+    "output_tokens",
+    "cached_tokens",
+    "input_cost",
+    "output_cost",
+    "cost",
+    "latency_ms",
+    "ttft_ms",
+    "input_price",
+    "cached_input_price",
+)
 
 
 def _hour(value: datetime) -> datetime:
     return value.replace(minute=0, second=0, microsecond=0)
 
 
-def _aggregate_sql(hours: list[datetime]) -> list[UsageHourly]:
-    rows = (
-        UsageRecord.objects.annotate(hour=TruncHour("created_at"))
-        .filter(hour__in=hours)
-        .values("hour", *GROUP)
-        .annotate(
-            requests=Count("id"),
-            errors=Count("id", filter=Q(status_code__gte=400)),
-            input_tokens=Sum("input_tokens"),
-            output_tokens=Sum("output_tokens"),
-            cached_tokens=Sum("cached_tokens"),
-            cost=Sum("cost"),
-            latency_ms_sum=Sum("latency_ms"),
-            ttft_ms_sum=Sum("ttft_ms"),
-            ttft_count=Count("ttft_ms"),
-        )
-        .order_by()
+def histogram_bucket(value_ms: float) -> int:
+    """Index of the bucket a duration falls in (the last bucket holds everything above 100 s)."""
+    return bisect_left(HISTOGRAM_BOUNDS_MS, value_ms)
+
+
+def tagset_of(tags: Any) -> str:
+    """ ",a,b," for tags ["b", "a"]; "" for none. Commas inside a tag become spaces."""
+    if not isinstance(tags, list) or not tags:
+        return ""
+    clean = sorted({str(tag).replace(",", " ") for tag in tags if str(tag)})
+    return f",{','.join(clean)}," if clean else ""
+
+
+def status_class_of(status_code: int) -> str:
+    return f"{min(max(int(status_code) // 100, 1), 5)}xx"
+
+
+def _int(value: Any) -> int:
+    try:
+        return max(0, int(value))
+    except (TypeError, ValueError):
+        return 0
+
+
+def _layer(value: Any) -> int | None:
+    try:
+        layer = int(value)
+    except (TypeError, ValueError):
+        return None
+    return layer if 0 <= layer < 100 else None
+
+
+@dataclass
+class _Lookups:
+    """What records name by id or model only, resolved once per run."""
+
+    applications: dict[int, str]
+    tiers: dict[str, str]
+
+    @classmethod
+    def load(cls) -> _Lookups:
+        from console.models import ApiKey
+        from providers.selectors import model_list
+
+        applications = dict(ApiKey.objects.exclude(app_name="").values_list("id", "app_name"))
+        tiers = dict(model_list().values_list("name", "tier"))
+        return cls(applications=applications, tiers=tiers)
+
+
+@dataclass
+class RecordFacts:
+    """One raw record reduced to its rollup identity and the amounts it adds."""
+
+    hour: datetime
+    ident: tuple
+    ints: dict[str, int]
+    money: tuple[Decimal, Decimal, Decimal, Decimal]
+    floats: tuple[float, float, float]
+
+
+def record_facts(row: tuple, lookups: _Lookups) -> RecordFacts:
+    """The identity and contributions of one record (a `_RECORD_FIELDS` tuple)."""
+    (
+        created_at,
+        org,
+        team,
+        user,
+        key,
+        endpoint,
+        model_requested,
+        model_used,
+        provider,
+        deployment_id,
+        deployment_name,
+        tags,
+        workflow,
+        status,
+        metadata,
+        attempts,
+        tin,
+        tout,
+        tcached,
+        input_cost,
+        output_cost,
+        cost,
+        latency,
+        ttft,
+        input_price,
+        cached_price,
+    ) = row
+    meta = metadata if isinstance(metadata, dict) else {}
+    routed = meta.get("routing")
+    if isinstance(routed, dict):  # what the pipeline records under `routing`
+        cascade = routed.get("cascade") if isinstance(routed.get("cascade"), dict) else {}
+        meta = {
+            "route": routed.get("route"),
+            "data_class": routed.get("data_class"),
+            "cascade_layer": cascade.get("answered_by"),
+            "fallback": bool(routed.get("fallbacks")),
+            **meta,
+        }
+    application = str(meta.get("application") or (lookups.applications.get(key, "") if key else ""))[:200]
+    tier = str(meta.get("tier") or lookups.tiers.get(model_used or model_requested, ""))[:16]
+    ident = (
+        org,
+        team,
+        user,
+        key,
+        application,
+        endpoint,
+        model_requested,
+        model_used,
+        provider,
+        deployment_id,
+        deployment_name,
+        tier,
+        tagset_of(tags)[:500],
+        workflow,
+        status_class_of(status),
+        str(meta.get("data_class") or "")[:32],
+        str(meta.get("route") or "")[:200],
+        _layer(meta.get("cascade_layer")),
     )
-    return [
-        UsageHourly(
-            **{key: row[key] for key in ("hour", *GROUP, "requests", "errors")},
-            input_tokens=row["input_tokens"] or 0,
-            output_tokens=row["output_tokens"] or 0,
-            cached_tokens=row["cached_tokens"] or 0,
-            cost=row["cost"] or Decimal(0),
-            latency_ms_sum=row["latency_ms_sum"] or 0.0,
-            ttft_ms_sum=row["ttft_ms_sum"] or 0.0,
-            ttft_count=row["ttft_count"],
-        )
-        for row in rows
-    ]
+    ints = {
+        "requests": 1,
+        "errors": int(status >= 400),
+        "fallbacks": int(attempts > 1 or bool(meta.get("fallback"))),
+        "input_tokens": tin,
+        "output_tokens": tout,
+        "cached_tokens": tcached,
+        "reasoning_tokens": _int(meta.get("reasoning_tokens")),
+        "ttft_count": 0,
+        "gen_tokens": 0,
+        LATENCY_COLUMNS[histogram_bucket(latency or 0.0)]: 1,
+    }
+    gen_ms = 0.0
+    if ttft is not None:
+        ints["ttft_count"] = 1
+        ints[TTFT_COLUMNS[histogram_bucket(ttft)]] = 1
+        if status < 400 and tout and latency > ttft:
+            ints["gen_tokens"] = tout
+            gen_ms = latency - ttft
+    return RecordFacts(
+        hour=_hour(created_at),
+        ident=ident,
+        ints=ints,
+        money=(input_cost, output_cost, cost, _savings(tcached, input_price, cached_price)),
+        floats=(latency or 0.0, ttft or 0.0, gen_ms),
+    )
 
 
-def _aggregate_python(hours: list[datetime]) -> list[UsageHourly]:
+_MILLION = Decimal(1_000_000)
+_QUANTUM = Decimal(1).scaleb(-10)
+
+
+def _savings(cached_tokens: int, input_price: Decimal, cached_price: Decimal) -> Decimal:
+    """What caching saved on one record, at the prices snapshotted on it (1e-10 USD precision)."""
+    if not cached_tokens or input_price <= cached_price:
+        return Decimal(0)
+    return (cached_tokens * (input_price - cached_price) / _MILLION).quantize(_QUANTUM)
+
+
+def _new_row(hour: datetime, ident: tuple) -> UsageHourly:
+    row = UsageHourly(hour=hour, **dict(zip(DIMENSIONS, ident, strict=True)))
+    for name in MONEY_SUMS:
+        setattr(row, name, Decimal(0))
+    return row
+
+
+def _add(row: UsageHourly, facts: RecordFacts) -> None:
+    for name, value in facts.ints.items():
+        setattr(row, name, getattr(row, name) + value)
+    row.input_cost += facts.money[0]
+    row.output_cost += facts.money[1]
+    row.cost += facts.money[2]
+    row.cached_savings += facts.money[3]
+    row.latency_ms_sum += facts.floats[0]
+    row.ttft_ms_sum += facts.floats[1]
+    row.gen_ms_sum += facts.floats[2]
+
+
+def _records(start: datetime, end: datetime) -> Iterator[tuple]:
+    return (
+        UsageRecord.objects.filter(created_at__gte=start, created_at__lt=end)
+        .order_by()
+        .values_list(*_RECORD_FIELDS)
+        .iterator(chunk_size=5000)
+    )
+
+
+def _aggregate(hours: list[datetime], lookups: _Lookups) -> list[UsageHourly]:
     start, end = min(hours), max(hours) + timedelta(hours=1)
     wanted = set(hours)
     groups: dict[tuple, UsageHourly] = {}
-    fields = ("created_at", *GROUP, "status_code", "input_tokens", "output_tokens", "cached_tokens", "cost")
-    rows = UsageRecord.objects.filter(created_at__gte=start, created_at__lt=end).values_list(
-        *fields, "latency_ms", "ttft_ms"
-    )
-    for created_at, org, team, key, model, status, tin, tout, tcached, cost, latency, ttft in rows.iterator():
-        hour = _hour(created_at)
-        if hour not in wanted:
+    for record in _records(start, end):
+        facts = record_facts(record, lookups)
+        if facts.hour not in wanted:
             continue
-        ident = (hour, org, team, key, model)
-        roll = groups.get(ident)
-        if roll is None:
-            roll = groups[ident] = UsageHourly(
-                hour=hour, organization_id=org, team_id=team, key_id=key, model_used=model, cost=Decimal(0)
-            )
-        roll.requests += 1
-        roll.errors += status >= 400
-        roll.input_tokens += tin
-        roll.output_tokens += tout
-        roll.cached_tokens += tcached
-        roll.cost += cost
-        roll.latency_ms_sum += latency
-        if ttft is not None:
-            roll.ttft_ms_sum += ttft
-            roll.ttft_count += 1
+        key = (facts.hour, *facts.ident)
+        row = groups.get(key)
+        if row is None:
+            row = groups[key] = _new_row(facts.hour, facts.ident)
+        _add(row, facts)
     return list(groups.values())
 
 
-def _rebuild(hours: list[datetime]) -> int:
+def _chunks(hours: list[datetime]) -> Iterable[list[datetime]]:
+    """Sorted hours cut into runs that span at most CHUNK_HOURS, so each run reads one window."""
+    chunk: list[datetime] = []
+    for hour in sorted(hours):
+        if chunk and hour - chunk[0] >= timedelta(hours=CHUNK_HOURS):
+            yield chunk
+            chunk = []
+        chunk.append(hour)
+    if chunk:
+        yield chunk
+
+
+def _insert(model: type, objects: Iterable[Any], *, batch: int = 1000) -> None:
+    """Insert rows with one `executemany` per batch: the same SQL `bulk_create` sends, without
+    its per-field compilation, which dominates when a year of hourly rows is rebuilt."""
+    ops = connection.ops
+    fields = [f for f in model._meta.concrete_fields if not f.primary_key]
+    adapters = []
+    for f in fields:
+        kind = f.get_internal_type()
+        if kind == "DecimalField":
+            adapters.append(lambda v, f=f: ops.adapt_decimalfield_value(v, f.max_digits, f.decimal_places))
+        elif kind == "DateTimeField":
+            adapters.append(ops.adapt_datetimefield_value)
+        elif kind == "DateField":
+            adapters.append(ops.adapt_datefield_value)
+        else:
+            adapters.append(None)
+    names = [f.attname for f in fields]
+    columns = ", ".join(ops.quote_name(f.column) for f in fields)
+    sql = (
+        f"INSERT INTO {ops.quote_name(model._meta.db_table)} ({columns}) "  # noqa: S608 - names from the model
+        f"VALUES ({', '.join(['%s'] * len(fields))})"
+    )
+    pending: list[list[Any]] = []
+    with connection.cursor() as cursor:
+        for obj in objects:
+            values = obj.__dict__
+            pending.append(
+                [
+                    adapt(values[name]) if adapt is not None and values[name] is not None else values[name]
+                    for name, adapt in zip(names, adapters, strict=True)
+                ]
+            )
+            if len(pending) >= batch:
+                cursor.executemany(sql, pending)
+                pending = []
+        if pending:
+            cursor.executemany(sql, pending)
+
+
+def _rebuild(hours: list[datetime], *, daily: bool = True) -> tuple[int, set[int]]:
+    """Recompute the hourly rows of these hours (and, with `daily`, the days they touch).
+
+    Returns the rows written and the organizations whose rows changed.
+    """
     if not hours:
-        return 0
-    aggregate = _aggregate_python if connection.vendor == "sqlite" else _aggregate_sql
-    rows = aggregate(hours)
-    UsageHourly.objects.filter(hour__in=hours).delete()
-    UsageHourly.objects.bulk_create(rows, batch_size=500)
-    return len(rows)
+        return 0, set()
+    lookups = _Lookups.load()
+    written = 0
+    organizations: set[int] = set()
+    for chunk in _chunks(hours):
+        rows = _aggregate(chunk, lookups)
+        organizations.update(
+            UsageHourly.objects.filter(hour__in=chunk).values_list("organization_id", flat=True).distinct()
+        )
+        organizations.update(row.organization_id for row in rows)
+        UsageHourly.objects.filter(hour__in=chunk).delete()
+        _insert(UsageHourly, rows)
+        written += len(rows)
+    if daily:
+        _rebuild_daily(organizations, hours)
+    return written, organizations
+
+
+# --------------------------------------------------------------------------- daily, per dimension
+
+DAILY_SEPARATOR = "\x1f"
+DAILY_RANGE_DAYS = 7
+# Dimensions with a row per value and day. Keys, users and applications have nearly as
+# many values as requests, so the pages read them from the hourly rows instead.
+DAILY_DIMENSION_NAMES = (
+    "model",
+    "model_requested",
+    "provider",
+    "deployment",
+    "tier",
+    "team",
+    "workflow",
+    "tag",
+    "status",
+    "data_class",
+    "route",
+    "layer",
+    "endpoint",
+)
+
+
+def daily_dimensions() -> dict[str, tuple[str, ...]]:
+    """Dimension name -> the hourly columns its value is made of (`all`: none)."""
+    from budgets.finops.queries import DIMENSIONS
+
+    specs: dict[str, tuple[str, ...]] = {"all": ()}
+    specs.update({name: (DIMENSIONS[name].column,) for name in DAILY_DIMENSION_NAMES})
+    specs["route+model"] = ("route", "model_used")
+    return specs
+
+
+def _rebuild_daily(organizations: set[int], hours: list[datetime]) -> None:
+    """Recompute the daily rows of every organization-local day these hours fall in."""
+    from budgets.selectors import organization_zone
+
+    for organization_id in sorted(organizations):
+        zone = organization_zone(organization_id)
+        days = sorted({hour.astimezone(zone).date() for hour in hours})
+        batch: list = []
+        for day in days:
+            if batch and (day - batch[0]).days >= DAILY_RANGE_DAYS:
+                _rebuild_days(organization_id, batch, zone)
+                batch = []
+            batch.append(day)
+        if batch:
+            _rebuild_days(organization_id, batch, zone)
+
+
+def _rebuild_days(organization_id: int, days: list, zone) -> None:
+    """One query per dimension over the span of `days`, folded from hours into local days."""
+    from budgets.finops.queries import money_sum, money_value
+
+    wanted = set(days)
+    start = datetime.combine(days[0], datetime.min.time(), tzinfo=zone)
+    end = datetime.combine(days[-1] + timedelta(days=1), datetime.min.time(), tzinfo=zone)
+    hourly = UsageHourly.objects.filter(organization_id=organization_id, hour__gte=start, hour__lt=end).order_by()
+    sums: dict[str, Any] = {name: Sum(name) for name in (*INT_SUMS, *FLOAT_SUMS)}
+    sums.update({f"{name}__raw": money_sum(name) for name in MONEY_SUMS})
+    plain = (*INT_SUMS, *FLOAT_SUMS)
+    rows: dict[tuple, UsageDaily] = {}
+    for dimension, columns in daily_dimensions().items():
+        for item in hourly.values("hour", *columns).annotate(**sums):
+            day = item["hour"].astimezone(zone).date()
+            if day not in wanted:
+                continue
+            values = [item[column] for column in columns]
+            if dimension == "tag":
+                keys = [t for t in str(values[0] or "").split(",") if t] or [""]
+            else:
+                keys = [DAILY_SEPARATOR.join("" if v is None else str(v) for v in values)]
+            money = [money_value(item[f"{name}__raw"]) for name in MONEY_SUMS]
+            for key in keys:
+                ident = (day, dimension, key)
+                row = rows.get(ident)
+                if row is None:
+                    row = rows[ident] = UsageDaily(
+                        day=day, organization_id=organization_id, dimension=dimension, value=key[:500]
+                    )
+                    for name in MONEY_SUMS:
+                        setattr(row, name, Decimal(0))
+                for name in plain:
+                    setattr(row, name, getattr(row, name) + (item[name] or 0))
+                for name, amount in zip(MONEY_SUMS, money, strict=True):
+                    setattr(row, name, getattr(row, name) + amount)
+    UsageDaily.objects.filter(organization_id=organization_id, day__in=days).delete()
+    _insert(UsageDaily, rows.values())
 
 
 def usage_rollup(*, now: datetime | None = None) -> dict[str, int]:
@@ -118,39 +498,101 @@ def usage_rollup(*, now: datetime | None = None) -> dict[str, int]:
         current = _hour(now)
         touched.update({current, current - timedelta(hours=1)})
         hours = sorted(touched)
-        written = _rebuild(hours)
+        written, _ = _rebuild(hours)
         state.last_record_id = top
         state.save(update_fields=["last_record_id", "updated_at"])
     return {"hours": len(hours), "rows": written, "last_record_id": top}
 
 
-def usage_rollup_rebuild(*, since: datetime, until: datetime) -> int:
-    """Recompute every hour in a range (repairs, backfills)."""
+def usage_rollup_rebuild(*, since: datetime | None = None, until: datetime | None = None) -> dict[str, int]:
+    """Recompute every hour in a range (repairs, backfills); the whole history by default."""
+    bounds = UsageRecord.objects.aggregate(first=Min("created_at"), last=Max("created_at"), top=Max("id"))
+    since = since or bounds["first"]
+    until = until or (bounds["last"] + timedelta(hours=1) if bounds["last"] else None)
+    if since is None or until is None:
+        return {"hours": 0, "rows": 0}
     hours = []
     hour = _hour(since)
     while hour < until:
         hours.append(hour)
         hour += timedelta(hours=1)
+    written = 0
+    organizations: set[int] = set()
+    for chunk in _chunks(hours):
+        with transaction.atomic():
+            count, touched = _rebuild(chunk, daily=False)
+            written += count
+            organizations |= touched
     with transaction.atomic():
-        return _rebuild(hours)
+        _rebuild_daily(organizations, hours)
+    with transaction.atomic():
+        state, _ = RollupState.objects.select_for_update().get_or_create(name=STATE_NAME)
+        if bounds["top"] and state.last_record_id < bounds["top"] and (not since or since <= bounds["first"]):
+            state.last_record_id = bounds["top"]
+            state.save(update_fields=["last_record_id", "updated_at"])
+    return {"hours": len(hours), "rows": written}
 
 
-def rollup_totals(*, organization_id: int | None = None) -> dict[str, Decimal | int]:
-    """Totals of rollups and of raw records side by side (used to prove they agree)."""
+def _rolled_totals(rolled: Any) -> dict[str, Any]:
+    totals: dict[str, Any] = defaultdict(int)
+    names = (*INT_SUMS, *MONEY_SUMS, *FLOAT_SUMS)
+    for values in rolled.values_list(*names).iterator(chunk_size=5000):
+        for name, value in zip(names, values, strict=True):
+            totals[name] += value
+    return totals
+
+
+def rollup_totals(*, organization_id: int | None = None) -> dict[str, Decimal | int | float]:
+    """Every summed column of the rollups and of the raw records side by side.
+
+    Keys are `raw_<column>` and `rollup_<column>`; `rollup_check` compares them.
+    """
     raw = UsageRecord.objects.all()
     rolled = UsageHourly.objects.all()
     if organization_id is not None:
         raw = raw.filter(organization_id=organization_id)
         rolled = rolled.filter(organization_id=organization_id)
-    totals: dict[str, Decimal | int] = defaultdict(int)
-    for cost, tin, tout in raw.values_list("cost", "input_tokens", "output_tokens").iterator():
-        totals["raw_requests"] += 1
-        totals["raw_cost"] += cost
-        totals["raw_input_tokens"] += tin
-        totals["raw_output_tokens"] += tout
-    for requests, cost, tin, tout in rolled.values_list("requests", "cost", "input_tokens", "output_tokens"):
-        totals["rollup_requests"] += requests
-        totals["rollup_cost"] += cost
-        totals["rollup_input_tokens"] += tin
-        totals["rollup_output_tokens"] += tout
-    return dict(totals)
+    lookups = _Lookups.load()
+    raw_totals: dict[str, Any] = defaultdict(int)
+    for record in raw.order_by().values_list(*_RECORD_FIELDS).iterator(chunk_size=5000):
+        facts = record_facts(record, lookups)
+        for name, value in facts.ints.items():
+            raw_totals[name] += value
+        for name, value in zip(MONEY_SUMS, facts.money, strict=True):
+            raw_totals[name] += value
+        for name, value in zip(FLOAT_SUMS, facts.floats, strict=True):
+            raw_totals[name] += value
+    rolled_totals = _rolled_totals(rolled)
+    result: dict[str, Any] = {}
+    for name in (*INT_SUMS, *MONEY_SUMS, *FLOAT_SUMS):
+        result[f"raw_{name}"] = raw_totals[name]
+        result[f"rollup_{name}"] = rolled_totals[name]
+    return result
+
+
+def rollup_check(*, organization_id: int | None = None) -> list[str]:
+    """The columns whose rollup total differs from the raw records (empty: they agree).
+
+    Integers and money must be equal exactly; float sums (milliseconds) within 1e-6
+    relative, since adding floats in a different order rounds differently.
+    """
+    totals = rollup_totals(organization_id=organization_id)
+    drift = []
+    for name in (*INT_SUMS, *MONEY_SUMS):
+        if totals[f"raw_{name}"] != totals[f"rollup_{name}"]:
+            drift.append(f"{name}: raw {totals[f'raw_{name}']} != rollup {totals[f'rollup_{name}']}")
+    for name in FLOAT_SUMS:
+        raw, rolled = float(totals[f"raw_{name}"]), float(totals[f"rollup_{name}"])
+        if abs(raw - rolled) > 1e-6 * max(1.0, abs(raw)):
+            drift.append(f"{name}: raw {raw} != rollup {rolled}")
+    daily = UsageDaily.objects.all()
+    if organization_id is not None:
+        daily = daily.filter(organization_id=organization_id)
+    for dimension in daily_dimensions():
+        if dimension == "tag":
+            continue  # a record with several tags counts under each
+        per_dimension = _rolled_totals(daily.filter(dimension=dimension))
+        for name in (*INT_SUMS, *MONEY_SUMS):
+            if per_dimension[name] != totals[f"raw_{name}"]:
+                drift.append(f"daily {dimension} {name}: {per_dimension[name]} != raw {totals[f'raw_{name}']}")
+    return drift

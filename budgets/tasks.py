@@ -16,3 +16,19 @@ def budget_maintenance() -> dict:
     from budgets.facade import budgets_maintain
 
     return budgets_maintain()
+
+
+@shared_task(name="budgets.tasks.spend_anomalies")
+def spend_anomalies() -> int:
+    """The last complete hour of each organization against its trailing week."""
+    from budgets.finops.reports import anomalies_detect
+
+    return len(anomalies_detect())
+
+
+@shared_task(name="budgets.tasks.finops_digest")
+def finops_digest() -> int:
+    """The weekly spend digest, e-mailed to each organization's alert recipients."""
+    from budgets.finops.reports import digests_send
+
+    return digests_send()

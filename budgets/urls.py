@@ -1,11 +1,21 @@
 from django.urls import path
 
 from budgets import budget_views, dead_letter_views, views
+from budgets.finops import metrics_view, value_views
+from budgets.finops import views as finops_views
 
 app_name = "budgets"
 
 urlpatterns = [
     path("usage/", views.usage_list_view, name="usage-list"),
+    path("metrics", metrics_view.metrics, name="metrics"),
+    path("finops/", finops_views.overview, name="finops-overview"),
+    path("finops/spend/", finops_views.explorer, name="finops-explorer"),
+    path("finops/unit-economics/", finops_views.unit_economics, name="finops-unit"),
+    path("finops/performance/", finops_views.performance, name="finops-performance"),
+    path("finops/outcomes/", value_views.outcomes, name="finops-outcomes"),
+    path("finops/savings/", value_views.savings, name="finops-savings"),
+    path("finops/on-prem/", value_views.onprem, name="finops-onprem"),
     path("budgets/", budget_views.budget_tree_view, name="budget-tree"),
     path("budgets/new/", budget_views.budget_create, name="budget-create"),
     path("budgets/limits/", budget_views.rate_limit_set, name="rate-limit-set"),

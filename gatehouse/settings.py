@@ -242,6 +242,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "audit.tasks.ledger_verify",
         "schedule": env_float("GATEHOUSE_LEDGER_VERIFY_INTERVAL", 300.0),
     },
+    "spend-anomalies": {"task": "budgets.tasks.spend_anomalies", "schedule": 3600.0},
+    "finops-digest": {"task": "budgets.tasks.finops_digest", "schedule": 7 * 24 * 3600.0},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 
@@ -358,6 +360,20 @@ GATEHOUSE_LEDGER = {
     "ANCHOR_URL": env_str("GATEHOUSE_LEDGER_ANCHOR_URL", ""),
     "WITNESS_TIMEOUT": env_float("GATEHOUSE_LEDGER_WITNESS_TIMEOUT", 10.0),
     "VERIFY_INTERVAL": env_float("GATEHOUSE_LEDGER_VERIFY_INTERVAL", 300.0),
+}
+
+# FinOps: /metrics access, Prometheus multi-process files, OpenTelemetry exporters (the
+# standard OTEL_* names), spend anomaly thresholds. See docs/finops.md.
+GATEHOUSE_FINOPS = {
+    "METRICS_TOKEN": env_str("GATEHOUSE_METRICS_TOKEN", ""),
+    "METRICS_NETWORKS": env_list("GATEHOUSE_METRICS_NETWORKS", ["127.0.0.1/32", "::1/128"]),
+    "PROMETHEUS_MULTIPROC_DIR": env_str("PROMETHEUS_MULTIPROC_DIR", ""),
+    "OTEL_TRACES_EXPORTER": env_str("OTEL_TRACES_EXPORTER", ""),
+    "OTEL_METRICS_EXPORTER": env_str("OTEL_METRICS_EXPORTER", ""),
+    "OTEL_EXPORTER_OTLP_ENDPOINT": env_str("OTEL_EXPORTER_OTLP_ENDPOINT", ""),
+    "OTEL_SERVICE_NAME": env_str("OTEL_SERVICE_NAME", "gatehouse"),
+    "ANOMALY_FACTOR": env_float("GATEHOUSE_ANOMALY_FACTOR", 3.0),
+    "ANOMALY_MIN_USD": env_float("GATEHOUSE_ANOMALY_MIN_USD", 1.0),
 }
 
 LOGGING = {

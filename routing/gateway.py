@@ -32,7 +32,7 @@ from django.db import close_old_connections, connections
 from httpx_aiohttp import AiohttpTransport
 
 from audit.facade import LedgerBuffer, ledger_write
-from budgets.facade import SYSTEM_CLOCK, Budgets, SettableClock, UsageSink, budget_settings
+from budgets.facade import SYSTEM_CLOCK, Budgets, SettableClock, Telemetry, UsageSink, budget_settings
 from console.authlimit import auth_limiter_build
 from console.changes import RESYNC, Change, ChangeFeed, ChangeFeedSettings
 from console.keycache import KeyCache, KeyCacheSettings
@@ -153,6 +153,7 @@ class Gateway:
         self.trusted_proxies: tuple[str, ...] = tuple(settings.GATEHOUSE["TRUSTED_PROXIES"])
         self.budgets = self._new_budgets()
         self.ledger = LedgerBuffer()
+        self.telemetry = Telemetry.from_settings()  # Prometheus series and OpenTelemetry GenAI spans
         # Admissions of requests still running, by request id: their holds are renewed
         # so that none expires under a long call, a slow first token or a long stream.
         self.holding: dict[str, Any] = {}

@@ -1,6 +1,9 @@
+from django.urls import path
 from rest_framework.routers import SimpleRouter
 
 from budgets.api.budgets import AlertSettingsViewSet, BudgetAlertViewSet, BudgetViewSet, RateLimitViewSet
+from budgets.api.focus import FocusExportView
+from budgets.api.outcomes import OutcomeCreateView
 from budgets.api.views import UsageViewSet
 
 router = SimpleRouter()
@@ -10,4 +13,8 @@ router.register("rate-limits", RateLimitViewSet, basename="rate-limit")
 router.register("budget-alerts", BudgetAlertViewSet, basename="budget-alert")
 router.register("budget-alert-settings", AlertSettingsViewSet, basename="budget-alert-settings")
 
-urlpatterns = router.urls
+urlpatterns = [
+    path("outcomes", OutcomeCreateView.as_view(), name="outcomes"),
+    path("focus", FocusExportView.as_view(), name="focus-export"),
+    *router.urls,
+]

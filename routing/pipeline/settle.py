@@ -106,6 +106,7 @@ def settle(
     gateway = ctx.gateway
     gateway.usage.add(event)
     admission_settle(ctx, event)
+    gateway.telemetry.record(event)
     gateway.ledger.append_request(_leaf(ctx, event, verdict))
     if verdict and verdict.get("flagged"):
         gateway.review(organization_id=event.organization_id, request_id=event.request_id, verdict=ctx.guard_verdict)

@@ -1,0 +1,49 @@
+"""`GET /api/v1/focus?period=YYYY-MM`: billed usage of the organization as FOCUS 1.2 CSV
+(owners, admins and finance; admin token or console session)."""
+
+from __future__ import annotations
+
+from django.http import StreamingHttpResponse
+from rest_framework import serializers
+from rest_framework.views import APIView
+
+from budgets.finops.focus import COLUMNS, BillingPeriod, focus_rows
+from budgets.finops.queries import Scope
+from budgets.finops.tables import csv_value
+from console.api.permissions import SPEND_READERS, api_membership
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+class FocusExportView(APIView):
+    read_roles = SPEND_READERS
+
+    def get(self, request):
+        membership = api_membership(request)
+        if membership is None or membership.role not in SPEND_READERS:
+            from rest_framework.exceptions import PermissionDenied
+
+            raise PermissionDenied("Only owners, admins and finance may export billing data.")
+        try:
+            period = BillingPeriod.month(request.query_params.get("period", ""))
+        except ValueError as error:
+            raise serializers.ValidationError({"period": str(error)}) from error
+        organization = membership.organization
+        rows = focus_rows(
+            scope=Scope(organization_id=organization.id), period=period, organization_name=organization.name
+        )
+
+        def lines():
+            import csv
+
+            writer = csv.writer(_Echo())
+            yield writer.writerow(COLUMNS)
+            for row in rows:
+                yield writer.writerow([csv_value(row[name]) for name in COLUMNS])
+
+        response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
+        response["Content-Disposition"] = f'attachment; filename="focus-{organization.slug}-{period.start:%Y-%m}.csv"'
+        return response
