@@ -1,7 +1,7 @@
 """Synthetic usage for demos, the FOCUS check and the page benchmark.
 
 Builds an organization with teams, users and keys through the console services, then
-writes usage records through a `UsageBuffer` (the gateway's own write path) spread
+writes usage records through a `UsageSink` (the gateway's own write path) spread
 over a span of days with a weekly rhythm, and rolls them up.
 """
 
@@ -15,7 +15,7 @@ from decimal import Decimal
 
 from budgets.models import Outcome
 from budgets.rollups import usage_rollup_rebuild
-from budgets.usage import UsageBuffer, UsageEvent
+from budgets.usage import UsageEvent, UsageSink
 
 # name: (provider, tier, input $/1M, output $/1M, cached $/1M, typical latency ms)
 MODELS = {
@@ -90,7 +90,7 @@ def seed_usage(
     if not keys:
         team = Team.objects.filter(organization=organization).first()
         raise ValueError(f"Organization {slug!r} has no keys to seed usage on (team {team}).")
-    buffer = UsageBuffer()
+    buffer = UsageSink()
     model_names = list(MODELS)
     model_weights = [30, 25, 3, 10, 8, 6, 8, 5, 4, 3, 2, 6]
     start = now - timedelta(days=days)

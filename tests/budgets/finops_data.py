@@ -7,7 +7,9 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from budgets.rollups import usage_rollup_rebuild
-from budgets.usage import UsageEvent, usage_buffer
+from budgets.usage import UsageEvent, UsageSink
+
+usage_buffer = UsageSink()  # the records these tests write, without a journal
 
 MODELS = {
     # name: (provider, tier, input price, output price per 1M)

@@ -116,7 +116,9 @@ def test_members_see_only_their_own_keys(client, world, seeded):
 
 def test_sub_cent_amounts_keep_their_digits(client, world, finance):
     from budgets.rollups import usage_rollup_rebuild
-    from budgets.usage import usage_buffer
+    from budgets.usage import UsageSink
+
+    usage_buffer = UsageSink()
     from tests.budgets.finops_data import usage_event
 
     usage_buffer.add(

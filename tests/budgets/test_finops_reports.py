@@ -15,8 +15,10 @@ from django.core.management import call_command
 from budgets.finops.reports import AnomalySettings, anomalies_detect, digest_text
 from budgets.models import SpendAnomaly, UsageRecord
 from budgets.rollups import usage_rollup_rebuild
-from budgets.usage import usage_buffer
+from budgets.usage import UsageSink
 from tests.budgets.finops_data import seed_small, usage_event
+
+usage_buffer = UsageSink()  # the records these tests write, without a journal
 
 pytestmark = pytest.mark.django_db(transaction=True)
 NOW = datetime(2026, 3, 20, 12, 5, tzinfo=UTC)

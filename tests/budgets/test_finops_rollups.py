@@ -13,7 +13,9 @@ from django.core.management.base import CommandError
 from budgets.finops.queries import percentile_from_counts
 from budgets.models import LATENCY_COLUMNS, TTFT_COLUMNS, UsageHourly
 from budgets.rollups import histogram_bucket, rollup_check, rollup_totals, usage_rollup, usage_rollup_rebuild
-from budgets.usage import UsageEvent, usage_buffer
+from budgets.usage import UsageEvent, UsageSink
+
+usage_buffer = UsageSink()  # the records these tests write, without a journal
 
 pytestmark = pytest.mark.django_db(transaction=True)
 NOW = datetime(2026, 3, 1, 12, 30, tzinfo=UTC)
