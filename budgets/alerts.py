@@ -233,7 +233,7 @@ def alert_deliver(*, alert_id: int) -> BudgetAlert:
         if configured is None or not configured.webhook_url:
             alert.webhook_status = DeliveryStatus.NONE
         else:
-            from providers.crypto import secret_decrypt
+            from gatehouse.crypto import secret_decrypt
 
             body = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
             secret = secret_decrypt(configured.webhook_secret_encrypted)

@@ -306,7 +306,7 @@ def alert_settings_set(
     """Set where alerts go. Returns the settings and the webhook secret when one was generated (shown once)."""
     from django.core.validators import URLValidator, validate_email
 
-    from providers.crypto import secret_encrypt
+    from gatehouse.crypto import secret_encrypt
 
     if webhook_url:
         try:

@@ -114,7 +114,6 @@ class DemoResult:
         return any(self.created.values())
 
 
-
 def _environment(name: str) -> str:
     """A provider variable as settings read it from the environment (never read here)."""
     from django.conf import settings
@@ -124,6 +123,7 @@ def _environment(name: str) -> str:
 
 def _environment_list(name: str) -> list[str]:
     return [item.strip() for item in _environment(name).split(",") if item.strip()]
+
 
 def demo_seed(*, key_file: Path | None = None) -> DemoResult:
     """Create whatever of the demo is missing; report what was created."""

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from django.conf import settings
 
-from gatehouse.crypto import SecretUnavailable, secret_decrypt, secret_encrypt, secret_rotate
+from gatehouse.crypto import SecretUnavailable, secret_decrypt
 
-__all__ = ["SecretUnavailable", "provider_secret", "secret_decrypt", "secret_encrypt", "secret_rotate"]
+__all__ = ["SecretUnavailable", "provider_secret"]
 
 
 def provider_secret(*, secret_encrypted: str, secret_env: str) -> str:

@@ -16,7 +16,7 @@ from django.db import transaction
 from audit.events import audit_record
 from console.models import Organization
 from console.services import change_publish
-from providers.crypto import secret_encrypt, secret_rotate
+from gatehouse.crypto import secret_encrypt, secret_rotate
 from providers.headers import forward_headers_clean
 from providers.models import (
     CAPABILITIES,

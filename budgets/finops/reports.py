@@ -103,7 +103,7 @@ def anomaly_send(anomaly: SpendAnomaly) -> None:
         "baseline": str(anomaly.baseline),
     }
     if configured is not None and configured.webhook_url:
-        from providers.crypto import secret_decrypt
+        from gatehouse.crypto import secret_decrypt
 
         body = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
         headers = {

@@ -137,7 +137,7 @@ def test_provider_secret_is_write_only_in_every_response(a):
         for secret in (plaintext, rotated_plaintext, a.provider_secret, *stored_tokens):
             assert secret not in text
 
-    from providers.crypto import secret_decrypt
+    from gatehouse.crypto import secret_decrypt
 
     assert secret_decrypt(provider.secret_encrypted) == rotated_plaintext
     # Omitting the secret keeps it; an empty string clears it.

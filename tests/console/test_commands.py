@@ -20,8 +20,8 @@ from console import services as console_services
 from console.keycache import key_context_load
 from console.models import ApiKey, Membership, Organization, Team
 from console.services import secret_hash
+from gatehouse.crypto import secret_decrypt
 from providers import services as provider_services
-from providers.crypto import secret_decrypt
 from providers.models import Deployment, ModelCard, Provider
 from tests.conftest import FAST, free_port, gateway_sync
 
