@@ -34,6 +34,7 @@ from budgets.admission.types import CounterRef
 from budgets.conf import budget_settings
 from budgets.models import AlertSettings, Budget, BudgetAlert, DeliveryStatus, units_to_usd
 from console.models import MANAGER_ROLES, Membership, Organization, Role
+from gatehouse.money import money_format, money_plain
 
 logger = logging.getLogger(__name__)
 
@@ -138,8 +139,8 @@ def alerts_record(crossings: list[Crossing]) -> list[int]:
                     data={
                         "budget_id": budget.id,
                         "threshold": crossing.threshold,
-                        "spent": str(units_to_usd(crossing.spent_units)),
-                        "limit": str(units_to_usd(crossing.limit_units)),
+                        "spent": money_plain(units_to_usd(crossing.spent_units)),
+                        "limit": money_plain(units_to_usd(crossing.limit_units)),
                         "period_start": crossing.period_start.isoformat(),
                         "hard": budget.hard,
                     },
@@ -163,11 +164,11 @@ def alert_payload(alert: BudgetAlert) -> dict:
             "scope_id": budget.scope_id,
             "period": budget.period,
             "hard": budget.hard,
-            "amount": str(budget.amount),
+            "amount": money_plain(budget.amount),
         },
         "threshold": alert.threshold,
-        "spent": str(units_to_usd(alert.spent_units)),
-        "limit": str(units_to_usd(alert.limit_units)),
+        "spent": money_plain(units_to_usd(alert.spent_units)),
+        "limit": money_plain(units_to_usd(alert.limit_units)),
         "period_start": alert.period_start.isoformat(),
         "period_end": alert.period_end.isoformat() if alert.period_end else None,
         "created_at": alert.created_at.isoformat(),
@@ -206,7 +207,7 @@ def alert_recipients(organization: Organization, configured: AlertSettings | Non
 def _subject(payload: dict) -> str:
     budget = payload["budget"]
     kind = "hard" if budget["hard"] else "soft"
-    return f"[Gatehouse] Budget {budget['name']} at {payload['threshold']}% ({kind} limit ${budget['amount']})"
+    return f"[Gatehouse] Budget {budget['name']} at {payload['threshold']}% ({kind} limit {money_format(budget['amount'])})"
 
 
 def _text(payload: dict) -> str:
@@ -215,7 +216,7 @@ def _text(payload: dict) -> str:
     blocked = " Further requests that could overrun it are refused." if budget["hard"] else ""
     return (
         f"The {budget['period']} budget '{budget['name']}' ({budget['scope']} {budget['scope_id']}) of organization "
-        f"{payload['organization']} has spent ${payload['spent']} of ${payload['limit']} "
+        f"{payload['organization']} has spent {money_format(payload['spent'])} of {money_format(payload['limit'])} "
         f"({payload['threshold']}% threshold).{blocked}\n"
         f"The period started {payload['period_start']} and resets {ends}.\n"
     )
