@@ -207,7 +207,8 @@ def alert_recipients(organization: Organization, configured: AlertSettings | Non
 def _subject(payload: dict) -> str:
     budget = payload["budget"]
     kind = "hard" if budget["hard"] else "soft"
-    return f"[Gatehouse] Budget {budget['name']} at {payload['threshold']}% ({kind} limit {money_format(budget['amount'])})"
+    limit = money_format(budget["amount"])
+    return f"[Gatehouse] Budget {budget['name']} at {payload['threshold']}% ({kind} limit {limit})"
 
 
 def _text(payload: dict) -> str:
