@@ -1,15 +1,13 @@
-"""A failed verification is an alert: an audit event, an error in the log, and e-mail to the
-organization's owners and admins (the e-mail channel budget alerts use)."""
+"""A failed verification is an alert: an audit event, an error in the log, and the
+organization's alert channels (its signed webhook and e-mail, as budget alerts use),
+reached through `gatehouse.signals.organization_alert` — the ledger imports no other app."""
 
 from __future__ import annotations
 
 import logging
 
-from django.conf import settings
-from django.core.mail import send_mail
-
 from audit.models import Log, Verification
-from console.models import MANAGER_ROLES, Membership
+from gatehouse.signals import organization_alert
 
 logger = logging.getLogger(__name__)
 
@@ -28,20 +26,11 @@ def integrity_alert(*, log: Log, verification: Verification) -> None:
     )
     if log.organization_id is None:
         return
-    recipients = sorted(
-        {
-            email
-            for email in Membership.objects.filter(
-                organization_id=log.organization_id, role__in=MANAGER_ROLES
-            ).values_list("user__email", flat=True)
-            if email
-        }
+    organization_alert.send(
+        sender=Verification,
+        organization_id=log.organization_id,
+        event="ledger.verification_failed",
+        subject=f"Gatehouse: the integrity check of {log.origin} failed",
+        text="The ledger verification found:\n\n" + "\n".join(f"- {p}" for p in problems),
+        payload={"log": log.origin, "verification": verification.id, "problems": problems[:20]},
     )
-    if recipients:
-        send_mail(
-            subject=f"Gatehouse: the integrity check of {log.origin} failed",
-            message="The ledger verification found:\n\n" + "\n".join(f"- {p}" for p in problems),
-            from_email=settings.DEFAULT_FROM_EMAIL,
-            recipient_list=recipients,
-            fail_silently=True,
-        )

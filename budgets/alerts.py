@@ -303,3 +303,41 @@ def alerts_retry() -> int:
     )
     alerts_deliver(alert_ids=due)
     return len(due)
+
+
+def organization_alert_deliver(
+    sender, *, organization_id: int, event: str, subject: str, text: str, payload: dict, **kwargs
+) -> None:
+    """Deliver another app's alert (`gatehouse.signals.organization_alert`) through the
+    organization's channels: its signed webhook, when set, and e-mail. Never raises: an
+    undeliverable alert is logged, as budget alerts' failed deliveries are."""
+    organization = Organization.objects.filter(pk=organization_id).first()
+    if organization is None:
+        return
+    configured = AlertSettings.objects.filter(organization=organization).first()
+    if configured is not None and configured.webhook_url:
+        from gatehouse.crypto import secret_decrypt
+
+        body = json.dumps(
+            {"event": event, "organization": organization.slug, **payload}, sort_keys=True, separators=(",", ":")
+        ).encode()
+        headers = {
+            "content-type": "application/json",
+            "user-agent": "Gatehouse-Alerts/1",
+            "x-gatehouse-event": event,
+            "x-gatehouse-signature": webhook_signature(
+                secret_decrypt(configured.webhook_secret_encrypted), int(time.time()), body
+            ),
+        }
+        try:
+            httpx.post(
+                configured.webhook_url, content=body, headers=headers, timeout=budget_settings().webhook_timeout
+            ).raise_for_status()
+        except httpx.HTTPError as exc:
+            logger.warning("alert %s for %s: webhook failed: %s", event, organization.slug, exc)
+    recipients = alert_recipients(organization, configured)
+    if recipients:
+        try:
+            send_mail(subject, text, settings.DEFAULT_FROM_EMAIL, recipients)
+        except OSError as exc:
+            logger.warning("alert %s for %s: e-mail failed: %s", event, organization.slug, exc)

@@ -236,3 +236,51 @@ def test_the_database_refuses_update_and_delete_of_leaves_and_checkpoints(sealed
         with pytest.raises(DatabaseError, match="append-only"), transaction.atomic():
             model.objects.filter(log=sealed).first().delete()
     assert Leaf.objects.filter(log=sealed).count() == sealed.size
+
+
+def test_a_failed_verification_reaches_the_organization_webhook_signed(org, mailoutbox):
+    """The ledger imports no other app: its alert goes out through the organization's alert
+    channels (the budgets app's signed webhook and e-mail) by the shared signal."""
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from budgets.alerts import webhook_verify
+    from budgets.services import alert_settings_set
+    from console.models import Organization
+
+    received: list[tuple[dict, bytes]] = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def log_message(self, *args) -> None:
+            return None
+
+        def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+            body = self.rfile.read(int(self.headers["content-length"]))
+            received.append(({k.lower(): v for k, v in self.headers.items()}, body))
+            self.send_response(204)
+            self.end_headers()
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        organization = Organization.objects.get(pk=org.id)
+        _, secret = alert_settings_set(
+            organization=organization, webhook_url=f"http://127.0.0.1:{server.server_address[1]}/hook"
+        )
+        log, _ = seal(org.id, 12, rounds=2)
+        attacker_sql(
+            "UPDATE audit_leaf SET data = REPLACE(data, '\"status\":200', '\"status\":500') WHERE log_id = %s",
+            params=[log.id],
+        )
+        run = verification_run(verification_id=verification_start(log=log).id)
+        assert run.status == "failed"
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert len(received) == 1
+    headers, body = received[0]
+    assert headers["x-gatehouse-event"] == "ledger.verification_failed"
+    assert webhook_verify(secret, headers["x-gatehouse-signature"], body)
+    assert json.loads(body)["log"] == log.origin
+    assert mailoutbox and "integrity check" in mailoutbox[0].subject

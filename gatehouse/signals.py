@@ -1,0 +1,13 @@
+"""Signals that cross app boundaries without an import in the wrong direction.
+
+`organization_alert`: an app that may not know the alert channels (the ledger, which
+imports none of the other apps) announces something an organization's people must
+hear about; the budgets app, which owns the alert channels (the signed webhook and
+e-mail of each organization's alert settings), delivers it. Arguments:
+`organization_id`, `event` (e.g. "ledger.verification_failed"), `subject`, `text`
+and a JSON-able `payload`.
+"""
+
+from django.dispatch import Signal
+
+organization_alert = Signal()
