@@ -167,6 +167,12 @@ def _check_tools(body: dict) -> None:
                 param=f"tools[{index}].function.name",
                 code="missing_required_parameter",
             )
+        parameters = function.get("parameters")
+        if parameters is not None:
+            param = f"tools[{index}].function.parameters"
+            if not isinstance(parameters, dict):
+                raise _type_error(param, "an object (a JSON Schema)", parameters)
+            _check_schema(parameters, param)
 
 
 def _check_response_format(body: dict) -> None:
@@ -182,12 +188,57 @@ def _check_response_format(body: dict) -> None:
             param="response_format.type",
             code="invalid_value",
         )
-    if kind == "json_schema" and not isinstance(fmt.get("json_schema"), dict):
-        raise invalid(
-            "Missing required parameter: 'response_format.json_schema'.",
-            param="response_format.json_schema",
-            code="missing_required_parameter",
-        )
+    if kind == "json_schema":
+        spec = fmt.get("json_schema")
+        if not isinstance(spec, dict):
+            raise invalid(
+                "Missing required parameter: 'response_format.json_schema'.",
+                param="response_format.json_schema",
+                code="missing_required_parameter",
+            )
+        if not isinstance(spec.get("name"), str) or not spec["name"]:
+            raise invalid(
+                "Missing required parameter: 'response_format.json_schema.name'.",
+                param="response_format.json_schema.name",
+                code="missing_required_parameter",
+            )
+        schema = spec.get("schema")
+        if schema is not None:
+            if not isinstance(schema, dict):
+                raise _type_error("response_format.json_schema.schema", "an object (a JSON Schema)", schema)
+            _check_schema(schema, "response_format.json_schema.schema")
+
+
+MAX_CHOICES = 128  # OpenAI's limit on `n`
+
+
+def _check_schema(schema: dict, param: str) -> None:
+    """A JSON Schema that does not follow the metaschema is refused, as OpenAI refuses it."""
+    from jsonschema import SchemaError
+    from jsonschema.validators import validator_for
+
+    try:
+        validator_for(schema).check_schema(schema)
+    except SchemaError as exc:
+        raise invalid(f"Invalid schema for '{param}': {exc.message}.", param=param, code="invalid_schema") from None
+
+
+def _check_logit_bias(body: dict) -> None:
+    bias = body.get("logit_bias")
+    if bias is None:
+        return
+    if not isinstance(bias, dict):
+        raise _type_error("logit_bias", "an object of token ids to integers", bias)
+    if len(bias) > 300:
+        raise invalid("Invalid 'logit_bias': at most 300 tokens may be biased.", param="logit_bias")
+    for token, value in bias.items():
+        if not (isinstance(token, str) and token.isdigit()):
+            raise invalid(f"Invalid 'logit_bias': key {token!r} is not a token id (an integer).", param="logit_bias")
+        if not _is_int(value) or not -100 <= value <= 100:
+            raise invalid(
+                f"Invalid 'logit_bias': the bias of token {token} must be an integer between -100 and 100.",
+                param="logit_bias",
+            )
 
 
 def _check_common(body: dict) -> None:
@@ -228,6 +279,15 @@ def validate_chat(body: dict[str, Any]) -> None:
     _check_positive_int(body, "max_tokens")
     _check_positive_int(body, "max_completion_tokens")
     _check_positive_int(body, "n")
+    choices = body.get("n")
+    if choices is not None and choices > MAX_CHOICES:
+        raise invalid(
+            f"Invalid 'n': integer above maximum value. Expected a value <= {MAX_CHOICES}, got {choices}.", param="n"
+        )
+    seed = body.get("seed")
+    if seed is not None and not _is_int(seed):
+        raise _type_error("seed", "an integer", seed)
+    _check_logit_bias(body)
     _check_number(body, "temperature", 0, 2)
     _check_number(body, "top_p", 0, 1)
     _check_number(body, "presence_penalty", -2, 2)

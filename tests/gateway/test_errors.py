@@ -245,3 +245,55 @@ def test_client_disconnect_mid_stream_stops_the_call_and_is_recorded(demo):
     assert record.status_code == 499 and record.error_type == "client_disconnected"
     assert record.output_tokens < 2000
     assert record.latency_ms / 1000 < time.monotonic() - started + 1
+
+
+@pytest.mark.parametrize(
+    ("extra", "param"),
+    [
+        (
+            {"tools": [{"type": "function", "function": {"name": "f", "parameters": "not an object"}}]},
+            "tools[0].function.parameters",
+        ),
+        (
+            {"tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "nonsense"}}}]},
+            "tools[0].function.parameters",
+        ),
+        (
+            {"response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {"type": 12}}}},
+            "response_format.json_schema.schema",
+        ),
+        ({"logit_bias": {"not-a-token": 5}}, "logit_bias"),
+        ({"logit_bias": {"50256": 1.5}}, "logit_bias"),
+        ({"logit_bias": {"50256": 101}}, "logit_bias"),
+        ({"seed": 1.5}, "seed"),
+        ({"seed": "42"}, "seed"),
+        ({"n": 1000}, "n"),
+    ],
+)
+def test_requests_openai_rejects_are_rejected(demo, extra, param):
+    response = post(demo, {"model": "gpt-4o-mini", "messages": HELLO, **extra})
+    assert_openai_error(response, 400, param=param)
+    assert usage_wait(response.headers["x-request-id"]).status_code == 400
+
+
+def test_valid_schemas_seed_and_logit_bias_pass(demo):
+    response = post(
+        demo,
+        {
+            "model": "gpt-4o-mini",
+            "messages": HELLO,
+            "seed": 7,
+            "n": 2,
+            "logit_bias": {"50256": -100},
+            "tools": [
+                {
+                    "type": "function",
+                    "function": {
+                        "name": "f",
+                        "parameters": {"type": "object", "properties": {"a": {"type": "string"}}},
+                    },
+                }
+            ],
+        },
+    )
+    assert response.status_code == 200, response.text
