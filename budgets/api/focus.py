@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.views import APIView
 
@@ -21,6 +23,17 @@ class _Echo:
 class FocusExportView(APIView):
     read_roles = SPEND_READERS
 
+    @extend_schema(
+        operation_id="focus_export",
+        parameters=[
+            OpenApiParameter("period", OpenApiTypes.STR, required=True, description="Billing month, YYYY-MM (UTC).")
+        ],
+        responses={
+            (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="FOCUS 1.2 rows as CSV."),
+            400: OpenApiResponse(description="A period that is not YYYY-MM."),
+            403: OpenApiResponse(description="Only owners, admins and finance may export billing data."),
+        },
+    )
     def get(self, request):
         membership = api_membership(request)
         if membership is None or membership.role not in SPEND_READERS:

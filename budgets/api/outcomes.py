@@ -7,6 +7,8 @@ the requests) or by an admin token (`gha-...`) of an owner, admin or finance use
 from __future__ import annotations
 
 from django.utils import timezone
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.plumbing import build_bearer_security_scheme_object
 from rest_framework import exceptions, serializers, status
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
@@ -95,3 +97,16 @@ class OutcomeCreateView(APIView):
         except OutcomeError as error:
             raise serializers.ValidationError({"detail": str(error)}) from error
         return Response(OutcomeOutput(outcome).data, status=status.HTTP_201_CREATED)
+
+
+class VirtualKeyScheme(OpenApiAuthenticationExtension):
+    """Describes virtual-key authentication of the outcomes endpoint in the OpenAPI schema."""
+
+    target_class = VirtualKeyAuthentication
+    name = "virtualKey"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            **build_bearer_security_scheme_object(header_name="Authorization", token_prefix="Bearer"),
+            "description": "A virtual key (`Authorization: Bearer sk-gh-...`), as the `/v1` endpoints take.",
+        }

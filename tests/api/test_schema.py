@@ -49,6 +49,8 @@ PATHS = {
     "/api/v1/budget-alerts/active/",
     "/api/v1/budget-alerts/{id}/dismiss/",
     "/api/v1/budget-alert-settings/",
+    "/api/v1/focus",
+    "/api/v1/outcomes",
     "/api/v1/ledger/checkpoint/",
     "/api/v1/ledger/inclusion/",
     "/api/v1/ledger/consistency/",

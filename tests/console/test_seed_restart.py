@@ -11,7 +11,6 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
 from console import services as console_services
-from console.demo import REAL_PROVIDERS
 from console.models import Organization, SeedRecord
 from providers import services as provider_services
 from providers.models import Deployment, ModelCard, Provider
@@ -28,12 +27,10 @@ def run(*args: str) -> str:
 
 
 @pytest.fixture
-def quick(settings, monkeypatch):
+def quick(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.GATEHOUSE = {**django_settings.GATEHOUSE, "DEMO_PASSWORD": ""}
-    for spec in REAL_PROVIDERS:
-        monkeypatch.delenv(spec.key_env, raising=False)
-    monkeypatch.delenv("AZURE_OPENAI_ENDPOINT", raising=False)
+    settings.GATEHOUSE_ENV_SECRETS = {}  # the environment as settings read it: no vendor keys
     return settings
 
 
@@ -86,7 +83,7 @@ def test_deleted_and_disabled_demo_providers_stay_so_after_a_restart(quick, tmp_
 
 
 @pytest.mark.django_db
-def test_a_real_provider_from_the_environment_skips_models_the_operator_owns(quick, monkeypatch, tmp_path):
+def test_a_real_provider_from_the_environment_skips_models_the_operator_owns(quick, tmp_path):
     key_file = tmp_path / "k"
     run("seed_demo", f"--key-file={key_file}")
     org = Organization.objects.get(slug="acme")
@@ -95,7 +92,7 @@ def test_a_real_provider_from_the_environment_skips_models_the_operator_owns(qui
     )
     gpt = ModelCard.objects.get(name="gpt-5.5")
     provider_services.deployment_create(model=gpt, provider=mine, name="gpt-5.5@ours")
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-live-never-copied")
+    quick.GATEHOUSE_ENV_SECRETS = {"OPENAI_API_KEY": "sk-live-never-copied"}
 
     run("seed_demo", f"--key-file={key_file}")
 
