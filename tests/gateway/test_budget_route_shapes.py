@@ -22,6 +22,7 @@ from budgets.models import UsageRecord
 from budgets.pricing import cost_of
 from providers.tokens import estimate_prompt_tokens
 from tests.budgets.helpers import budget_sync, clean_budget_state, store, wait_until  # noqa: F401
+from tests.conftest import gateway_sync
 from tests.routing.support import chat, model_card, policy, reset_state, sim_deployment
 
 PROMPT = [{"role": "user", "content": "Give me the order as JSON."}]
@@ -176,6 +177,7 @@ def test_a_stream_that_outlives_its_hold_lifetime_keeps_its_hold(demo, store, se
     card = model_card("long-stream", input_price=PRICEY[0], output_price=PRICEY[1])
     slow = sim_deployment(card, "long-stream@a", {"x-sim-output-tokens": str(MAX_TOKENS), "x-sim-latency-scale": "10"})
     reset_state(slow)
+    gateway_sync()
     worst = _worst(*PRICEY)
     budget_services.budget_create(organization=demo.org, scope="key", scope_id=demo.key.id, amount=worst * 2)
     budget_sync()
@@ -198,7 +200,7 @@ def test_a_stream_that_outlives_its_hold_lifetime_keeps_its_hold(demo, store, se
     for thread in threads:
         thread.start()
     time.sleep(2.5)  # past the hold lifetime and several reaper sweeps, the streams still running
-    assert any(thread.is_alive() for thread in threads), "the streams must outlast the hold lifetime"
+    assert any(thread.is_alive() for thread in threads), ("the streams must outlast the hold lifetime", streamed)
     late = [chat(demo, card.name, messages=PROMPT, max_tokens=MAX_TOKENS) for _ in range(2)]
     for thread in threads:
         thread.join(60)
