@@ -55,7 +55,8 @@ if not SECRET_KEY:
         _problems.append("SECRET_KEY is not set.")
     else:
         SECRET_KEY = persistent_secret(DATA_DIR / "secret_key", new_secret_key)
-elif PRODUCTION and (len(SECRET_KEY) < 40 or SECRET_KEY.startswith("django-insecure")):
+elif PRODUCTION and (len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5 or SECRET_KEY.startswith("django-insecure")):
+    # Django's own deployment check (security.W009): 50+ characters, 5+ distinct, not the generated placeholder.
     _problems.append("SECRET_KEY is too short or insecure (use 50 random characters).")
 
 # Fernet keys for provider secrets; the first encrypts, all decrypt (rotation).
@@ -74,6 +75,10 @@ for _key in ENCRYPTION_KEYS:
 ALLOWED_HOSTS = env_list("GATEHOUSE_ALLOWED_HOSTS", [] if PRODUCTION else ["*"])
 if PRODUCTION and (not ALLOWED_HOSTS or "*" in ALLOWED_HOSTS):
     _problems.append("GATEHOUSE_ALLOWED_HOSTS must list the host names the gateway answers to.")
+if PRODUCTION:
+    for _host in ALLOWED_HOSTS:
+        if _host.startswith(".") and "." not in _host[1:].strip("."):
+            _problems.append(f"GATEHOUSE_ALLOWED_HOSTS: {_host!r} matches every host of a top-level domain.")
 CSRF_TRUSTED_ORIGINS = env_list("GATEHOUSE_CSRF_TRUSTED_ORIGINS", [])
 if PRODUCTION and DEBUG:
     _problems.append("GATEHOUSE_DEBUG must be false in production.")
@@ -110,6 +115,9 @@ def _sqlite_prepare(database: dict) -> list[str]:
         problems.append(f"The SQLite database {path} cannot be created ({exc.strerror}); check its folder.")
     return problems
 
+
+if PRODUCTION and env_bool("GATEHOUSE_SIMULATOR", False):
+    _problems.append("GATEHOUSE_SIMULATOR cannot be on in production (its fault injection would reach real traffic).")
 
 if not _problems:  # nothing is created for a configuration that cannot start anyway
     _problems += _sqlite_prepare(DATABASES["default"])

@@ -48,6 +48,11 @@ def test_production_without_settings_fails_and_names_each_problem(tmp_path):
     ("override", "needle"),
     [
         ({"SECRET_KEY": "short"}, "SECRET_KEY is too short"),
+        ({"SECRET_KEY": "a" * 40}, "SECRET_KEY is too short"),
+        ({"SECRET_KEY": "abab" * 20}, "SECRET_KEY is too short"),
+        ({"SECRET_KEY": "django-insecure-" + "x1y2z3" * 10}, "SECRET_KEY is too short"),
+        ({"GATEHOUSE_ALLOWED_HOSTS": "gateway.example.com,.com"}, "matches every host of a top-level domain"),
+        ({"GATEHOUSE_SIMULATOR": "true"}, "GATEHOUSE_SIMULATOR cannot be on in production"),
         ({"GATEHOUSE_ENCRYPTION_KEYS": "not-a-fernet-key"}, "not a Fernet key"),
         ({"GATEHOUSE_ALLOWED_HOSTS": "*"}, "GATEHOUSE_ALLOWED_HOSTS"),
         ({"GATEHOUSE_DEBUG": "true"}, "GATEHOUSE_DEBUG must be false"),
@@ -57,7 +62,7 @@ def test_production_without_settings_fails_and_names_each_problem(tmp_path):
 def test_production_rejects_unsafe_values(tmp_path, override, needle):
     good = {
         "GATEHOUSE_ENV": "production",
-        "SECRET_KEY": "k" * 60,
+        "SECRET_KEY": "k3Y-q" * 12,
         "GATEHOUSE_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
         "GATEHOUSE_ALLOWED_HOSTS": "gateway.example.com",
         "DATABASE_URL": "postgres://gatehouse@db.example.com/gatehouse",
