@@ -230,3 +230,9 @@ class KeyCache:
 
     def __len__(self) -> int:
         return len(self._hits) + len(self._misses)
+
+
+def key_context_by_id(key_id: int) -> KeyContext | None:
+    """The context of a key by its id (the workspace's and evaluations' own keys)."""
+    key = ApiKey.objects.filter(pk=key_id).first()
+    return _context_from(key) if key is not None else None
