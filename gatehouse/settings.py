@@ -137,6 +137,7 @@ INSTALLED_APPS = [
     "budgets",
     "audit",
     "guardrails",
+    "workspace",
 ]
 
 MIDDLEWARE = [
