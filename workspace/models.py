@@ -20,6 +20,9 @@ class WorkspaceSettings(models.Model):
     retention_days = models.PositiveIntegerField(default=0, help_text="0 keeps conversations forever.")
     updated_at = models.DateTimeField(default=timezone.now)
 
+    def __str__(self) -> str:
+        return f"workspace settings of {self.organization_id}"
+
 
 class WorkspaceKey(models.Model):
     """The virtual key a member's workspace traffic uses (the secret is never stored)."""
@@ -31,6 +34,9 @@ class WorkspaceKey(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["organization", "user"], name="workspace_key_one_per_member")]
+
+    def __str__(self) -> str:
+        return f"workspace key of {self.user_id} in {self.organization_id}"
 
 
 class Persona(models.Model):
@@ -99,6 +105,9 @@ class Message(models.Model):
     class Meta:
         ordering = ["created_at", "id"]
 
+    def __str__(self) -> str:
+        return f"{self.kind}: {self.content[:40]}"
+
     @property
     def tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
@@ -114,3 +123,6 @@ class MemoryFact(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.text[:60]

@@ -40,9 +40,7 @@ def conversations_of(*, organization: Organization, user: AbstractBaseUser, sear
     return rows.order_by("-pinned", "-updated_at", "-id")
 
 
-def conversation_page(
-    *, organization: Organization, user: AbstractBaseUser, search: str = "", page: Any = 1
-) -> Page:
+def conversation_page(*, organization: Organization, user: AbstractBaseUser, search: str = "", page: Any = 1) -> Page:
     return Paginator(conversations_of(organization=organization, user=user, search=search), PAGE_SIZE).get_page(page)
 
 

@@ -139,9 +139,11 @@ def conversations_expire(*, now=None) -> int:
     removed = 0
     for setting in WorkspaceSettings.objects.filter(retention_days__gt=0):
         cutoff = now - timezone.timedelta(days=setting.retention_days)
-        removed += Conversation.objects.filter(
-            organization_id=setting.organization_id, updated_at__lt=cutoff
-        ).delete()[1].get("workspace.Conversation", 0)
+        removed += (
+            Conversation.objects.filter(organization_id=setting.organization_id, updated_at__lt=cutoff)
+            .delete()[1]
+            .get("workspace.Conversation", 0)
+        )
     return removed
 
 

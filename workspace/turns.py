@@ -16,9 +16,9 @@ from typing import Any, TypeVar
 from asgiref.sync import async_to_sync
 
 from budgets.facade import cost_of
-from workspace.pipeline import Gateway, chat_stream, gateway_open, key_context, models, request_context
 from workspace.markdown import markdown_html
 from workspace.models import Message
+from workspace.pipeline import Gateway, chat_stream, gateway_open, key_context, models, request_context
 from workspace.services import TurnOutcome, TurnPlan, turn_prepare, turn_record
 
 T = TypeVar("T")
@@ -97,7 +97,9 @@ async def turn_events(
         stored = await gateway.db(
             turn_record,
             plan=plan,
-            outcome=TurnOutcome(status=401, error_code="invalid_api_key", error_message="The workspace key is not valid."),
+            outcome=TurnOutcome(
+                status=401, error_code="invalid_api_key", error_message="The workspace key is not valid."
+            ),
         )
         for message in stored:
             yield message_event(message)
