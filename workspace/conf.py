@@ -11,6 +11,11 @@ DEFAULTS = {
     "HISTORY_MESSAGES": 40,  # earlier turns sent with a new one
     "MAX_MESSAGE_CHARS": 20000,
     "TAG": "workspace",
+    "UPLOAD_MAX_BYTES": 2_000_000,  # larger files are refused (ingestion runs inline)
+    "CHUNK_CHARS": 900,
+    "CHUNK_OVERLAP": 150,
+    "RETRIEVE_CHUNKS": 4,
+    "EMBED_BATCH": 64,
 }
 
 
@@ -20,6 +25,11 @@ class WorkspaceConf:
     history_messages: int
     max_message_chars: int
     tag: str
+    upload_max_bytes: int
+    chunk_chars: int
+    chunk_overlap: int
+    retrieve_chunks: int
+    embed_batch: int
 
 
 def workspace_conf() -> WorkspaceConf:
@@ -29,4 +39,9 @@ def workspace_conf() -> WorkspaceConf:
         history_messages=int(values["HISTORY_MESSAGES"]),
         max_message_chars=int(values["MAX_MESSAGE_CHARS"]),
         tag=str(values["TAG"]),
+        upload_max_bytes=int(values["UPLOAD_MAX_BYTES"]),
+        chunk_chars=int(values["CHUNK_CHARS"]),
+        chunk_overlap=int(values["CHUNK_OVERLAP"]),
+        retrieve_chunks=int(values["RETRIEVE_CHUNKS"]),
+        embed_batch=int(values["EMBED_BATCH"]),
     )

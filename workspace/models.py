@@ -59,12 +59,74 @@ class Persona(models.Model):
         return self.name
 
 
+class KnowledgeBase(models.Model):
+    """Documents shared with the organization, cut into chunks with their embeddings."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="knowledge_bases")
+    name = models.CharField(max_length=120)
+    description = models.CharField(max_length=300, blank=True)
+    embedding_model = models.CharField(max_length=200, default="text-embedding-3-small")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["organization", "name"], name="workspace_kb_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class DocumentStatus(models.TextChoices):
+    PENDING = "pending", "Being indexed"
+    READY = "ready", "Ready"
+    FAILED = "failed", "Failed"
+
+
+class Document(models.Model):
+    knowledge_base = models.ForeignKey(KnowledgeBase, on_delete=models.CASCADE, related_name="documents")
+    name = models.CharField(max_length=255)
+    size = models.PositiveIntegerField(default=0)
+    status = models.CharField(max_length=16, choices=DocumentStatus.choices, default=DocumentStatus.PENDING)
+    error = models.CharField(max_length=500, blank=True)
+    chunk_count = models.PositiveIntegerField(default=0)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Chunk(models.Model):
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="chunks")
+    knowledge_base = models.ForeignKey(KnowledgeBase, on_delete=models.CASCADE, related_name="chunks")
+    ordinal = models.PositiveIntegerField()
+    text = models.TextField()
+    vector = models.BinaryField(blank=True, default=b"")  # float32, little-endian
+
+    class Meta:
+        ordering = ["document_id", "ordinal"]
+
+    def __str__(self) -> str:
+        return f"{self.document_id}#{self.ordinal}"
+
+
 class Conversation(models.Model):
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="conversations")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversations")
     title = models.CharField(max_length=200, default="New conversation")
     model = models.CharField(max_length=200)
     persona = models.ForeignKey(Persona, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    knowledge_base = models.ForeignKey(
+        KnowledgeBase, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     data_class = models.CharField(max_length=32, choices=DataClass.choices, default=DataClass.INTERNAL)
     pinned = models.BooleanField(default=False)
     model_locked = models.BooleanField(default=False, help_text="Set by an administrator: the model cannot change.")
@@ -100,6 +162,7 @@ class Message(models.Model):
     cost = models.DecimalField(max_digits=20, decimal_places=10, default=Decimal(0))
     error_code = models.CharField(max_length=64, blank=True)
     stopped = models.BooleanField(default=False)
+    citations = models.JSONField(default=list, blank=True)  # [{"n", "document", "ordinal", "excerpt"}]
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

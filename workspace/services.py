@@ -19,6 +19,7 @@ from console.services import api_key_create
 from workspace.conf import workspace_conf
 from workspace.models import (
     Conversation,
+    KnowledgeBase,
     MemoryFact,
     Message,
     MessageKind,
@@ -83,11 +84,14 @@ def conversation_create(
     persona: Persona | None = None,
     data_class: str = DataClass.INTERNAL,
     title: str = "",
+    knowledge_base: KnowledgeBase | None = None,
 ) -> Conversation:
     if not workspace_settings(organization=organization).enabled:
         raise PermissionDenied("The workspace is turned off in this organization.")
     if persona is not None and persona.organization_id != organization.id:
         raise ValidationError({"persona": "The persona belongs to another organization."})
+    if knowledge_base is not None and knowledge_base.organization_id != organization.id:
+        raise ValidationError({"knowledge_base": "The knowledge base belongs to another organization."})
     if data_class not in DataClass.values:
         raise ValidationError({"data_class": f"Unknown data class {data_class!r}."})
     model = (model or (persona.default_model if persona else "")).strip()
@@ -99,6 +103,7 @@ def conversation_create(
         user=user,
         model=model,
         persona=persona,
+        knowledge_base=knowledge_base,
         data_class=data_class,
         title=(title.strip() or DEFAULT_TITLE)[:200],
     )
@@ -162,6 +167,10 @@ class TurnPlan:
     body: dict[str, Any] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)
     refusal: Message | None = None  # refused before any call (a locked model, a model not offered)
+    knowledge_base_id: int | None = None
+    embedding_model: str = ""
+    query: str = ""  # what the knowledge base is searched for
+    citations: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def switching(self) -> bool:
@@ -219,7 +228,9 @@ def turn_prepare(
 ) -> TurnPlan:
     """Check and store the user's side of a turn and build the request (blocking; run in a thread)."""
     user = get_user_model().objects.get(pk=user_id)
-    conversation = Conversation.objects.select_related("organization", "persona").get(pk=conversation_id)
+    conversation = Conversation.objects.select_related("organization", "persona", "knowledge_base").get(
+        pk=conversation_id
+    )
     if conversation.user_id != user.pk:
         raise PermissionDenied("This conversation belongs to someone else.")
     organization = conversation.organization
@@ -237,6 +248,7 @@ def turn_prepare(
         last_user = conversation.messages.filter(kind=MessageKind.USER).order_by("-created_at", "-id").first()
         if last_user is None:
             raise ValidationError({"content": "There is nothing to regenerate yet."})
+        plan.query = last_user.content
         conversation.messages.filter(created_at__gte=last_user.created_at, id__gt=last_user.id).exclude(
             kind=MessageKind.USER
         ).delete()
@@ -247,6 +259,7 @@ def turn_prepare(
         if len(content) > conf.max_message_chars:
             raise ValidationError({"content": f"A message holds at most {conf.max_message_chars} characters."})
         Message.objects.create(conversation=conversation, kind=MessageKind.USER, content=content)
+        plan.query = content
         remembered = REMEMBER.match(content)
         if remembered:
             memory_add(organization=organization, user=user, text=remembered.group("fact"))
@@ -272,6 +285,9 @@ def turn_prepare(
             )
             return plan
     plan.key_id = workspace_key_ensure(organization=organization, user=user).api_key_id
+    if conversation.knowledge_base_id:
+        plan.knowledge_base_id = conversation.knowledge_base_id
+        plan.embedding_model = conversation.knowledge_base.embedding_model
     messages: list[dict[str, str]] = []
     persona = conversation.persona
     if persona is not None and persona.system_prompt:
@@ -347,6 +363,7 @@ def turn_record(*, plan: TurnPlan, outcome: TurnOutcome) -> list[Message]:
                     completion_tokens=outcome.completion_tokens,
                     cost=outcome.cost,
                     stopped=outcome.stopped,
+                    citations=plan.citations,
                 )
             )
         Conversation.objects.filter(pk=conversation.pk).update(

@@ -9,13 +9,17 @@ short-lived gateway.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
 from typing import Any, TypeVar
 
 from asgiref.sync import async_to_sync
+from django.core.exceptions import ValidationError
 
 from budgets.facade import cost_of
+from workspace.conf import workspace_conf
+from workspace.knowledge import embed, knowledge_prompt, knowledge_search
 from workspace.markdown import markdown_html
 from workspace.models import Message
 from workspace.pipeline import Gateway, chat_stream, gateway_open, key_context, models, request_context
@@ -38,6 +42,7 @@ def message_event(message: Message) -> dict[str, Any]:
         "cost": f"{message.cost.normalize():f}",
         "error_code": message.error_code,
         "stopped": message.stopped,
+        "citations": message.citations,
     }
 
 
@@ -104,6 +109,8 @@ async def turn_events(
         for message in stored:
             yield message_event(message)
         return
+    if plan.knowledge_base_id:
+        await _add_knowledge(gateway, plan)
     ctx = request_context(gateway, key, endpoint="chat", headers=plan.headers)
     reply = await chat_stream(gateway, ctx, plan.body)
     headers = reply.headers
@@ -163,6 +170,24 @@ async def turn_events(
     for message in stored:
         yield message_event(message)
     yield await _conversation_total(gateway, conversation_id)
+
+
+async def _add_knowledge(gateway: Gateway, plan: TurnPlan) -> None:
+    """The knowledge base's best chunks for the question, as a system message before it."""
+    vector = None
+    with contextlib.suppress(ValidationError, IndexError):  # then the search uses keywords alone
+        vector = (await embed(gateway, key_id=plan.key_id, model=plan.embedding_model, texts=[plan.query]))[0]
+    hits = await gateway.db(
+        knowledge_search,
+        knowledge_base_id=plan.knowledge_base_id,
+        query=plan.query,
+        vector=vector,
+        limit=workspace_conf().retrieve_chunks,
+    )
+    if hits:
+        text, plan.citations = knowledge_prompt(hits)
+        messages = plan.body["messages"]
+        messages.insert(len(messages) - 1, {"role": "system", "content": text})
 
 
 async def turn_run(gateway: Gateway, **kwargs: Any) -> list[dict[str, Any]]:
