@@ -11,12 +11,14 @@ def _model_list(value: str) -> list[str]:
 
 class ConversationForm(forms.Form):
     persona = forms.ModelChoiceField(queryset=None, required=False, empty_label="No persona")
+    knowledge_base = forms.ModelChoiceField(queryset=None, required=False, empty_label="No knowledge base")
     model = forms.CharField(max_length=200, required=False)
     data_class = forms.ChoiceField(choices=DataClass.choices, initial=DataClass.INTERNAL)
 
-    def __init__(self, *args, personas=None, **kwargs) -> None:
+    def __init__(self, *args, personas=None, knowledge_bases=None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["persona"].queryset = personas
+        self.fields["knowledge_base"].queryset = knowledge_bases
 
 
 class RenameForm(forms.Form):
@@ -50,3 +52,12 @@ class SettingsForm(forms.Form):
 
     def clean_allowed_models(self) -> list[str]:
         return _model_list(self.cleaned_data["allowed_models"])
+
+
+class KnowledgeBaseForm(forms.Form):
+    name = forms.CharField(max_length=120)
+    description = forms.CharField(max_length=300, required=False)
+
+
+class UploadForm(forms.Form):
+    file = forms.FileField(help_text=".txt, .md or .pdf")

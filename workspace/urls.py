@@ -1,6 +1,6 @@
 from django.urls import path
 
-from workspace.views import admin, conversations, memory, stream
+from workspace.views import admin, conversations, knowledge, memory, stream
 
 app_name = "workspace"
 
@@ -17,6 +17,10 @@ urlpatterns = [
     path("memory/", memory.memory_list, name="memory"),
     path("memory/<int:pk>/", memory.memory_edit, name="memory-edit"),
     path("memory/<int:pk>/delete/", memory.memory_delete, name="memory-delete"),
+    path("knowledge/", knowledge.knowledge_list, name="knowledge-list"),
+    path("knowledge/<int:pk>/", knowledge.knowledge_detail, name="knowledge-detail"),
+    path("knowledge/<int:pk>/delete/", knowledge.knowledge_delete, name="knowledge-delete"),
+    path("documents/<int:pk>/delete/", knowledge.document_delete, name="document-delete"),
     path("personas/", admin.persona_list, name="persona-list"),
     path("personas/<int:pk>/", admin.persona_edit, name="persona-edit"),
     path("personas/<int:pk>/delete/", admin.persona_delete, name="persona-delete"),

@@ -58,6 +58,16 @@
     var body = box.querySelector(".ws-body");
     body.className = "ws-body ws-markdown";
     body.innerHTML = event.html; // rendered and cleaned by the server (no raw HTML from the model)
+    if (event.citations && event.citations.length) {
+      var list = element("ol", "ws-citations small");
+      event.citations.forEach(function (c) {
+        var item = element("li", "", c.document + ", part " + (c.ordinal + 1));
+        item.value = c.n;
+        item.title = c.excerpt;
+        list.appendChild(item);
+      });
+      box.appendChild(list);
+    }
     var meta = element("div", "ws-meta muted small");
     meta.appendChild(
       document.createTextNode(

@@ -120,3 +120,26 @@ def test_export_markdown_and_json(demo, member, member_client):
     )
     assert data["title"] == "Notes" and data["model"] == "gpt-4o-mini"
     assert member_client.get(reverse("workspace:conversation-export", args=[conversation.pk, "pdf"])).status_code == 404
+
+
+def test_upload_a_document_and_start_a_conversation_with_its_knowledge_base(demo, member, member_client):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from workspace.models import Conversation, Document, KnowledgeBase
+
+    member_client.post(reverse("workspace:knowledge-list"), {"name": "Policies"})
+    base = KnowledgeBase.objects.get(organization=demo.org, name="Policies")
+    upload = SimpleUploadedFile("travel.md", b"# Travel\n\nTrains are booked through the travel desk.")
+    page = member_client.post(reverse("workspace:knowledge-detail", args=[base.pk]), {"file": upload}, follow=True)
+    assert "travel.md indexed in 1 parts." in page.content.decode()
+    assert Document.objects.get(knowledge_base=base).status == "ready"
+
+    bad = SimpleUploadedFile("run.exe", b"MZ")
+    page = member_client.post(reverse("workspace:knowledge-detail", args=[base.pk]), {"file": bad})
+    assert page.status_code == 200 and "Upload a .txt, .md or .pdf file." in page.content.decode()
+
+    member_client.post(
+        reverse("workspace:conversation-list"),
+        {"model": "gpt-4o-mini", "data_class": "internal", "knowledge_base": base.pk},
+    )
+    assert Conversation.objects.get(user=member).knowledge_base_id == base.pk

@@ -14,7 +14,7 @@ from console.forms import form_error_apply
 from workspace import selectors, services
 from workspace.forms import ConversationForm, RenameForm
 from workspace.markdown import MarkdownRenderer
-from workspace.models import Conversation, Persona
+from workspace.models import Conversation, KnowledgeBase, Persona
 from workspace.turns import turn_run, with_gateway
 from workspace.views.common import chat_models, require_enabled, serving_gateway
 
@@ -22,7 +22,10 @@ from workspace.views.common import chat_models, require_enabled, serving_gateway
 def _conversation(request: HtmxHttpRequest, pk: int) -> Conversation:
     """The member's own conversation in the current organization (anything else is 404)."""
     return get_object_or_404(
-        Conversation.objects.select_related("persona"), pk=pk, organization=request.organization, user=request.user
+        Conversation.objects.select_related("persona", "knowledge_base"),
+        pk=pk,
+        organization=request.organization,
+        user=request.user,
     )
 
 
@@ -31,9 +34,10 @@ def conversation_list(request: HtmxHttpRequest) -> HttpResponse:
     require_enabled(request)
     org = request.organization
     personas = Persona.objects.filter(organization=org)
-    form = ConversationForm(personas=personas)
+    bases = KnowledgeBase.objects.filter(organization=org)
+    form = ConversationForm(personas=personas, knowledge_bases=bases)
     if request.method == "POST":
-        form = ConversationForm(request.POST, personas=personas)
+        form = ConversationForm(request.POST, personas=personas, knowledge_bases=bases)
         if form.is_valid():
             persona = form.cleaned_data["persona"]
             try:
@@ -42,6 +46,7 @@ def conversation_list(request: HtmxHttpRequest) -> HttpResponse:
                     user=request.user,
                     model=form.cleaned_data["model"],
                     persona=persona,
+                    knowledge_base=form.cleaned_data["knowledge_base"],
                     data_class=form.cleaned_data["data_class"],
                 )
             except ValidationError as exc:
@@ -55,6 +60,7 @@ def conversation_list(request: HtmxHttpRequest) -> HttpResponse:
         "search": search,
         "form": form,
         "personas": personas,
+        "knowledge_bases": bases,
         "models": chat_models(request),
         "can_manage": is_manager(request),
     }
