@@ -80,3 +80,47 @@ def test_an_exhausted_budget_says_why(demo, member):
     assert refusal["error_code"] == "budget_exceeded"
     assert refusal["content"].startswith("Your budget for this period is used up")
     assert not [e for e in events if e["type"] == "answer"]
+
+
+def test_a_guard_block_says_why_and_nothing_is_answered(demo, member):
+    from guardrails import services as guard_services
+    from workspace import services
+    from workspace.models import Message
+
+    guard_services.policy_set(
+        organization=demo.org, document={"pii": {"*": {"CREDIT_CARD": "block"}}}, actor=demo.owner
+    )
+    conversation = services.conversation_create(organization=demo.org, user=member, model="gpt-4o-mini")
+    events = turn(conversation_id=conversation.pk, user_id=member.pk, content="My card is 4111 1111 1111 1111")
+
+    refusal = next(e for e in events if e["type"] == "refusal")
+    assert refusal["error_code"] == "pii_blocked"
+    assert refusal["content"].startswith("The message contains personal data that the organization's guard policy")
+    assert not Message.objects.filter(conversation=conversation, kind="answer").exists()
+    assert usage_record(Message.objects.get(pk=refusal["id"]).request_id).error_code == "pii_blocked"
+
+
+def test_stopping_mid_stream_keeps_the_partial_answer_and_settles_the_request(demo, member):
+    from workspace import services
+    from workspace.models import Message
+    from workspace.turns import turn_events, with_gateway
+
+    conversation = services.conversation_create(organization=demo.org, user=member, model="gpt-4o-mini")
+
+    async def stop_after_first_delta(gateway):
+        events = turn_events(gateway, conversation_id=conversation.pk, user_id=member.pk, content="Tell a long story")
+        seen = []
+        async for event in events:
+            seen.append(event)
+            if event["type"] == "delta":
+                break
+        await events.aclose()  # what the page's Stop button causes (the reader goes away)
+        return seen
+
+    seen = with_gateway(None, stop_after_first_delta)
+
+    answer = Message.objects.get(conversation=conversation, kind="answer")
+    assert answer.stopped
+    assert answer.content == seen[-1]["text"]
+    record = usage_record(answer.request_id)
+    assert record is not None and record.status_code == 499
