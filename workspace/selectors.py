@@ -32,8 +32,13 @@ def model_allowlist(*, organization: Organization, persona: Persona | None = Non
     return allowed
 
 
-def conversations_of(*, organization: Organization, user: AbstractBaseUser, search: str = "") -> QuerySet[Conversation]:
-    rows = Conversation.objects.filter(organization=organization, user=user)
+def conversations_of(
+    *, organization: Organization, user: AbstractBaseUser | None, search: str = ""
+) -> QuerySet[Conversation]:
+    """A member's conversations, or (`user=None`, for owners and admins) the organization's."""
+    rows = Conversation.objects.filter(organization=organization).select_related("user")
+    if user is not None:
+        rows = rows.filter(user=user)
     search = search.strip()
     if search:
         rows = rows.filter(Q(title__icontains=search) | Q(messages__content__icontains=search)).distinct()

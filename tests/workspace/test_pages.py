@@ -143,3 +143,65 @@ def test_upload_a_document_and_start_a_conversation_with_its_knowledge_base(demo
         {"model": "gpt-4o-mini", "data_class": "internal", "knowledge_base": base.pk},
     )
     assert Conversation.objects.get(user=member).knowledge_base_id == base.pk
+
+
+def test_admin_pages_personas_settings_and_lock_are_for_owners_and_admins(demo, member, member_client, client):
+    from workspace import services
+    from workspace.models import Persona
+
+    conversation = services.conversation_create(organization=demo.org, user=member, model="gpt-4o-mini")
+    assert member_client.get(reverse("workspace:settings")).status_code == 403
+    assert (
+        member_client.post(reverse("workspace:conversation-lock", args=[conversation.pk]), {"locked": "1"}).status_code
+        == 403
+    )
+    assert member_client.post(reverse("workspace:persona-list"), {"name": "Mine"}).status_code == 403
+    assert not Persona.objects.exists()
+
+    owner = client.__class__()
+    owner.login(username="owner", password="pw-Owner-123")
+    response = owner.post(
+        reverse("workspace:persona-list"),
+        {
+            "name": "Reviewer",
+            "system_prompt": "Review code.",
+            "default_model": "gpt-4o-mini",
+            "allowed_models": "gpt-4o-mini, claude-sonnet-4-6",
+        },
+    )
+    assert response.status_code == 302
+    persona = Persona.objects.get(name="Reviewer")
+    assert persona.allowed_models == ["claude-sonnet-4-6", "gpt-4o-mini"]
+    assert "Reviewer" in member_client.get(reverse("workspace:persona-list")).content.decode()
+
+    everyone = owner.get(reverse("workspace:conversation-list"), {"everyone": "1"}).content.decode()
+    assert "mia" in everyone and "Lock model" in everyone
+    member_only = member_client.get(reverse("workspace:conversation-list"), {"everyone": "1"}).content.decode()
+    assert "Everyone&#x27;s conversations" not in member_only and "Lock model" not in member_only
+    owner.post(reverse("workspace:conversation-lock", args=[conversation.pk]), {"locked": "1"})
+    conversation.refresh_from_db()
+    assert conversation.model_locked
+    assert (
+        'name="model" value="gpt-4o-mini"'
+        in member_client.get(reverse("workspace:conversation-detail", args=[conversation.pk])).content.decode()
+    )
+
+    bad = owner.post(reverse("workspace:settings"), {"enabled": "on", "allowed_models": "", "retention_days": "-1"})
+    assert bad.status_code == 200 and b"retention" in bad.content.lower()
+    owner.post(reverse("workspace:settings"), {"allowed_models": "", "retention_days": "0"})  # switched off
+    assert member_client.get(reverse("workspace:conversation-list")).status_code == 403
+
+
+def test_memory_page_add_edit_and_forget_with_confirmation(demo, member, member_client):
+    from workspace.models import MemoryFact
+
+    member_client.post(reverse("workspace:memory"), {"text": "I prefer metric units"})
+    fact = MemoryFact.objects.get(user=member)
+    member_client.post(reverse("workspace:memory-edit", args=[fact.pk]), {"text": "I prefer imperial units"})
+    fact.refresh_from_db()
+    assert fact.text == "I prefer imperial units"
+    assert b"Forget" in member_client.get(reverse("workspace:memory-delete", args=[fact.pk])).content
+    member_client.post(reverse("workspace:memory-delete", args=[fact.pk]))
+    assert not MemoryFact.objects.exists()
+    empty = member_client.post(reverse("workspace:memory"), {"text": ""})
+    assert empty.status_code == 200 and not MemoryFact.objects.exists()

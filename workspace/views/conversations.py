@@ -54,8 +54,12 @@ def conversation_list(request: HtmxHttpRequest) -> HttpResponse:
             else:
                 return redirect("workspace:conversation-detail", conversation.pk)
     search = request.GET.get("q", "")
-    page = selectors.conversation_page(organization=org, user=request.user, search=search, page=request.GET.get("page"))
+    everyone = is_manager(request) and request.GET.get("everyone") == "1"
+    page = selectors.conversation_page(
+        organization=org, user=None if everyone else request.user, search=search, page=request.GET.get("page")
+    )
     context = {
+        "everyone": everyone,
         "page": page,
         "search": search,
         "form": form,
@@ -136,10 +140,12 @@ def conversation_pin(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 def conversation_lock(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     if not is_manager(request):
         raise PermissionDenied("Only owners and admins lock a conversation's model.")
-    conversation = _conversation(request, pk)
+    conversation = get_object_or_404(Conversation, pk=pk, organization=request.organization)
     locked = request.POST.get("locked") == "1"
     services.conversation_lock(conversation=conversation, locked=locked, actor=request.user)
     messages.success(request, f"Model {'locked to ' + conversation.model if locked else 'unlocked'}.")
+    if conversation.user_id != request.user.pk:
+        return redirect(reverse("workspace:conversation-list") + "?everyone=1")
     return redirect("workspace:conversation-detail", pk)
 
 
