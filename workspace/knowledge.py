@@ -213,6 +213,23 @@ def _words(text: str) -> set[str]:
     return set(WORD.findall(text.lower()))
 
 
+def chunk_scores(
+    texts: list[str], vectors: list[np.ndarray] | None, *, query: str, vector: list[float] | None
+) -> np.ndarray:
+    """Each chunk's score: cosine similarity to the query's embedding (when there is one)
+    blended with the share of the query's words the chunk contains."""
+    words = _words(query)
+    keyword = np.array([len(words & _words(t)) / len(words) if words else 0.0 for t in texts], dtype="f4")
+    if vector is None or vectors is None:
+        return keyword
+    q = np.asarray(vector, dtype="f4")
+    dims = q.shape[0]
+    matrix = np.stack([v if v.shape == (dims,) else np.zeros(dims, "f4") for v in vectors])
+    norms = np.linalg.norm(matrix, axis=1) * (np.linalg.norm(q) or 1.0)
+    cosine = np.divide(matrix @ q, norms, out=np.zeros(len(texts), dtype="f4"), where=norms > 0)
+    return COSINE_WEIGHT * cosine + (1 - COSINE_WEIGHT) * keyword
+
+
 def knowledge_search(*, knowledge_base_id: int, query: str, vector: list[float] | None, limit: int) -> list[Hit]:
     """The best chunks for `query`: cosine similarity of the embeddings (when the query could
     be embedded) blended with the share of the query's words each chunk contains."""
@@ -223,16 +240,8 @@ def knowledge_search(*, knowledge_base_id: int, query: str, vector: list[float] 
     )
     if not rows:
         return []
-    words = _words(query)
-    keyword = np.array([len(words & _words(r.text)) / len(words) if words else 0.0 for r in rows], dtype="f4")
-    score = keyword
-    if vector is not None:
-        q = np.asarray(vector, dtype="f4")
-        dims = q.shape[0]
-        matrix = np.stack([vector_of(r.vector) if len(r.vector) == dims * 4 else np.zeros(dims, "f4") for r in rows])
-        norms = np.linalg.norm(matrix, axis=1) * (np.linalg.norm(q) or 1.0)
-        cosine = np.divide(matrix @ q, norms, out=np.zeros(len(rows), dtype="f4"), where=norms > 0)
-        score = COSINE_WEIGHT * cosine + (1 - COSINE_WEIGHT) * keyword
+    vectors = [vector_of(r.vector) for r in rows] if vector is not None else None
+    score = chunk_scores([r.text for r in rows], vectors, query=query, vector=vector)
     order = np.argsort(-score)[:limit]
     return [
         Hit(
