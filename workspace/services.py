@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -143,7 +144,7 @@ def conversations_expire(*, now=None) -> int:
     now = now or timezone.now()
     removed = 0
     for setting in WorkspaceSettings.objects.filter(retention_days__gt=0):
-        cutoff = now - timezone.timedelta(days=setting.retention_days)
+        cutoff = now - timedelta(days=setting.retention_days)
         removed += (
             Conversation.objects.filter(organization_id=setting.organization_id, updated_at__lt=cutoff)
             .delete()[1]
