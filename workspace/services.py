@@ -214,14 +214,25 @@ def refusal_reason(*, code: str, message: str, model: str, data_class: str) -> s
 
 
 def _history(conversation: Conversation) -> list[dict[str, str]]:
+    """Earlier messages to send: answers and the questions they answer, and the new question.
+    A question that was refused (blocked by the guard, over budget, a refused switch) is left
+    out, so one refusal does not make every later turn fail the same way."""
     limit = workspace_conf().history_messages
     rows = list(
-        conversation.messages.filter(kind__in=[MessageKind.USER, MessageKind.ANSWER])
+        conversation.messages.filter(kind__in=[MessageKind.USER, MessageKind.ANSWER, MessageKind.REFUSAL])
         .order_by("-created_at", "-id")
-        .values_list("kind", "content")[:limit]
+        .values_list("kind", "content")[: limit * 2]
     )
     rows.reverse()
-    return [{"role": "user" if kind == MessageKind.USER else "assistant", "content": text} for kind, text in rows]
+    sent: list[dict[str, str]] = []
+    for index, (kind, text) in enumerate(rows):
+        if kind == MessageKind.ANSWER:
+            sent.append({"role": "assistant", "content": text})
+        elif kind == MessageKind.USER:
+            following = rows[index + 1][0] if index + 1 < len(rows) else None
+            if following in (None, MessageKind.ANSWER):
+                sent.append({"role": "user", "content": text})
+    return sent[-limit:]
 
 
 def turn_prepare(

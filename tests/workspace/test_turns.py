@@ -124,3 +124,21 @@ def test_stopping_mid_stream_keeps_the_partial_answer_and_settles_the_request(de
     assert answer.content == seen[-1]["text"]
     record = usage_record(answer.request_id)
     assert record is not None and record.status_code == 499
+
+
+def test_a_refused_question_is_not_sent_again_with_later_turns(demo, member):
+    from guardrails import services as guard_services
+    from workspace import services
+
+    guard_services.policy_set(
+        organization=demo.org, document={"pii": {"*": {"CREDIT_CARD": "block"}}}, actor=demo.owner
+    )
+    conversation = services.conversation_create(organization=demo.org, user=member, model="gpt-4o-mini")
+    turn(conversation_id=conversation.pk, user_id=member.pk, content="My card is 4111 1111 1111 1111")
+
+    events = turn(conversation_id=conversation.pk, user_id=member.pk, content="What is the capital of France?")
+
+    assert [e["type"] for e in events if e["type"] in ("answer", "refusal")] == ["answer"]
+    plan = services.turn_prepare(conversation_id=conversation.pk, user_id=member.pk, content="Thanks")
+    users = [m["content"] for m in plan.body["messages"] if m["role"] == "user"]
+    assert users == ["What is the capital of France?", "Thanks"]
