@@ -40,6 +40,18 @@ def test_member_chats_with_streaming_switches_model_and_sees_the_cost(page: Page
     page.click("button:has-text('Start')")
     expect(page.locator("#ws-composer")).to_be_visible()
 
+    # Count the updates of the answer's text (one per delta, then one for the rendered Markdown).
+    page.evaluate(
+        """() => {
+            window.wsUpdates = 0;
+            new MutationObserver((records) => {
+                for (const r of records) {
+                    const node = r.target.closest ? r.target : r.target.parentElement;
+                    if (node && node.closest(".ws-answer .ws-body")) window.wsUpdates += 1;
+                }
+            }).observe(document.getElementById("ws-thread"), {childList: true, subtree: true, characterData: true});
+        }"""
+    )
     page.fill("#ws-content", "Tell me a short story")
     page.click("#ws-send")
     # While the answer streams, its text grows in a bubble marked as streaming.
@@ -50,6 +62,7 @@ def test_member_chats_with_streaming_switches_model_and_sees_the_cost(page: Page
     stored = Message.objects.get(kind="answer", conversation__user=member)
     expect(first.locator(".ws-cost")).to_have_text(f"${stored.cost.normalize():f}")
     expect(page.locator("#ws-total-cost")).to_have_text(f"${stored.cost.normalize():f}")
+    assert page.evaluate("window.wsUpdates") > 2  # the answer grew delta by delta
 
     # One click switches the model; the thread shows the switch and the next turn's model.
     page.select_option("#ws-model", "claude-sonnet-4-6")
