@@ -145,6 +145,7 @@ INSTALLED_APPS = [
     "budgets",
     "audit",
     "guardrails",
+    "workspace",
 ]
 
 MIDDLEWARE = [
