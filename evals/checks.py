@@ -43,7 +43,7 @@ def check_validate(kind: str, spec: Any) -> dict[str, Any]:
     if kind not in CheckKind.values:
         raise CheckError(f"Unknown check {kind!r}; use one of {', '.join(CheckKind.values)}.")
     if not isinstance(spec, dict):
-        raise CheckError("A check is an object (e.g. {\"expected\": \"positive\"}).")
+        raise CheckError('A check is an object (e.g. {"expected": "positive"}).')
     need = {
         CheckKind.EXACT: "expected",
         CheckKind.CONTAINS: "expected",

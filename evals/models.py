@@ -104,6 +104,9 @@ class Run(models.Model):
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["organization", "-created_at"])]
 
+    def __str__(self) -> str:
+        return f"run {self.pk} of {self.suite_id}"
+
     @property
     def finished(self) -> bool:
         return self.status in (RunStatus.DONE, RunStatus.CANCELLED, RunStatus.FAILED)
@@ -131,6 +134,9 @@ class Result(models.Model):
         ordering = ["case__position", "case_id", "model"]
         constraints = [models.UniqueConstraint(fields=["run", "case", "model"], name="evals_result_unique")]
 
+    def __str__(self) -> str:
+        return f"{self.model} on case {self.case_id}"
+
 
 class Score(models.Model):
     """One model's aggregate on one finished run: what leaderboards, trends and routing read."""
@@ -150,6 +156,9 @@ class Score(models.Model):
         ordering = ["-created_at", "-id"]
         indexes = [models.Index(fields=["suite", "model", "-created_at"])]
 
+    def __str__(self) -> str:
+        return f"{self.model}: {self.score}"
+
 
 class Regression(models.Model):
     """A pinned suite's score fell beyond its margin for a model (and its deployment)."""
@@ -164,3 +173,6 @@ class Regression(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.model} fell on {self.suite_id}"

@@ -9,7 +9,6 @@ before each case starts.
 from __future__ import annotations
 
 import asyncio
-import json
 import statistics
 import time
 from collections import Counter, defaultdict
@@ -27,6 +26,7 @@ from gatehouse.signals import organization_alert
 
 from .checks import CheckError, Verdict, check_answer, rubric_grade, rubric_prompt
 from .models import Case, CheckKind, Regression, Result, Run, RunStatus, Score
+from .pipeline import facade
 from .services import eval_key_id
 
 ZERO = Decimal("0")
@@ -82,11 +82,10 @@ class RunExecutor:
         self.cancelled = False
 
     async def execute(self) -> None:
-        from routing.facade import gateway_open, key_context
-
-        gateway = await gateway_open()
+        pipeline = facade()
+        gateway = await pipeline.gateway_open()
         try:
-            key = await key_context(gateway, key_id=self.key_id)
+            key = await pipeline.key_context(gateway, key_id=self.key_id)
             if key is None:
                 raise RuntimeError("the evaluation key is not usable (revoked or expired)")
             limit = asyncio.Semaphore(self.run.concurrency)
@@ -104,9 +103,7 @@ class RunExecutor:
             await gateway.stop()
 
     def _context(self, gateway, key):
-        from routing.facade import request_context
-
-        return request_context(
+        return facade().request_context(
             gateway,
             key,
             endpoint="chat",
@@ -114,8 +111,7 @@ class RunExecutor:
         )
 
     async def case_call(self, gateway, key, case: Case, model: str) -> Outcome:
-        from routing.facade import chat
-
+        chat = facade().chat
         body: dict[str, Any] = {"model": model, "messages": case.messages, "max_tokens": case.max_tokens}
         if case.response_format:
             body["response_format"] = case.response_format
@@ -147,8 +143,7 @@ class RunExecutor:
         return outcome
 
     async def judge(self, gateway, key, case: Case, model: str, answer: str) -> tuple[Verdict, Decimal]:
-        from routing.facade import chat
-
+        chat = facade().chat
         judge_model = case.spec.get("judge_model") or self.run.suite.judge_model or model
         prompt = rubric_prompt(case.spec, _question(case), answer)
         body = {"model": judge_model, "messages": [{"role": "user", "content": prompt}], "max_tokens": 16}
@@ -297,5 +292,3 @@ def run_execute(*, run_id: int) -> Run:
             # Routes with `min_score` read the latest scores: gateways recompile.
             change_publish(topic="routing", ref=f"evals:{run.id}")
     return run
-
-

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
+import yaml
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -14,7 +16,7 @@ from audit.events import audit_record
 from console.models import ApiKey, Organization
 
 from .checks import CheckError, check_validate
-from .models import Case, CheckKind, Run, RunStatus, Schedule, Suite, TaskClass
+from .models import Case, Run, RunStatus, Schedule, Suite, TaskClass
 from .suite_io import SuiteFormatError, suite_parse
 
 EVAL_KEY_NAME = "evaluations"
@@ -123,7 +125,9 @@ def suite_create(
         raise ValidationError({"name": f"A suite named {header['name']!r} exists already."})
     with transaction.atomic():
         suite = Suite.objects.create(organization=organization, **header)
-        audit_record(action="eval_suite.create", organization_id=organization.id, actor=_actor(actor), target=suite.name)
+        audit_record(
+            action="eval_suite.create", organization_id=organization.id, actor=_actor(actor), target=suite.name
+        )
     return suite
 
 
@@ -183,9 +187,7 @@ def case_delete(*, case: Case, actor: AbstractBaseUser | None = None) -> None:
         )
 
 
-def suite_import(
-    *, organization: Organization, text: str, fmt: str, actor: AbstractBaseUser | None = None
-) -> Suite:
+def suite_import(*, organization: Organization, text: str, fmt: str, actor: AbstractBaseUser | None = None) -> Suite:
     """Create a suite from YAML or JSONL, or replace the cases of the suite of that name
     (its version goes up). Nothing is written unless every case is valid."""
     try:
@@ -302,4 +304,24 @@ def margin_clean(value: Any) -> Decimal:
     return margin
 
 
-__all__ = ["CheckKind", "case_add", "run_cancel", "run_create", "suite_create", "suite_delete", "suite_import"]
+STARTER_DIR = Path(__file__).resolve().parent / "starter"
+
+
+def starter_suites_install(
+    *, organization: Organization, models: list[str] | None = None, actor: AbstractBaseUser | None = None
+) -> list[Suite]:
+    """The starter suites (classification, extraction, arithmetic) for an organization;
+    a suite it has already is left as it is. `models` become the suites' default models."""
+    installed = []
+    for path in sorted(STARTER_DIR.glob("*.yaml")):
+        document = suite_parse(path.read_text(), "yaml")
+        existing = Suite.objects.filter(organization=organization, name=document["name"]).first()
+        if existing is not None:
+            installed.append(existing)
+            continue
+        if models:
+            document["models"] = list(models)
+        installed.append(
+            suite_import(organization=organization, text=yaml.safe_dump(document), fmt="yaml", actor=actor)
+        )
+    return installed

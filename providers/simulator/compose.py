@@ -214,10 +214,9 @@ def compose(turn: Turn, knobs: Knobs, cache: PromptCache) -> Answer:
     skilled = None
     if turn.json_schema is not None or not turn.json_mode:
         skilled = skill_answer(turn.model, turn.last_user_text, turn.json_schema if turn.json_mode else None)
-    if skilled is not None:
-        text = skilled
-    else:
-        text = _json_text(turn, knobs) if turn.json_mode else _prose(turn, knobs)
+    if skilled is None:
+        skilled = _json_text(turn, knobs) if turn.json_mode else _prose(turn, knobs)
+    text = skilled
     _apply_limits(answer, text, turn)
     answer.pieces = _split_pieces(answer.text or "")
     return answer

@@ -25,7 +25,7 @@ ACCURACY = {"frontier": 0.95, "mid": 0.8, "edge": 0.55}
 _ARITHMETIC = re.compile(r"(?:compute|calculate|evaluate|what is)\s*:?\s*([-+*/().\d\s]*\d[-+*/().\d\s]*)", re.I)
 _LABELS = re.compile(r"one of\s*:\s*([^\n.]+)", re.I)
 _SCORE = re.compile(r"reply with score\s*:", re.I)
-_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+_EMAIL = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+|<EMAIL\w*_\d+>")  # a tokenized address too
 _DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
 _AMOUNT = re.compile(r"(?:[$€£]\s?)?(\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)")
 _CURRENCY = {"$": "USD", "€": "EUR", "£": "GBP"}
@@ -133,7 +133,7 @@ def _field(name: str, kind: str, text: str) -> Any:
             return 0
         value = Decimal(found.group(1).replace(",", ""))
         return int(value) if kind == "integer" or value == value.to_integral() else float(value)
-    found = re.search(r"\b(?:from|by|customer|name)\s*:?\s+([A-Z][a-z]+(?:\s[A-Z][a-z]+)+)", text)
+    found = re.search(r"\b(?:from|by|to|customer|name)\s*:?\s+([A-Z][a-z]+(?:\s[A-Z][a-z]+)+)", text)
     return found.group(1) if found else ""
 
 
