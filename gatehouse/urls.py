@@ -25,5 +25,6 @@ urlpatterns = [
     path("", include("budgets.urls")),
     path("routing/", include("routing.urls")),
     path("guardrails/", include("guardrails.urls")),
+    path("evals/", include("evals.urls")),
     path("", include("console.urls")),
 ]

@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 from django.core.exceptions import ValidationError
+from django.urls import reverse
 
 from evals import selectors
 from evals.models import Result, Run, RunStatus, Score
@@ -83,3 +84,26 @@ def test_run_in_a_real_celery_worker(starter, eval_worker):
     assert run.status == RunStatus.DONE, run.error
     assert Score.objects.filter(run=run).count() == 2
     assert Run.objects.get(pk=run.pk).completed == run.total
+
+
+def test_result_pages_show_leaderboard_diff_and_model_scores(starter, client):
+    suite = starter["classification"]
+    run = run_execute(run_id=run_create(suite=suite, models=["gpt-4o-mini", "gpt-5.5"], enqueue=False).id)
+    client.force_login(starter_owner(suite))
+    page = client.get(reverse("evals:suite-detail", args=[suite.pk])).content.decode()
+    assert 'data-testid="leaderboard"' in page and "gpt-5.5" in page and "Plotly.newPlot" in page
+    assert "vendor/plotly.min.js" in page
+    detail = client.get(reverse("evals:run-detail", args=[run.pk]))
+    assert detail.status_code == 200 and b'data-status="done"' in detail.content
+    diff = client.get(reverse("evals:run-diff", args=[run.pk]), {"a": "gpt-4o-mini", "b": "gpt-5.5"})
+    assert diff.status_code == 200 and diff.content.decode().count("<tr") == suite.cases.count() + 1
+    bad = client.get(reverse("evals:run-diff", args=[run.pk]), {"a": "gpt-4o-mini", "b": "nope"})
+    assert b"Both models must be in the run" in bad.content
+    model = client.get(reverse("evals:model-detail", args=["gpt-5.5"])).content.decode()
+    assert suite.name in model
+
+
+def starter_owner(suite):
+    from console.models import Membership
+
+    return Membership.objects.filter(organization_id=suite.organization_id).first().user
