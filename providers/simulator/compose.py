@@ -216,6 +216,8 @@ def compose(turn: Turn, knobs: Knobs, cache: PromptCache) -> Answer:
         skilled = skill_answer(turn.model, turn.last_user_text, turn.json_schema if turn.json_mode else None)
     if skilled is None:
         skilled = _json_text(turn, knobs) if turn.json_mode else _prose(turn, knobs)
+    elif turn.json_mode and knobs.json_breaks_now():
+        skilled = "Sure! Here is the JSON you asked for: " + skilled[: max(1, len(skilled) // 2)]
     text = skilled
     _apply_limits(answer, text, turn)
     answer.pieces = _split_pieces(answer.text or "")

@@ -107,3 +107,23 @@ def starter_owner(suite):
     from console.models import Membership
 
     return Membership.objects.filter(organization_id=suite.organization_id).first().user
+
+
+def test_a_rubric_case_is_graded_by_the_judge_model_and_its_cost_recorded(demo):
+    from evals.services import suite_import
+
+    suite = suite_import(
+        organization=demo.org,
+        fmt="yaml",
+        text=(
+            "name: capitals\njudge_model: gpt-5.5\ncases:\n"
+            "  - messages: 'Name the capital of France in one sentence.'\n"
+            "    check: {kind: rubric, rubric: 'names Paris as the capital',\n"
+            "            reference: 'Paris is the capital of France'}\n"
+        ),
+    )
+    run = run_execute(run_id=run_create(suite=suite, models=["gpt-4o-mini"], enqueue=False).id)
+    result = run.results.get()
+    assert result.judge_cost > 0 and result.cost > 0
+    assert result.detail.startswith("judge: SCORE:")
+    assert Score.objects.get(run=run).cost == result.cost + result.judge_cost
