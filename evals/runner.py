@@ -42,6 +42,7 @@ class Outcome:
     cost: Decimal = ZERO
     judge_cost: Decimal = ZERO
     latency_ms: int = 0
+    ttft_ms: int | None = None
     deployment: str = ""
     request_id: str = ""
 
@@ -118,8 +119,11 @@ class RunExecutor:
         if case.tools:
             body["tools"] = case.tools
         started = time.monotonic()
-        reply = await chat(gateway, self._context(gateway, key), body)
+        ctx = self._context(gateway, key)
+        reply = await chat(gateway, ctx, body)
+        ttft = getattr(ctx, "ttft", None)  # the gateway's own: to the provider's first byte
         outcome = Outcome(
+            ttft_ms=int(ttft * 1000) if ttft is not None else None,
             status=reply.status,
             latency_ms=int((time.monotonic() - started) * 1000),
             cost=_cost(reply.headers),
@@ -177,6 +181,7 @@ def _result_save(run: Run, case: Case, model: str, outcome: Outcome) -> None:
                 "cost": outcome.cost,
                 "judge_cost": outcome.judge_cost,
                 "latency_ms": outcome.latency_ms,
+                "ttft_ms": outcome.ttft_ms,
                 "deployment": outcome.deployment[:200],
                 "request_id": outcome.request_id[:64],
             },
