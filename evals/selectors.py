@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 
 from .models import Regression, Result, Run, Score, Suite
 
@@ -40,7 +40,7 @@ class DiffRow:
 
 
 def suites_for(*, organization_id: int) -> QuerySet[Suite]:
-    return Suite.objects.filter(organization_id=organization_id).order_by("name")
+    return Suite.objects.filter(organization_id=organization_id).annotate(case_count=Count("cases")).order_by("name")
 
 
 def runs_for(*, organization_id: int, suite: Suite | None = None) -> QuerySet[Run]:
@@ -129,5 +129,6 @@ def model_scores(*, organization_id: int, model: str) -> list[Score]:
     return sorted(seen.values(), key=lambda s: s.suite.name)
 
 
-def regressions_for(*, organization_id: int) -> QuerySet[Regression]:
-    return Regression.objects.filter(suite__organization_id=organization_id).select_related("suite")
+def regressions_for(*, organization_id: int, model: str | None = None) -> QuerySet[Regression]:
+    found = Regression.objects.filter(suite__organization_id=organization_id).select_related("suite")
+    return found.filter(model=model) if model else found

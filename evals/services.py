@@ -251,6 +251,11 @@ def run_create(
         raise ValidationError({"models": "Choose at least one model."})
     if not 1 <= int(concurrency) <= MAX_CONCURRENCY:
         raise ValidationError({"concurrency": f"Concurrency is between 1 and {MAX_CONCURRENCY}."})
+    from providers.facade import models_known
+
+    unknown = sorted(set(names) - models_known(names))
+    if unknown:
+        raise ValidationError({"models": f"Not in the model registry: {', '.join(unknown)}."})
     total = suite.cases.count() * len(names)
     if total == 0:
         raise ValidationError({"cases": "The suite has no cases."})

@@ -274,4 +274,5 @@ def run_diff(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 @organization_required
 def model_detail(request: HtmxHttpRequest, name: str) -> HttpResponse:
     scores = selectors.model_scores(organization_id=request.organization.id, model=name)
-    return render(request, "evals/model_detail.html", {"model": name, "scores": scores})
+    regressions = selectors.regressions_for(organization_id=request.organization.id, model=name)[:20]
+    return render(request, "evals/model_detail.html", {"model": name, "scores": scores, "regressions": regressions})

@@ -127,3 +127,20 @@ def test_a_rubric_case_is_graded_by_the_judge_model_and_its_cost_recorded(demo):
     assert result.judge_cost > 0 and result.cost > 0
     assert result.detail.startswith("judge: SCORE:")
     assert Score.objects.get(run=run).cost == result.cost + result.judge_cost
+
+
+def test_unknown_models_are_refused_and_runs_are_isolated_between_organizations(starter, client):
+    from console import services as console_services
+
+    with pytest.raises(ValidationError) as exc:
+        run_create(suite=starter["arithmetic"], models=["gpt-4o-mini", "no-such-model"], enqueue=False)
+    assert "no-such-model" in str(exc.value)
+    run = run_execute(run_id=run_create(suite=starter["arithmetic"], models=["gpt-4o-mini"], enqueue=False).id)
+    stranger = console_services.user_create(username="stranger", password="pw-Owner-123")
+    console_services.organization_create(name="Elsewhere", owner=stranger)
+    client.force_login(stranger)
+    assert client.get(reverse("evals:run-detail", args=[run.pk])).status_code == 404
+    assert client.get(reverse("evals:run-diff", args=[run.pk])).status_code == 404
+    assert client.post(reverse("evals:run-cancel", args=[run.pk])).status_code == 404
+    assert client.get(reverse("evals:suite-detail", args=[starter["arithmetic"].pk])).status_code == 404
+    assert b"arithmetic" not in client.get(reverse("evals:model-detail", args=["gpt-4o-mini"])).content
