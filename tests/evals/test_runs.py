@@ -82,6 +82,8 @@ def test_run_in_a_real_celery_worker(starter, eval_worker):
             break
         time.sleep(0.3)
     assert run.status == RunStatus.DONE, run.error
+    # Every answer came from the simulator through the worker's own gateway.
+    assert set(Result.objects.filter(run=run).values_list("status", flat=True)) == {200}
     assert Score.objects.filter(run=run).count() == 2
     assert Run.objects.get(pk=run.pk).completed == run.total
 
