@@ -146,3 +146,27 @@ def test_unknown_models_are_refused_and_runs_are_isolated_between_organizations(
     assert client.post(reverse("evals:run-cancel", args=[run.pk])).status_code == 404
     assert client.get(reverse("evals:suite-detail", args=[starter["arithmetic"].pk])).status_code == 404
     assert b"arithmetic" not in client.get(reverse("evals:model-detail", args=["gpt-4o-mini"])).content
+
+
+def test_cancelling_a_running_run_stops_new_cases(demo, starter):
+    import threading
+
+    from providers.models import Provider
+    from providers.services import provider_update
+
+    # Real simulated latency, so the run is still going when it is cancelled.
+    provider_update(
+        provider=Provider.objects.get(name="sim-azure_openai"), extra_headers={"x-sim-latency-scale": "0.3"}
+    )
+    run = run_create(suite=starter["arithmetic"], models=["gpt-5.5"], concurrency=1, enqueue=False)
+    worker = threading.Thread(target=run_execute, kwargs={"run_id": run.id})
+    worker.start()
+    deadline = time.monotonic() + 30
+    while Run.objects.get(pk=run.pk).completed < 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    run_cancel(run=Run.objects.get(pk=run.pk))
+    worker.join(timeout=60)
+    run.refresh_from_db()
+    assert run.status == RunStatus.CANCELLED
+    assert 1 <= run.completed < run.total
+    assert not Score.objects.filter(run=run).exists()
