@@ -45,6 +45,7 @@ class Outcome:
     ttft_ms: int | None = None
     deployment: str = ""
     request_id: str = ""
+    error: str = ""
 
 
 def _cost(headers: dict[str, str]) -> Decimal:
@@ -118,25 +119,32 @@ class RunExecutor:
             body["response_format"] = case.response_format
         if case.tools:
             body["tools"] = case.tools
+        streamed = not case.tools  # streamed, so the time to the first token is measured
+        if streamed:
+            body["stream"] = True
+            body["stream_options"] = {"include_usage": True}
         started = time.monotonic()
         ctx = self._context(gateway, key)
         reply = await chat(gateway, ctx, body)
-        ttft = getattr(ctx, "ttft", None)  # the gateway's own: to the provider's first byte
         outcome = Outcome(
-            ttft_ms=int(ttft * 1000) if ttft is not None else None,
             status=reply.status,
-            latency_ms=int((time.monotonic() - started) * 1000),
             cost=_cost(reply.headers),
             deployment=reply.headers.get("x-gatehouse-deployment", ""),
-            request_id=reply.headers.get("x-request-id", ""),
+            request_id=reply.headers.get("x-request-id") or getattr(ctx, "request_id", ""),
         )
-        if not reply.ok:
-            outcome.verdict = Verdict(False, ZERO, f"HTTP {reply.status}: {_error(reply.payload)}"[:500])
+        if reply.ok and reply.relay is not None:
+            await _stream_read(reply, ctx, outcome, started)
+        else:
+            outcome.error = "" if reply.ok else _error(reply.payload)
+            outcome.latency_ms = int((time.monotonic() - started) * 1000)
+            if reply.ok:
+                usage = reply.payload.get("usage") or {}
+                outcome.prompt_tokens = int(usage.get("prompt_tokens") or 0)
+                outcome.completion_tokens = int(usage.get("completion_tokens") or 0)
+                outcome.answer = _text(reply.payload)
+        if outcome.status >= 400:
+            outcome.verdict = Verdict(False, ZERO, f"HTTP {outcome.status}: {outcome.error}"[:500])
             return outcome
-        usage = reply.payload.get("usage") or {}
-        outcome.prompt_tokens = int(usage.get("prompt_tokens") or 0)
-        outcome.completion_tokens = int(usage.get("completion_tokens") or 0)
-        outcome.answer = _text(reply.payload)
         if case.check_kind == CheckKind.RUBRIC:
             outcome.verdict, outcome.judge_cost = await self.judge(gateway, key, case, model, outcome.answer)
         else:
@@ -157,6 +165,43 @@ class RunExecutor:
                 reply.headers
             )
         return rubric_grade(case.spec, _text(reply.payload)), _cost(reply.headers)
+
+
+async def _stream_read(reply, ctx, outcome: Outcome, started: float) -> None:
+    """Read a streamed answer: its text, time to the first token, usage and cost (priced
+    as settle prices it, from the usage and the model the pipeline used)."""
+    from budgets.facade import cost_of
+
+    parts: list[str] = []
+    async for chunk in reply.relay.chunks():
+        if "error" in chunk:
+            outcome.status = 502 if outcome.status < 400 else outcome.status
+            outcome.error = _error(chunk)
+            continue
+        for choice in chunk.get("choices") or ():
+            delta = choice.get("delta") or {}
+            content = delta.get("content")
+            if content:
+                if outcome.ttft_ms is None:
+                    outcome.ttft_ms = int((time.monotonic() - started) * 1000)
+                parts.append(content)
+    outcome.latency_ms = int((time.monotonic() - started) * 1000)
+    outcome.answer = "".join(parts)
+    usage, model = ctx.usage, ctx.model
+    if usage is not None:
+        outcome.prompt_tokens = usage.prompt_tokens
+        outcome.completion_tokens = usage.completion_tokens
+    if usage is not None and model is not None:
+        outcome.cost = cost_of(
+            input_tokens=usage.prompt_tokens,
+            output_tokens=usage.completion_tokens,
+            cached_tokens=usage.cached_tokens,
+            cache_write_5m_tokens=usage.cache_write_5m_tokens,
+            cache_write_1h_tokens=usage.cache_write_1h_tokens,
+            input_price=model.price.input,
+            output_price=model.price.output,
+            cached_input_price=model.price.cached_input,
+        ).total
 
 
 def _cancel_requested(run_id: int) -> bool:

@@ -13,6 +13,7 @@ from evals import selectors
 from evals.models import Result, Run, RunStatus, Score
 from evals.runner import run_execute
 from evals.services import run_cancel, run_create
+from tests.conftest import usage_wait
 
 from .conftest import MODELS
 
@@ -27,6 +28,11 @@ def test_a_run_scores_every_model_and_records_tokens_cost_and_latency(starter):
     assert all(r.status == 200 for r in results)
     assert all(r.prompt_tokens > 0 and r.completion_tokens > 0 for r in results)
     assert all(r.cost > 0 and r.deployment for r in results)
+    assert all(r.ttft_ms is not None and r.ttft_ms <= r.latency_ms for r in results)
+    # The cost of each answer is what its usage record says (priced by settle).
+    for r in results[:4]:
+        record = usage_wait(r.request_id)
+        assert record.cost == r.cost and "eval" in record.tags
     scores = {s.model: s for s in Score.objects.filter(run=run)}
     assert set(scores) == set(MODELS)
     # The frontier models beat the edge model on the same cases (fixed per model and prompt).
