@@ -146,6 +146,7 @@ INSTALLED_APPS = [
     "audit",
     "guardrails",
     "workspace",
+    "evals",
 ]
 
 MIDDLEWARE = [
@@ -253,6 +254,7 @@ CELERY_BEAT_SCHEDULE = {
     },
     "spend-anomalies": {"task": "budgets.tasks.spend_anomalies", "schedule": 3600.0},
     "finops-digest": {"task": "budgets.tasks.finops_digest", "schedule": 7 * 24 * 3600.0},
+    "eval-schedule": {"task": "evals.tasks.eval_schedule", "schedule": 300.0},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 

@@ -26,5 +26,6 @@ urlpatterns = [
     path("routing/", include("routing.urls")),
     path("guardrails/", include("guardrails.urls")),
     path("workspace/", include("workspace.urls")),
+    path("evals/", include("evals.urls")),
     path("", include("console.urls")),
 ]

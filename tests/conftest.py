@@ -196,15 +196,21 @@ def database_url_for_tests() -> str:
 
 
 @pytest.fixture(scope="session")
-def celery_worker_process(django_db_setup, tmp_path_factory):
+def celery_worker_process(django_db_setup, gateway_server, tmp_path_factory):
     """A real Celery worker in its own process, on the test database and the
-    configured broker (Redis when REDIS_URL is set, the filesystem otherwise)."""
+    configured broker (Redis when REDIS_URL is set, the filesystem otherwise); its
+    `sim://` providers reach the simulator of the test server."""
     import subprocess
     import sys
 
     from django.conf import settings
 
-    env = {**os.environ, "DATABASE_URL": database_url_for_tests(), "GATEHOUSE_ENV": "test"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url_for_tests(),
+        "GATEHOUSE_ENV": "test",
+        "GATEHOUSE_SIMULATOR_URL": settings.GATEHOUSE["SIMULATOR_URL"],
+    }
     log = tmp_path_factory.mktemp("celery") / "worker.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(

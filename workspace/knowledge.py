@@ -18,9 +18,9 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 
 from console.models import Membership, Organization
+from routing.facade import Gateway, embeddings, key_context, request_context
 from workspace.conf import workspace_conf
 from workspace.models import Chunk, Document, DocumentStatus, KnowledgeBase
-from workspace.pipeline import Gateway, embeddings, key_context, request_context
 
 TEXT_SUFFIXES = (".txt", ".md", ".markdown")
 WORD = re.compile(r"[a-z0-9]{3,}")

@@ -18,11 +18,11 @@ from asgiref.sync import async_to_sync
 from django.core.exceptions import ValidationError
 
 from budgets.facade import cost_of
+from routing.facade import Gateway, chat_stream, gateway_open, key_context, models, request_context
 from workspace.conf import workspace_conf
 from workspace.knowledge import embed, knowledge_prompt, knowledge_search
 from workspace.markdown import markdown_html
 from workspace.models import Message
-from workspace.pipeline import Gateway, chat_stream, gateway_open, key_context, models, request_context
 from workspace.services import TurnOutcome, TurnPlan, turn_prepare, turn_record
 
 T = TypeVar("T")

@@ -21,6 +21,7 @@ import orjson
 from providers.tokens import count_tokens
 
 from .knobs import Knobs
+from .skills import skill_answer
 
 _FILLER_TEXT = (
     "the simulated model considers each part of the question carefully and answers with a short "
@@ -210,7 +211,14 @@ def compose(turn: Turn, knobs: Knobs, cache: PromptCache) -> Answer:
         answer.finish = "tool"
         answer.completion_tokens = count_tokens(turn.tool.name) + count_tokens(answer.tool_arguments) + 4
         return answer
-    text = _json_text(turn, knobs) if turn.json_mode else _prose(turn, knobs)
+    skilled = None
+    if turn.json_schema is not None or not turn.json_mode:
+        skilled = skill_answer(turn.model, turn.last_user_text, turn.json_schema if turn.json_mode else None)
+    if skilled is None:
+        skilled = _json_text(turn, knobs) if turn.json_mode else _prose(turn, knobs)
+    elif turn.json_mode and knobs.json_breaks_now():
+        skilled = "Sure! Here is the JSON you asked for: " + skilled[: max(1, len(skilled) // 2)]
+    text = skilled
     _apply_limits(answer, text, turn)
     answer.pieces = _split_pieces(answer.text or "")
     return answer

@@ -81,6 +81,8 @@ def _route_view(
         row.status = found.status(now)
         if capability not in candidate.model.capabilities:
             row.reason = f"{candidate.model.name} does not support {capability}"
+        elif candidate.id in route.score_skipped:
+            row.reason = route.score_skipped[candidate.id]
         elif candidate.id not in compliant:
             approved = ", ".join(sorted(policy.approved(candidate), key=policy.rank)) or "no class"
             row.reason = f"not approved for {data_class} (approved: {approved})"

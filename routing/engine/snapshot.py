@@ -15,8 +15,10 @@ import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from decimal import Decimal
 from typing import Any
 
+from evals.facade import scores_latest
 from providers.snapshot import CatalogSnapshot, DeploymentInfo, ModelInfo
 from routing.engine.rules import CompiledRule, rule_compile
 from routing.engine.state import DEFAULT_BREAKER, Breaker
@@ -88,10 +90,16 @@ class CompiledRoute:
     ttft_timeout: float = 0.0  # 0: the deployment's, else the gateway default
     stream_idle_timeout: float = 0.0
     max_ejection_percent: int | None = None  # None: the gateway default
+    # Candidates below the route's `min_score` (deployment id -> why), skipped like the matrix.
+    score_skipped: Mapping[int, str] = field(default_factory=dict)
 
     def compliant(self, data_class: str) -> tuple[Candidate, ...]:
         found = self.by_class.get(data_class)
-        return self.candidates if found is None else found
+        if found is not None:
+            return found
+        if self.score_skipped:
+            return tuple(c for c in self.candidates if c.id not in self.score_skipped)
+        return self.candidates
 
     def models(self) -> list[ModelInfo]:
         seen: dict[str, ModelInfo] = {}
@@ -256,6 +264,7 @@ def policy_compile(
     catalog: CatalogSnapshot,
     breakers: Mapping[int, Breaker] | Breakers,
     team_ids: Mapping[str, int],
+    scores: Mapping[tuple[str, str], Decimal] | None = None,
 ) -> OrgPolicy:
     """Compile a normalized document against the registry snapshot.
 
@@ -309,12 +318,17 @@ def policy_compile(
                 weight = target["weight"] * max(deployment.weight, 1) if "model" in target else target["weight"]
                 candidates.append(_candidate(deployment, model, weight, breakers, route.get("ejection")))
         compiled = tuple(candidates)
+        skipped = _score_skipped(compiled, route.get("min_score"), scores or {})
+        by_class = policy._by_class(compiled)
+        if skipped:
+            by_class = {cls: tuple(c for c in by_class.get(cls, compiled) if c.id not in skipped) for cls in class_rank}
         policy.routes[route["name"]] = CompiledRoute(
             name=route["name"],
             kind="standard",
             strategy=route["strategy"],
             candidates=compiled,
-            by_class=policy._by_class(compiled),
+            by_class=by_class,
+            score_skipped=skipped,
             fallbacks={f["when"]: f["route"] for f in route["fallbacks"]},
             max_attempts=route["max_attempts"],
             exploration=route["exploration"],
@@ -348,6 +362,25 @@ def policy_compile(
             **_reliability(route),
         )
     return policy
+
+
+def _score_skipped(
+    candidates: tuple[Candidate, ...], min_score: Mapping[str, Any] | None, scores: Mapping[tuple[str, str], Decimal]
+) -> dict[int, str]:
+    """The candidates whose model's latest score on the route's suite is below its
+    `min_score` (or that have none), with the reason the dry run shows."""
+    if not min_score:
+        return {}
+    suite = min_score["suite"]
+    need = Decimal(str(min_score["score"]))
+    skipped = {}
+    for candidate in candidates:
+        got = scores.get((suite, candidate.model.name))
+        if got is None:
+            skipped[candidate.id] = f"{candidate.model.name} has no score on {suite} (the route needs {need:.0%})"
+        elif got < need:
+            skipped[candidate.id] = f"{candidate.model.name} scores {got:.0%} on {suite}, below the route's {need:.0%}"
+    return skipped
 
 
 def _reliability(route: Mapping[str, Any]) -> dict[str, Any]:
@@ -405,6 +438,9 @@ def routing_build(catalog: CatalogSnapshot, *, organization_id: int | None = Non
             "id", "organization_id", "name"
         ):
             teams.setdefault(org_id, {})[name] = team_id
+    # Evaluation scores, read only when a live policy has a route that requires one.
+    scored = [v.organization_id for v in live if any(r.get("min_score") for r in v.document.get("routes", ()))]
+    scores = scores_latest(organization_ids=scored) if scored else {}
     policies = {}
     for version in live:
         try:
@@ -415,6 +451,7 @@ def routing_build(catalog: CatalogSnapshot, *, organization_id: int | None = Non
                 catalog=catalog,
                 breakers=breakers,
                 team_ids=teams.get(version.organization_id, {}),
+                scores=scores.get(version.organization_id),
             )
         except (KeyError, TypeError, ValueError, re.error):
             logger.exception(

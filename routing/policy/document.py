@@ -314,6 +314,7 @@ def _route(entry: Any, path: str, problems: _Problems) -> dict[str, Any] | None:
         "compress",
         *RELIABILITY_DEFAULTS,
         "ejection",
+        "min_score",
     }
     _unknown(data, known, path, problems)
     before = len(problems.items)
@@ -412,7 +413,26 @@ def _route(entry: Any, path: str, problems: _Problems) -> dict[str, Any] | None:
         "compress": compress,
         **_reliability(data, path, problems),
     }
+    min_score = _min_score(data.get("min_score"), f"{path}.min_score", problems)
+    if min_score is not None:
+        if kind == "cascade":
+            problems.add(f"{path}.min_score", "a cascade's layers carry their own scores; set min_score on them")
+        route["min_score"] = min_score
     return route if len(problems.items) == before else None
+
+
+def _min_score(value: Any, path: str, problems: _Problems) -> dict[str, Any] | None:
+    """`{suite: NAME, score: 0..1}`: targets whose model's latest score on the
+    evaluation suite is below (or missing) are skipped, like the compliance matrix."""
+    if value is None:
+        return None
+    data = _mapping(value, path, problems)
+    _unknown(data, {"suite", "score"}, path, problems)
+    suite = _text(data.get("suite"), f"{path}.suite", problems, limit=120)
+    if not suite:
+        problems.add(f"{path}.suite", "name the evaluation suite")
+    score = _number(data.get("score"), f"{path}.score", problems, low=0.0, high=1.0, default=0.0)
+    return {"suite": suite, "score": score}
 
 
 def _reliability(data: Mapping[str, Any], path: str, problems: _Problems) -> dict[str, Any]:

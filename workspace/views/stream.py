@@ -9,8 +9,8 @@ from asgiref.sync import sync_to_async
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 
+from routing.facade import gateway_open
 from workspace.models import Conversation
-from workspace.pipeline import gateway_open
 from workspace.selectors import workspace_settings
 from workspace.turns import turn_events
 from workspace.views.common import serving_gateway
