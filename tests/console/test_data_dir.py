@@ -34,7 +34,7 @@ def test_migrate_with_redis_and_sqlite_in_production_creates_the_data_dir_and_a_
         "GATEHOUSE_ALLOW_SQLITE": "true",
         "GATEHOUSE_ALLOWED_HOSTS": "gateway.example",
         "GATEHOUSE_DEBUG": "false",
-        "SECRET_KEY": "k" * 60,
+        "SECRET_KEY": "k3Y-q" * 12,
         "GATEHOUSE_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
         "REDIS_URL": "redis://127.0.0.1:6379/15",
     }
