@@ -44,6 +44,7 @@ from routing.engine.state import RoutingState, routing_state_from_settings
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
 RENEW_EVERY_MAX = 30.0  # seconds between renewals of a running request's budget hold
+RENEW_STEP = 0.1  # seconds between checks of whether the holds are due
 
 
 @dataclass(frozen=True, slots=True)
@@ -325,13 +326,18 @@ class Gateway:
         loop = asyncio.get_running_loop()
         renewed_at = loop.time()
         while True:
+            # Wake often (a check of the clock): a hold admitted just after a renewal is
+            # renewed within a third of its lifetime plus this step, whatever the lifetime.
+            await asyncio.sleep(RENEW_STEP)
             every = min(RENEW_EVERY_MAX, self.budgets.conf.hold_ttl / 3)  # the engine may be rebuilt
-            await asyncio.sleep(min(1.0, every))
             if loop.time() - renewed_at < every:
                 continue
             renewed_at = loop.time()
-            for admission in list(self.holding.values()):
-                self.budgets.renew(admission)
+            try:
+                for admission in list(self.holding.values()):
+                    self.budgets.renew(admission)
+            except Exception:
+                logger.exception("renewing the holds of running requests failed; trying again")
 
     async def _budgets_tick(self) -> None:
         await self.budgets.tick()
