@@ -27,9 +27,9 @@ def test_one_deployment_failing_half_of_its_requests_among_two_most_are_served(d
     statuses = Counter(r.status_code for r in responses)
     assert statuses[200] >= 0.85 * len(responses), statuses
     assert statuses[503] == 0, statuses
-    # The flaky deployment was ejected at some point and its share went to the steady one.
-    ejected = [r for r in responses if "ejected" in usage_wait(r.headers["x-request-id"]).metadata.get("routing", {})]
-    assert ejected, "the flaky deployment was never ejected"
+    # Whether the flaky deployment is ejected on the way depends on its observed error rate
+    # crossing the 50 % threshold, which a 50 % fault rate reaches only by chance: ejection
+    # itself is tested in tests/routing/test_state.py; here the promise is "most served".
 
 
 def test_a_route_whose_only_deployment_fails_half_the_time_serves_most_via_retries_and_panic(demo):
