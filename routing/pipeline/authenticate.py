@@ -8,6 +8,7 @@ after another or all at once — is refused (429) before its keys cost a lookup.
 
 from __future__ import annotations
 
+import asyncio
 import ipaddress
 import math
 import time
@@ -15,6 +16,8 @@ import time
 from console.authlimit import AuthLimiter
 from console.keycache import KeyCache, KeyContext, KeyLookupBusy
 from routing.errors import GatewayError
+
+JOIN_GRACE = 0.02  # seconds a refused request waits for a lookup of the same key to start
 
 
 def _unauthorized(message: str, code: str = "invalid_api_key") -> GatewayError:
@@ -72,10 +75,14 @@ async def authenticate(header: str | None, *, client: str, keys: KeyCache, limit
     if _usable(context, now):
         return context
     wait = await limiter.take(client)
-    if wait > 0 and keys.pending(secret):
-        # A burst of first requests with one new key: the first one's lookup is running,
-        # and joining it costs nothing, so the address's failure budget is not spent.
-        context = await keys.lookup(secret)
+    if wait > 0:
+        # A burst of first requests with one new key: the requests that got a reservation
+        # are starting its lookup (or have finished it). Joining that lookup, or reading its
+        # result, costs no query, so a good key is never refused as a flood.
+        await asyncio.sleep(JOIN_GRACE)
+        context = keys.peek(secret)
+        if context is None and keys.pending(secret):
+            context = await keys.lookup(secret)
         if _usable(context, now):
             return context
     if wait > 0:
