@@ -183,6 +183,15 @@ def _control_error(message: str) -> Reject:
 
 
 def create_app() -> SimulatorApp:
+    from django.conf import settings
+
+    if not settings.configured:  # run alone: its defaults come from the project's settings, like everything
+        import os
+
+        import django
+
+        os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gatehouse.settings")
+        django.setup()
     return SimulatorApp()
 
 
