@@ -8,12 +8,17 @@ cd "$(dirname "$0")/.."
 
 VENV=var/focus-venv
 WORK=var/focus-check
-PY312="${FOCUS_PYTHON:-$(command -v python3.12 || true)}"
-if [ -z "$PY312" ] && command -v pyenv >/dev/null 2>&1; then
-  for candidate in "$(pyenv root)"/versions/3.12*/bin/python3 "$(pyenv root)"/versions/3.13*/bin/python3; do
-    [ -x "$candidate" ] && PY312="$candidate" && break
-  done
+# A Python 3.12+ that really runs (a pyenv shim for an inactive version does not).
+runs_312() { [ -n "$1" ] && "$1" -c 'import sys; sys.exit(sys.version_info < (3, 12))' >/dev/null 2>&1; }
+PY312=""
+candidates=("${FOCUS_PYTHON:-}")
+if command -v pyenv >/dev/null 2>&1; then
+  candidates+=("$(pyenv root)"/versions/3.12*/bin/python3 "$(pyenv root)"/versions/3.13*/bin/python3)
 fi
+candidates+=("$(command -v python3.12 || true)" "$(command -v python3.13 || true)")
+for candidate in "${candidates[@]}"; do
+  if runs_312 "$candidate"; then PY312="$candidate"; break; fi
+done
 if [ ! -x "$VENV/bin/python" ]; then
   [ -n "$PY312" ] || { echo "focus-validator needs Python 3.12+ (set FOCUS_PYTHON)"; exit 2; }
   "$PY312" -m venv "$VENV"
