@@ -15,21 +15,21 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from budgets.admission.refusals import (
+    DEGRADED,
+    FREE,
+    OPEN_GATE,
+    UNAVAILABLE_CODE,
+    BudgetUnavailable,
+    DeploymentGate,
+)
 from budgets.admission.types import Admission, Refusal
 from budgets.clock import SYSTEM_CLOCK, Clock, FrozenClock, SettableClock, SystemClock
 from budgets.conf import budget_settings
 from budgets.finops.telemetry import Telemetry
 from budgets.pricing import Cost, cost_of
 from budgets.records import UsageEvent
-from budgets.runtime import (
-    DEGRADED,
-    FREE,
-    OPEN_GATE,
-    UNAVAILABLE_CODE,
-    Budgets,
-    BudgetUnavailable,
-    DeploymentGate,
-)
+from budgets.runtime import Budgets
 from budgets.usage import UsageSink
 
 __all__ = [

@@ -22,12 +22,13 @@ from providers.facade import UpstreamError, Usage, estimate_text_tokens
 from routing.engine.listing import route_model_object, route_model_objects
 from routing.errors import GatewayError
 from routing.pipeline.admit import DeploymentLimits, admit
-from routing.pipeline.call import chat_call, embeddings_call, stream_open
+from routing.pipeline.call import chat_call, embeddings_call
 from routing.pipeline.classify import classify
 from routing.pipeline.context import RequestContext
 from routing.pipeline.relay import StreamRelay
 from routing.pipeline.route import RoutePlan, route_order, route_resolve
 from routing.pipeline.settle import gateway_headers, settle, usage_begin
+from routing.pipeline.streams import stream_open
 from routing.pipeline.validate import require_model, validate_chat, validate_embeddings
 
 if TYPE_CHECKING:

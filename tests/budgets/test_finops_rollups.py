@@ -12,7 +12,8 @@ from django.core.management.base import CommandError
 
 from budgets.finops.queries import percentile_from_counts
 from budgets.models import LATENCY_COLUMNS, TTFT_COLUMNS, UsageHourly
-from budgets.rollups import histogram_bucket, rollup_check, rollup_totals, usage_rollup, usage_rollup_rebuild
+from budgets.rollup_facts import histogram_bucket
+from budgets.rollups import rollup_check, rollup_totals, usage_rollup, usage_rollup_rebuild
 from budgets.usage import UsageEvent, UsageSink
 
 usage_buffer = UsageSink()  # the records these tests write, without a journal

@@ -18,8 +18,9 @@ import pytest
 from django.core.management import call_command
 
 from budgets import services
+from budgets.admission.refusals import UNAVAILABLE_CODE, BudgetUnavailable
 from budgets.models import BudgetCounter, BudgetHold, HoldStatus, StoreFailure, usd_to_units
-from budgets.runtime import UNAVAILABLE_CODE, Budgets, BudgetUnavailable
+from budgets.runtime import Budgets
 from tests.budgets.helpers import admit, budgets, clock, harness, priced_model, refresh, run, settle, tick
 from tests.conftest import free_port
 

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from django.template import Context, Template
 
-from budgets.runtime import _money
+from budgets.admission.refusals import _money
 from gatehouse.money import money_format, money_plain
 from gatehouse.money_api import MoneyField
 

@@ -14,9 +14,10 @@ from console.keycache import key_context_load
 from console.services import secret_hash
 from providers.adapters.base import UpstreamError
 from routing.errors import GatewayError
-from routing.pipeline.call import chat_call, embeddings_call, stream_open
+from routing.pipeline.call import chat_call, embeddings_call
 from routing.pipeline.context import RequestContext
 from routing.pipeline.route import route_order, route_resolve
+from routing.pipeline.streams import stream_open
 from tests.conftest import server_gateway
 from tests.routing.support import HELLO, model_card, policy, reset_state, sim_deployment
 

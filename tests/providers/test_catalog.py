@@ -14,14 +14,8 @@ from django.core.management import CommandError, call_command
 from audit.models import AuditEvent
 from console import services as console_services
 from providers import services as provider_services
-from providers.catalog import (
-    CatalogError,
-    catalog_load,
-    litellm_entry_convert,
-    litellm_rows,
-    per_million,
-    price_parse,
-)
+from providers.catalog import CatalogError, catalog_load, price_parse
+from providers.litellm import litellm_entry_convert, litellm_rows, per_million
 from providers.models import ModelCard
 from providers.selectors import deployment_list_for, model_list, provider_list_for, vendor_list
 

@@ -14,7 +14,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from providers.catalog import LITELLM_MODES, import_policy, litellm_rows, model_rows_plan, model_rows_write
+from providers.catalog import model_rows_plan, model_rows_write
+from providers.litellm import LITELLM_MODES, import_policy, litellm_rows
 
 
 def _csv(value: str) -> set[str]:
