@@ -31,23 +31,37 @@ def money_decimal(value: object) -> Decimal | None:
     return amount if amount.is_finite() else None
 
 
-def money_places(amount: Decimal, places: int = 2) -> int:
-    """Decimal places needed to show `amount` with at least `places` and two significant digits."""
+def money_places(
+    amount: Decimal, places: int = 2, *, significant: int = SIGNIFICANT_BELOW_A_CENT, below: Decimal | None = None
+) -> int:
+    """Decimal places needed to show `amount` with at least `places`, and `significant` digits
+    for amounts under `below` (default: the smallest amount `places` can show, a cent)."""
     places = max(0, min(int(places), MAX_PLACES))
     magnitude = abs(amount)
-    if magnitude == 0 or magnitude >= Decimal(1).scaleb(-places):
+    if magnitude == 0 or magnitude >= (below if below is not None else Decimal(1).scaleb(-places)):
         return places
     # adjusted() is the exponent of the first significant digit: 0.0042 -> -3
-    needed = -magnitude.adjusted() + SIGNIFICANT_BELOW_A_CENT - 1
+    needed = -magnitude.adjusted() + max(1, int(significant)) - 1
     return max(places, min(needed, MAX_PLACES))
 
 
-def money_format(value: object, places: int = 2, *, symbol: str = "$", empty: str = "—") -> str:
-    """`Decimal("1234.5")` -> "$1,234.50"; `Decimal("0.0042")` -> "$0.0042"; `0E-10` -> "$0.00"."""
+def money_format(
+    value: object,
+    places: int = 2,
+    *,
+    symbol: str = "$",
+    empty: str = "—",
+    significant: int = SIGNIFICANT_BELOW_A_CENT,
+    below: Decimal | None = None,
+) -> str:
+    """`Decimal("1234.5")` -> "$1,234.50"; `Decimal("0.0042")` -> "$0.0042"; `0E-10` -> "$0.00".
+
+    Dashboards that compare small unit costs pass `below=Decimal(1)`: amounts under a dollar
+    then keep `significant` digits too ("$0.012" rather than "$0.01")."""
     amount = money_decimal(value)
     if amount is None:
         return empty
-    shown = money_places(amount, places)
+    shown = money_places(amount, places, significant=significant, below=below)
     rounded = amount.quantize(Decimal(1).scaleb(-shown), rounding=ROUND_HALF_UP)
     if rounded == 0 and amount != 0:
         return f"{'-' if amount < 0 else ''}<{symbol}{Decimal(1).scaleb(-MAX_PLACES):f}"

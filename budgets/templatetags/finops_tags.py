@@ -6,11 +6,14 @@ unless it is zero, and never scientific notation ('0E-10').
 
 from __future__ import annotations
 
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
 
 from django import template
 
+from gatehouse.money import money_format
+
 register = template.Library()
+ONE_DOLLAR = Decimal(1)
 
 
 def _decimal(value) -> Decimal | None:
@@ -23,28 +26,9 @@ def _decimal(value) -> Decimal | None:
 
 
 def money_text(value, significant: int = 2) -> str:
-    """$1,234.56 for amounts of a dollar or more; small amounts keep `significant` digits."""
-    amount = _decimal(value)
-    if amount is None:
-        return "—"
-    if amount == 0:
-        return "$0.00"
-    sign = "-" if amount < 0 else ""
-    amount = abs(amount)
-    if amount >= 1:
-        places = 2
-    else:
-        # Digits after the point up to and including the first `significant` non-zero ones.
-        exponent = amount.adjusted()  # -4 for 0.0004
-        places = max(2, min(10, -exponent + significant - 1))
-    rounded = amount.quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
-    text = f"{rounded:,.{places}f}"
-    if places > 2 and "." in text:
-        whole, fraction = text.split(".")
-        fraction = fraction.rstrip("0")
-        fraction = fraction + "0" * (2 - len(fraction)) if len(fraction) < 2 else fraction
-        text = f"{whole}.{fraction}"
-    return f"{sign}${text}"
+    """The one money rule (`gatehouse.money`), with unit costs under a dollar shown to
+    `significant` digits: the FinOps pages compare sub-dollar amounts side by side."""
+    return money_format(value, significant=significant, below=ONE_DOLLAR)
 
 
 @register.filter
