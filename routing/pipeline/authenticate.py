@@ -17,7 +17,8 @@ from console.authlimit import AuthLimiter
 from console.keycache import KeyCache, KeyContext, KeyLookupBusy
 from routing.errors import GatewayError
 
-JOIN_GRACE = 0.02  # seconds a refused request waits for a lookup of the same key to start
+JOIN_WAIT = 0.5  # seconds a refused request waits for a lookup of the same key to start or finish
+JOIN_STEP = 0.01
 
 
 def _unauthorized(message: str, code: str = "invalid_api_key") -> GatewayError:
@@ -68,6 +69,22 @@ def _usable(context: KeyContext | None, now: float) -> bool:
     return context is not None and not context.revoked and not context.expired(now)
 
 
+async def _joined(secret: str, keys: KeyCache) -> KeyContext | None:
+    """The result of a lookup of this secret that others started (a burst of first requests
+    with one key), without a query of our own; None when none appears within JOIN_WAIT."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + JOIN_WAIT
+    while True:
+        context = keys.peek(secret)
+        if context is not None:
+            return context
+        if keys.pending(secret):
+            return await keys.lookup(secret)  # joins the running lookup
+        if loop.time() >= deadline:
+            return None
+        await asyncio.sleep(JOIN_STEP)
+
+
 async def authenticate(header: str | None, *, client: str, keys: KeyCache, limiter: AuthLimiter) -> KeyContext:
     secret = bearer_secret(header)
     now = time.time()
@@ -79,10 +96,7 @@ async def authenticate(header: str | None, *, client: str, keys: KeyCache, limit
         # A burst of first requests with one new key: the requests that got a reservation
         # are starting its lookup (or have finished it). Joining that lookup, or reading its
         # result, costs no query, so a good key is never refused as a flood.
-        await asyncio.sleep(JOIN_GRACE)
-        context = keys.peek(secret)
-        if context is None and keys.pending(secret):
-            context = await keys.lookup(secret)
+        context = await _joined(secret, keys)
         if _usable(context, now):
             return context
     if wait > 0:
