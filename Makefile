@@ -34,6 +34,7 @@ migrate: $(VENV)/.runtime
 seed: migrate
 	$(PY) manage.py seed_demo
 	$(PY) manage.py seed_usage --org acme --records 15000 --days 90 --if-empty
+	$(PY) manage.py evals_seed --once --organization acme --models gpt-4o-mini,claude-haiku-4-5,claude-sonnet-4-6,gemini-3.1-pro,gpt-5.5
 
 # Starts the ASGI server (console, /v1 and the simulator), a Celery worker with
 # beat, and a short burst of demo traffic so the console has data to show.

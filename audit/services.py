@@ -54,7 +54,8 @@ def ledger_write(leaves: Iterable[RequestLeaf]) -> int:
         (leaf.organization_id, leaf.request_id, "request", request_leaf_json(leaf), adapt(leaf.at)) for leaf in leaves
     ]
     if rows:
-        with connection.cursor() as cursor:
+        # One transaction: in autocommit every row of executemany would commit on its own.
+        with transaction.atomic(), connection.cursor() as cursor:
             cursor.executemany(
                 "INSERT INTO audit_pendingleaf (organization_id, entry_id, kind, data, created_at) "
                 "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (entry_id) DO NOTHING",

@@ -10,6 +10,9 @@
 | `WEBHOOK_TIMEOUT` | `GATEHOUSE_ALERT_WEBHOOK_TIMEOUT` | `5` | seconds a webhook delivery may take |
 | `GROUP_COMMIT_MAX` | `GATEHOUSE_BUDGET_GROUP_COMMIT_MAX` | `1` | most admissions in one SQLite transaction |
 | `RESTORE_WAIT` | `GATEHOUSE_BUDGET_RESTORE_WAIT` | `2` | seconds to wait for another restorer |
+| `LEASE_MULTIPLE` | `GATEHOUSE_BUDGET_LEASE_MULTIPLE` | `32` | a lease is this many worst cases (0: no leases) |
+| `LEASE_HEADROOM` | `GATEHOUSE_BUDGET_LEASE_HEADROOM` | `16` | leases only while every budget has room for this many |
+| `LEASE_AGE` | `GATEHOUSE_BUDGET_LEASE_AGE` | `1` | seconds a lease admits before it is settled |
 
 Keys may be given in upper or lower case (tests override single keys).
 """
@@ -31,6 +34,9 @@ class BudgetSettings:
     webhook_timeout: float = 5.0
     group_commit_max: int = 1
     restore_wait: float = 2.0
+    lease_multiple: int = 32
+    lease_headroom: int = 16
+    lease_age: float = 1.0
 
 
 def budget_settings() -> BudgetSettings:

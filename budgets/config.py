@@ -159,7 +159,11 @@ def target_resolve(*, organization: Organization | None, scope: str, target: Any
     else:
         from providers.models import Deployment
 
-        found = Deployment.objects.filter(name=target).values_list("id", flat=True).first()
+        # Deployment names are unique among those one organization sees (shared and its own).
+        seen = Deployment.objects.filter(organization__isnull=True) | Deployment.objects.filter(
+            organization=organization
+        )
+        found = seen.filter(name=target).values_list("id", flat=True).first()
     if found is None:
         raise ValueError(f"unknown {scope} {target!r}")
     return found

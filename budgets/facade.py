@@ -56,6 +56,9 @@ __all__ = [
     "SettableClock",
     "budget_settings",
     "budgets_maintain",
+    "VersionSighting",
+    "usage_versions_since",
+    "organizations_using_models",
 ]
 
 
@@ -89,3 +92,80 @@ def spend_summary(*, organization_id: int, since: datetime, user_id: int | None 
         )
     )
     return SpendSummary(requests=totals["requests"], errors=totals["errors"], cost=totals["cost"])
+
+
+@dataclass(frozen=True, slots=True)
+class VersionSighting:
+    """Requests of one organization answered by one deployment with one reported version."""
+
+    organization_id: int
+    deployment_id: int
+    deployment_name: str
+    model: str
+    version: str
+    fingerprint: str
+    first_id: int
+    last_id: int
+    first_at: datetime
+    last_at: datetime
+    requests: int
+
+
+SIGHTING_COLUMNS = (
+    "organization_id",
+    "deployment_id",
+    "deployment_name",
+    "model_used",
+    "upstream_version",
+    "system_fingerprint",
+)
+
+
+def usage_versions_since(*, after_id: int, since: datetime | None = None, limit: int = 5000) -> list[VersionSighting]:
+    """Reported upstream versions in the usage records after record `after_id` (and not
+    older than `since`), grouped, oldest first: one query for drift detection."""
+    from django.db.models import Count, Max, Min
+
+    from budgets.models import UsageRecord
+
+    rows = UsageRecord.objects.filter(id__gt=after_id, deployment_id__isnull=False).exclude(upstream_version="")
+    if since is not None:
+        rows = rows.filter(created_at__gte=since)
+    grouped = (
+        rows.values(*SIGHTING_COLUMNS)
+        .annotate(
+            first_id=Min("id"), last_id=Max("id"), first_at=Min("created_at"), last_at=Max("created_at"), n=Count("id")
+        )
+        .order_by("first_id")[:limit]
+    )
+    return [
+        VersionSighting(
+            organization_id=row["organization_id"],
+            deployment_id=row["deployment_id"],
+            deployment_name=row["deployment_name"],
+            model=row["model_used"],
+            version=row["upstream_version"],
+            fingerprint=row["system_fingerprint"],
+            first_id=row["first_id"],
+            last_id=row["last_id"],
+            first_at=row["first_at"],
+            last_at=row["last_at"],
+            requests=row["n"],
+        )
+        for row in grouped
+    ]
+
+
+def organizations_using_models(*, models: list[str], since: datetime) -> dict[str, set[int]]:
+    """Per model name, the organizations that sent it requests since `since` (lifecycle alerts)."""
+    from budgets.models import UsageRecord
+
+    found: dict[str, set[int]] = {}
+    rows = (
+        UsageRecord.objects.filter(created_at__gte=since, model_used__in=models)
+        .values_list("model_used", "organization_id")
+        .distinct()
+    )
+    for model, organization_id in rows:
+        found.setdefault(model, set()).add(organization_id)
+    return found

@@ -8,7 +8,7 @@ frozen `UsageFilters` applies them to a queryset. A new filter is added here onc
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from django import forms
@@ -21,25 +21,63 @@ from budgets.models import UsageRecord
 STATUS_OK = "ok"
 STATUS_ERROR = "error"
 STATUS_CHOICES = [("", "Any"), (STATUS_OK, "OK"), (STATUS_ERROR, "Error")]
+# Bounds every time filter is held to: a day inside Python's date range on both sides, so that
+# no conversion (to UTC, to the organization's zone) can leave it.
+EARLIEST = datetime(1, 1, 2, tzinfo=UTC)
+LATEST = datetime(9999, 12, 30, tzinfo=UTC)
+
+
+def _within_time(value: datetime | None) -> datetime | None:
+    """An ISO time clamped to [EARLIEST, LATEST]: year 1 at -23:00 is a valid time, not an error."""
+    if value is None:
+        return None
+    try:
+        utc = value.astimezone(UTC)
+    except OverflowError:  # past either end once moved to UTC
+        return EARLIEST if value.year < 5000 else LATEST
+    return min(max(utc, EARLIEST), LATEST)
 
 
 class UsageFilterForm(forms.Form):
     since = forms.DateTimeField(required=False, help_text="From this time on (inclusive), ISO 8601.")
     until = forms.DateTimeField(required=False, help_text="Before this time (exclusive), ISO 8601.")
     model = forms.CharField(required=False, max_length=200, help_text="Model used or requested.")
-    key = forms.IntegerField(required=False, min_value=1, help_text="API key id.")
-    team = forms.IntegerField(required=False, min_value=1, help_text="Team id.")
-    user = forms.IntegerField(required=False, min_value=1, help_text="User id.")
+    key = forms.IntegerField(required=False, min_value=1, max_value=2**63 - 1, help_text="API key id.")
+    team = forms.IntegerField(required=False, min_value=1, max_value=2**63 - 1, help_text="Team id.")
+    user = forms.IntegerField(required=False, min_value=1, max_value=2**63 - 1, help_text="User id.")
     status = forms.ChoiceField(required=False, choices=STATUS_CHOICES, help_text="ok (< 400) or error (>= 400).")
     endpoint = forms.CharField(required=False, max_length=32, help_text="chat, embeddings or models.")
     workflow = forms.CharField(required=False, max_length=200)
     tag = forms.CharField(required=False, max_length=200, help_text="Records carrying this tag.")
 
+    # The console names an empty window; the API answers it with no records (a rule across two
+    # parameters cannot be published in its schema).
+    empty_window_is_error = True
+
+    def clean_since(self) -> datetime | None:
+        return _within_time(self.cleaned_data.get("since"))
+
+    def clean_until(self) -> datetime | None:
+        return _within_time(self.cleaned_data.get("until"))
+
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
         since, until = cleaned.get("since"), cleaned.get("until")
-        if since and until and since >= until:
+        if self.empty_window_is_error and since and until and since >= until:
             self.add_error("until", "`until` must lie after `since`.")
+        return cleaned
+
+
+class UsageApiFilterForm(UsageFilterForm):
+    empty_window_is_error = False
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        for name, field in self.fields.items():
+            # The API publishes these as typed values: an empty one is not a value.
+            typed = isinstance(field, forms.DateTimeField | forms.IntegerField | forms.ChoiceField)
+            if typed and self.data.get(name) == "":
+                self.add_error(name, "Give a value or leave the parameter out.")
         return cleaned
 
 
@@ -137,6 +175,15 @@ class UsageFilterSet:
         if self.queryset is None:
             raise ValueError("UsageFilterSet was built without a queryset.")
         return self.filters.apply(self.queryset)
+
+
+class UsageApiFilterSet(UsageFilterSet):
+    form_class = UsageApiFilterForm
+
+    def __init__(self, data: Any = None, queryset: QuerySet[UsageRecord] | None = None) -> None:
+        known = {name: data.get(name) for name in self.form_class.base_fields if data and name in data}
+        self.form = self.form_class(data=known)
+        self.queryset = queryset
 
 
 def _only_known(data: Any, form_class: type[forms.Form]) -> dict[str, Any]:

@@ -33,6 +33,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -117,8 +118,12 @@ class UsageJournal:
 
     def begin(self, event: UsageEvent) -> None:
         """The request is about to go upstream; `event` is the record skeleton."""
-        entry = {"t": "begin", "rec": event_encode(usage_storable(event))}
-        line = _dumps(entry)
+        entry = {"t": "begin", "rec": event_encode(event)}
+        try:
+            line = _dumps(entry)
+        except orjson.JSONEncodeError:  # a lone surrogate, say: replay makes records storable anyway
+            entry["rec"] = event_encode(usage_storable(event))
+            line = _dumps(entry)
         with self._lock:
             self._running[event.request_id] = entry
             self._write(line)
@@ -222,6 +227,25 @@ class ReplayReport:
     errors: list[str] = field(default_factory=list)
 
 
+def _lost_list_cost(event: UsageEvent) -> None:
+    """The contracted cost is what was charged; the list cost, at the list prices the
+    begin entry recorded (none: a record from before they were)."""
+    event.contracted_cost = event.cost
+    if event.list_input_price is None or event.list_output_price is None:
+        return
+    listed = cost_of(
+        input_tokens=event.input_tokens,
+        output_tokens=event.output_tokens,
+        cached_tokens=event.cached_tokens,
+        input_price=event.list_input_price,
+        output_price=event.list_output_price,
+        cached_input_price=event.list_cached_input_price or Decimal(0),
+        cache_write_5m_tokens=event.cache_write_5m_tokens,
+        cache_write_1h_tokens=event.cache_write_1h_tokens,
+    )
+    event.list_input_cost, event.list_output_cost, event.list_cost = listed.input, listed.output, listed.total
+
+
 def _lost_record(entry: dict[str, Any]) -> UsageEvent:
     event = event_decode(entry["rec"])
     output = int(entry.get("out") or 0)
@@ -244,6 +268,7 @@ def _lost_record(entry: dict[str, Any]) -> UsageEvent:
     event.input_cost = cost.input
     event.output_cost = cost.output
     event.cost = cost.total
+    _lost_list_cost(event)
     seen = entry.get("seen")
     if isinstance(seen, int | float) and isinstance(event.created_at, datetime):
         event.latency_ms = max(0.0, (seen - event.created_at.timestamp()) * 1000.0)

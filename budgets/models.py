@@ -62,6 +62,21 @@ class UsageRecord(models.Model):
     sanitized = models.BooleanField(
         default=False, help_text="Some value was cut, cleaned or clamped to be storable (see the usage docs)."
     )
+    # The model version the provider said answered (OpenAI/Anthropic `model`, Gemini `modelVersion`)
+    # and OpenAI's `system_fingerprint`: evidence of what ran, and the input of drift detection.
+    upstream_version = models.CharField(max_length=200, blank=True)
+    system_fingerprint = models.CharField(max_length=100, blank=True)
+    # The catalog's list prices and what the request would cost at them, next to the
+    # contracted cost the organization was charged (`cost`); empty on records from before.
+    list_input_price = models.DecimalField(**{**UNIT_PRICE, "null": True, "blank": True, "default": None})
+    list_output_price = models.DecimalField(**{**UNIT_PRICE, "null": True, "blank": True, "default": None})
+    list_cached_input_price = models.DecimalField(**{**UNIT_PRICE, "null": True, "blank": True, "default": None})
+    list_input_cost = models.DecimalField(**{**MONEY, "null": True, "blank": True, "default": None})
+    list_output_cost = models.DecimalField(**{**MONEY, "null": True, "blank": True, "default": None})
+    list_cost = models.DecimalField(**{**MONEY, "null": True, "blank": True, "default": None})
+    contracted_cost = models.DecimalField(**{**MONEY, "null": True, "blank": True, "default": None})
+    # The compliance facts of the answering deployment at that moment (region, certifications, retention).
+    deployment_facts = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -215,7 +230,9 @@ class HoldStatus(models.TextChoices):
 
 
 class BudgetHold(models.Model):
-    """The ledger of reservations: one row per admitted request that had budgets.
+    """The ledger of reservations: one row per admitted request that had budgets, or per
+    lease — a slice of a budget one gateway process reserves and admits requests within
+    while the budget is far from its limit (its `members` name those requests).
 
     `counters` names the counters the hold was placed on (`<budget id>:<period start>`).
     A hold ends settled (actual cost booked), released (failed, nothing spent) or
@@ -233,6 +250,9 @@ class BudgetHold(models.Model):
     created_at = models.DateTimeField(db_index=True)
     expires_at = models.DateTimeField()
     settled_at = models.DateTimeField(null=True, blank=True)
+    # A lease (request id `lease:…`, docs/budgets-runtime.md): the requests a gateway
+    # process admitted within it, written when the lease is settled.
+    members = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]

@@ -122,13 +122,14 @@ def counter_check(budget: Budget, start: datetime, end: datetime | None, *, spen
     check = CounterCheck(budget=budget, period_start=start, period_end=end, counter_spent=spent, counter_held=held)
     ident = counter_ident(budget.id, start)
     holds = BudgetHold.objects.filter(_window(Q(organization_id=budget.organization_id), start, end)).values_list(
-        "request_id", "counters", "status", "amount_units", "actual_units"
+        "request_id", "counters", "status", "amount_units", "actual_units", "members"
     )
     request_ids = []
-    for request_id, counters, status, amount, actual in holds.iterator():
+    for request_id, counters, status, amount, actual, members in holds.iterator():
         if ident not in counters:
             continue
-        request_ids.append(request_id)
+        # A lease's actual cost is its members' (the requests a process admitted within it).
+        request_ids.extend(members or [request_id])
         if status == HoldStatus.HELD:
             check.ledger_open += amount
         if actual is not None:

@@ -24,12 +24,12 @@ from django.db import (
     OperationalError,
     ProgrammingError,
     connection,
-    models,
     transaction,
 )
-from django.db.backends.base.operations import BaseDatabaseOperations
 
 from budgets.models import UsageDeadLetter, UsageRecord
+from budgets.usage_columns import COLUMNS, UsageColumn
+from budgets.usage_rows import usage_rows_insert
 
 logger = logging.getLogger(__name__)
 
@@ -85,57 +85,26 @@ class UsageEvent:
     end_user: str = ""
     metadata: dict = field(default_factory=dict)
     sanitized: bool = False
+    upstream_version: str = ""
+    system_fingerprint: str = ""
+    # List (catalog) prices and costs, and the contracted cost charged; None: not recorded.
+    list_input_price: Decimal | None = None
+    list_output_price: Decimal | None = None
+    list_cached_input_price: Decimal | None = None
+    list_input_cost: Decimal | None = None
+    list_output_cost: Decimal | None = None
+    list_cost: Decimal | None = None
+    contracted_cost: Decimal | None = None
+    deployment_facts: dict = field(default_factory=dict)
 
 
 FIELD_NAMES: tuple[str, ...] = tuple(f.name for f in fields(UsageEvent))
-DECIMAL_FIELDS = frozenset(
-    f.name for f in UsageRecord._meta.concrete_fields if isinstance(f, models.DecimalField) and f.name in FIELD_NAMES
-)
+DECIMAL_FIELDS = frozenset(column.name for column in COLUMNS if column.kind == "decimal")
 
 
 # --------------------------------------------------------------------------- storable values
 
 
-@dataclass(frozen=True, slots=True)
-class _Column:
-    name: str
-    kind: str  # str | int | decimal | float | json | datetime | bool
-    null: bool
-    max_length: int = 0
-    low: int = 0
-    high: int = 0
-    limit: Decimal = Decimal(0)
-    quantum: Decimal = Decimal(0)
-
-
-def _columns() -> tuple[_Column, ...]:
-    ranges = BaseDatabaseOperations.integer_field_ranges  # PostgreSQL's ranges: the narrowest we run on
-    out = []
-    for column in UsageRecord._meta.concrete_fields:
-        if column.name not in FIELD_NAMES:
-            continue
-        kind = column.get_internal_type()
-        if isinstance(column, models.CharField):
-            out.append(_Column(column.name, "str", column.null, max_length=column.max_length))
-        elif kind in ranges:
-            low, high = ranges[kind]
-            out.append(_Column(column.name, "int", column.null, low=low, high=high))
-        elif isinstance(column, models.DecimalField):
-            quantum = Decimal(1).scaleb(-column.decimal_places)
-            limit = Decimal(10) ** (column.max_digits - column.decimal_places) - quantum
-            out.append(_Column(column.name, "decimal", column.null, limit=limit, quantum=quantum))
-        elif isinstance(column, models.FloatField):
-            out.append(_Column(column.name, "float", column.null))
-        elif isinstance(column, models.JSONField):
-            out.append(_Column(column.name, "json", column.null))
-        elif isinstance(column, models.DateTimeField):
-            out.append(_Column(column.name, "datetime", column.null))
-        else:
-            out.append(_Column(column.name, "bool", column.null))
-    return tuple(out)
-
-
-COLUMNS = _columns()
 _DROP = object()
 
 
@@ -189,7 +158,7 @@ def _json_storable(value: Any, depth: int = 0) -> tuple[Any, bool]:
     return text_storable(str(value))[:1000], True
 
 
-def _storable(column: _Column, value: Any) -> tuple[Any, bool]:
+def _storable(column: UsageColumn, value: Any) -> tuple[Any, bool]:
     kind = column.kind
     if value is None:
         if column.null:
@@ -197,7 +166,7 @@ def _storable(column: _Column, value: Any) -> tuple[Any, bool]:
         if kind == "str":
             return "", True
         if kind == "json":
-            return ({} if column.name == "metadata" else []), True
+            return ({} if column.name in ("metadata", "deployment_facts") else []), True
         return None, False  # nothing sensible to invent: the database refuses it, the record is set aside
     if kind == "str":
         text = value if isinstance(value, str) else str(value)
@@ -234,13 +203,25 @@ def _storable(column: _Column, value: Any) -> tuple[Any, bool]:
     if kind == "json":
         clean, changed = _json_storable(value)
         if clean is _DROP:
-            return ({} if column.name == "metadata" else []), True
+            return ({} if column.name in ("metadata", "deployment_facts") else []), True
         return clean, changed
     if kind == "datetime":
         if isinstance(value, datetime) and value.tzinfo is None:
             return value.replace(tzinfo=UTC), True
         return value, False
     return value, False
+
+
+# Per column kind: the common values that are storable as they are (checked once per request).
+_PLAIN = {
+    "str": lambda c, v: type(v) is str and len(v) <= c.max_length and v.isascii() and "\x00" not in v,
+    "int": lambda c, v: type(v) is int and c.low <= v <= c.high,
+    "decimal": lambda c, v: type(v) is Decimal and v.is_finite() and -c.limit <= v <= c.limit,
+    "float": lambda c, v: type(v) is float and math.isfinite(v),
+    "datetime": lambda c, v: type(v) is datetime and v.tzinfo is not None,
+    "bool": lambda c, v: type(v) is bool,
+    "json": lambda c, v: type(v) in (dict, list) and not v,
+}
 
 
 def usage_storable(event: UsageEvent) -> UsageEvent:
@@ -254,15 +235,7 @@ def usage_storable(event: UsageEvent) -> UsageEvent:
     changed = False
     for column in COLUMNS:
         value = getattr(event, column.name)
-        # Fast paths for the common, already storable values (this runs once per request).
-        kind = column.kind
-        if kind == "str":
-            if type(value) is str and len(value) <= column.max_length and value.isascii() and "\x00" not in value:
-                continue
-        elif kind == "int":
-            if type(value) is int and column.low <= value <= column.high:
-                continue
-        elif kind == "json" and type(value) in (dict, list) and not value:
+        if (value is None and column.null) or (value is not None and _PLAIN[column.kind](column, value)):
             continue
         clean, differs = _storable(column, value)
         if differs:
@@ -336,13 +309,9 @@ def usage_insert(events: list[UsageEvent]) -> None:
                 if event.request_id not in existing:
                     existing.add(event.request_id)
                     fresh.append(event)
-            UsageRecord.objects.bulk_create(_rows(fresh), batch_size=500)
+            usage_rows_insert(fresh)
         else:
-            UsageRecord.objects.bulk_create(_rows(events), batch_size=500, ignore_conflicts=True)
-
-
-def _rows(events: list[UsageEvent]) -> list[UsageRecord]:
-    return [UsageRecord(**{name: getattr(event, name) for name in FIELD_NAMES}) for event in events]
+            usage_rows_insert(events)  # ON CONFLICT DO NOTHING
 
 
 def _stored_already(event: UsageEvent) -> bool:

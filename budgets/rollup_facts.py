@@ -49,7 +49,7 @@ INT_SUMS = (
     *LATENCY_COLUMNS,
     *TTFT_COLUMNS,
 )
-MONEY_SUMS = ("input_cost", "output_cost", "cost", "cached_savings")
+MONEY_SUMS = ("input_cost", "output_cost", "cost", "cached_savings", "list_input_cost", "list_output_cost")
 FLOAT_SUMS = ("latency_ms_sum", "ttft_ms_sum", "gen_ms_sum")
 
 _RECORD_FIELDS = (
@@ -79,6 +79,8 @@ _RECORD_FIELDS = (
     "ttft_ms",
     "input_price",
     "cached_input_price",
+    "list_input_cost",
+    "list_output_cost",
 )
 
 
@@ -142,7 +144,7 @@ class RecordFacts:
     hour: datetime
     ident: tuple
     ints: dict[str, int]
-    money: tuple[Decimal, Decimal, Decimal, Decimal]
+    money: tuple[Decimal, ...]  # in MONEY_SUMS order
     floats: tuple[float, float, float]
 
 
@@ -175,6 +177,8 @@ def record_facts(row: tuple, lookups: _Lookups) -> RecordFacts:
         ttft,
         input_price,
         cached_price,
+        list_input_cost,
+        list_output_cost,
     ) = row
     meta = metadata if isinstance(metadata, dict) else {}
     routed = meta.get("routing")
@@ -232,7 +236,15 @@ def record_facts(row: tuple, lookups: _Lookups) -> RecordFacts:
         hour=_hour(created_at),
         ident=ident,
         ints=ints,
-        money=(input_cost, output_cost, cost, _savings(tcached, input_price, cached_price)),
+        money=(
+            input_cost,
+            output_cost,
+            cost,
+            _savings(tcached, input_price, cached_price),
+            # Records from before list prices were recorded cost what the catalog said.
+            input_cost if list_input_cost is None else list_input_cost,
+            output_cost if list_output_cost is None else list_output_cost,
+        ),
         floats=(latency or 0.0, ttft or 0.0, gen_ms),
     )
 
@@ -262,6 +274,8 @@ def _add(row: UsageHourly, facts: RecordFacts) -> None:
     row.output_cost += facts.money[1]
     row.cost += facts.money[2]
     row.cached_savings += facts.money[3]
+    row.list_input_cost += facts.money[4]
+    row.list_output_cost += facts.money[5]
     row.latency_ms_sum += facts.floats[0]
     row.ttft_ms_sum += facts.floats[1]
     row.gen_ms_sum += facts.floats[2]

@@ -32,6 +32,7 @@ from django.db import Error as DatabaseError
 from django.db import connections
 
 from budgets.admission.db import DatabaseCounters
+from budgets.admission.leases import Leases
 from budgets.admission.ledger import LedgerBuffer, mirror_write
 from budgets.admission.ratelimit import LocalBuckets
 from budgets.admission.redis_store import RedisStore
@@ -43,6 +44,7 @@ from budgets.admission.refusals import (  # refusals, store errors and the deplo
 from budgets.admission.snapshot import BudgetSnapshot, SnapshotHolder
 from budgets.admission.types import (
     Admission,
+    CounterRef,
     Hold,
     Settlement,
     SettleResult,
@@ -89,9 +91,18 @@ class Budgets(Admitting, HoldUpkeep, DeploymentLimiting):
         self.periods = PeriodCache()
         self.db = DatabaseCounters(alias=database)
         self._lock = threading.Lock()
+        self.leases = Leases(
+            multiple=self.conf.lease_multiple,
+            headroom=self.conf.lease_headroom,
+            age=self.conf.lease_age,
+            close=self._enqueue,
+            now=self.clock.now,
+        )
         self._pending: list[Settlement] = []
         self._renewals: dict[str, tuple[Hold, datetime]] = {}
         self._queue: list[tuple[Hold, asyncio.Future, asyncio.AbstractEventLoop]] = []
+        self._placing: dict[tuple[str, ...], asyncio.Future] = {}  # leases being placed, by counters
+        self._counters: dict[int, CounterRef] = {}  # budget id -> its counter of the current period
         self._committing = False
         self._stores: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, RedisStore] = weakref.WeakKeyDictionary()
         self._drainer: asyncio.Task | None = None
@@ -142,6 +153,8 @@ class Budgets(Admitting, HoldUpkeep, DeploymentLimiting):
         self.db.known.clear()
         self.alerts.clear()
         self.ledger.clear()
+        self.leases.clear()
+        self._counters.clear()
         with self._lock:
             self._pending.clear()
             self._renewals.clear()
@@ -183,8 +196,10 @@ class Budgets(Admitting, HoldUpkeep, DeploymentLimiting):
                 logger.warning("Redis unreachable at start (%s); admissions will retry", exc)
 
     async def changed(self) -> None:
-        """The change feed said `budgets`: rebuild the definitions."""
+        """The change feed said `budgets`: rebuild the definitions (leases taken under the old
+        ones admit nothing more)."""
         await self._write(self.snapshot.refresh)
+        self.leases.retire_all()
 
     async def stop(self) -> None:
         """Write what is pending, close this loop's Redis client, give back the threads' connections."""
@@ -193,6 +208,7 @@ class Budgets(Admitting, HoldUpkeep, DeploymentLimiting):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._drainer
             self._drainer = None
+        self.leases.retire_all()
         try:
             await self.tick()
         finally:
@@ -232,6 +248,8 @@ class Budgets(Admitting, HoldUpkeep, DeploymentLimiting):
     def _enqueue(self, item: Settlement) -> None:
         with self._lock:
             self._pending.append(item)
+        if item.hold is None:
+            return  # only tokens to give back to Redis buckets: the next tick takes them, batched
         loop, wake = self._loop, self._wake
         if loop is None or wake is None or loop.is_closed():
             return
@@ -262,7 +280,12 @@ class Budgets(Admitting, HoldUpkeep, DeploymentLimiting):
                 for item, result in zip(batch, results, strict=True):
                     if item.hold is not None:
                         self.ledger.settled(
-                            item.hold, cost_units=item.cost_units, failed=item.failed, owned=result.owned, at=item.at
+                            item.hold,
+                            cost_units=item.cost_units,
+                            failed=item.failed,
+                            owned=result.owned,
+                            at=item.at,
+                            members=item.members,
                         )
             else:
                 results = await self._write(self.db.settle_many, batch)
@@ -281,9 +304,11 @@ class Budgets(Admitting, HoldUpkeep, DeploymentLimiting):
                 after = result.spent.get(ref.ident)
                 if after is not None:
                     self.alerts.booked(ref, before=after - item.cost_units, after=after)
+                    self.leases.booked(ref.ident, after)
 
     async def tick(self, *, force_reap: bool = False) -> None:
         """Settle what is queued, renew holds, release expired ones, write the ledger and mirror, alert."""
+        self.leases.retire_all(older_than=self.conf.lease_age)  # what they spent gets booked
         await self.drain()
         await self._renew_pending()
         now = time.monotonic()
@@ -360,20 +385,24 @@ class Budgets(Admitting, HoldUpkeep, DeploymentLimiting):
         Synchronous and cheap: the work is queued for the next drain (at once on the running loop).
         """
         buckets = _token_buckets(admission.buckets + extra_buckets)
+        hold = admission.hold
+        if admission.lease is not None and hold is not None:
+            self.leases.settled(admission.lease, hold.request_id, cost_units=usd_to_units(cost))
+            hold = None  # the lease is settled in the store once its last request is
         with self._lock:
-            if admission.hold is not None:
-                self._renewals.pop(admission.hold.request_id, None)
-        if admission.hold is None and not buckets:
+            if hold is not None:
+                self._renewals.pop(hold.request_id, None)
+        if hold is None and not buckets:
             return
         delta = admission.tokens - tokens
         if buckets and not self.redis_mode:
             self.buckets.give_back(buckets, delta)
             buckets = ()
-        if admission.hold is None and not buckets:
+        if hold is None and not buckets:
             return
         self._enqueue(
             Settlement(
-                hold=admission.hold,
+                hold=hold,
                 cost_units=usd_to_units(cost),
                 failed=failed,
                 buckets=buckets,

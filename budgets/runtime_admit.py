@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 import uuid
@@ -13,6 +14,7 @@ from typing import Any
 
 from django.db import Error as DatabaseError
 
+from budgets.admission.leases import Lease
 from budgets.admission.ledger import restore_plan
 from budgets.admission.ratelimit import buckets_for, rate_headers
 from budgets.admission.redis_store import RedisStore
@@ -29,6 +31,7 @@ from budgets.admission.refusals import (  # refusals, store errors and the deplo
 from budgets.admission.types import (
     Admission,
     Bucket,
+    CompiledBudget,
     CounterRef,
     Hold,
     Settlement,
@@ -97,11 +100,7 @@ class Admitting:
         if not budgets and not limits:
             return FREE
         now = self.clock.now()
-        refs = []
-        for budget in budgets:
-            start, end = self.periods.bounds(budget.period, at, budget.zone)
-            refs.append(CounterRef(budget=budget, start=start, end=end, ident=f"{budget.id}:{int(start.timestamp())}"))
-        refs_t = tuple(refs)
+        refs_t = tuple(self._counter(budget, at) for budget in budgets)
         amount = _units_up(cost)
         hold = None
         if refs_t:
@@ -115,7 +114,39 @@ class Admitting:
             )
         buckets = buckets_for(limits, tokens=tokens)
         charged = tuple((b.key, b.capacity) for b in buckets if b.kind == "tokens")
+        lease = await self._leased(hold) if hold is not None and self.leases.enabled else None
         redis = self.redis()
+        if lease is not None:
+            assert hold is not None
+            if redis is not None:
+                values: list[float] = []
+                if buckets:
+                    try:
+                        outcome, index, values = await self._redis_admit(
+                            redis, request_id=request_id, hold=None, refs=(), buckets=buckets
+                        )
+                    except BaseException:
+                        self.leases.cancel(lease, request_id)
+                        raise
+                    if outcome == "rate":
+                        self.leases.cancel(lease, request_id)
+                        bucket = buckets[index]
+                        return _refused(
+                            _rate_refusal(bucket, values[index]), rate_headers(buckets[: index + 1], values)
+                        )
+            else:
+                index, values = self.buckets.take(buckets)
+                if index >= 0:
+                    self.leases.cancel(lease, request_id)
+                    return _refused(_rate_refusal(buckets[index], values[index]), rate_headers(buckets, values))
+            return Admission(
+                hold=hold,
+                refusal=None,
+                buckets=charged,
+                tokens=tokens,
+                headers=rate_headers(buckets, values),
+                lease=lease,
+            )
         if redis is not None:
             outcome, index, values = await self._redis_admit(
                 redis, request_id=request_id, hold=hold, refs=refs_t, buckets=buckets
@@ -149,6 +180,78 @@ class Admitting:
                     self.alerts.refused(ref, used=used)
                 return _refused(_budget_refusal(ref, used=used, amount=amount, now=now))
         return Admission(hold=hold, refusal=None, buckets=charged, tokens=tokens, headers=rate_headers(buckets, levels))
+
+    def _counter(self, budget: CompiledBudget, at: datetime) -> CounterRef:
+        """The budget's counter for the period `at` falls in (the same object all period long)."""
+        cached = self._counters.get(budget.id)
+        if (
+            cached is not None
+            and cached.budget is budget
+            and cached.start <= at
+            and (cached.end is None or at < cached.end)
+        ):
+            return cached
+        start, end = self.periods.bounds(budget.period, at, budget.zone)
+        ref = CounterRef(budget=budget, start=start, end=end, ident=f"{budget.id}:{int(start.timestamp())}")
+        if end is None or at < end:
+            self._counters[budget.id] = ref
+        return ref
+
+    async def _leased(self, hold: Hold) -> Lease | None:
+        """Admit `hold` within this process's lease on its counters, placing a new lease when
+        the budgets have room for one (budgets/admission/leases.py); None: admit it on its own."""
+        leases = self.leases
+        lease = leases.take(hold)
+        if lease is not None:
+            if leases.low(lease):
+                self._lease_next(hold)  # placed in the background while this one still admits
+            return lease
+        placing = self._lease_next(hold)
+        if placing is None or not await asyncio.shield(placing):
+            return None
+        return leases.take(hold)
+
+    def _lease_next(self, hold: Hold) -> asyncio.Future | None:
+        """The placement of the next lease on `hold`'s counters: the one under way, a new one,
+        or None when the budgets are too near their limits for a lease."""
+        key = tuple(ref.ident for ref in hold.counters)
+        placing = self._placing.get(key)
+        if placing is not None:
+            return placing  # requests that arrive together wait for one lease, not one each
+        amount = self.leases.size(hold)
+        if not amount:
+            return None
+        placing = asyncio.ensure_future(self._lease_place(hold, amount))
+        self._placing[key] = placing
+        placing.add_done_callback(functools.partial(self._lease_placed, key))
+        return placing
+
+    def _lease_placed(self, key: tuple[str, ...], placing: asyncio.Future) -> None:
+        if self._placing.get(key) is placing:
+            del self._placing[key]
+        if not placing.cancelled() and placing.exception() is not None:
+            logger.debug("placing a budget lease failed (%s); admitting on their own", placing.exception())
+
+    async def _lease_place(self, hold: Hold, amount: int) -> bool:
+        lease_hold = self.leases.lease_hold(hold, amount, ttl=self.conf.hold_ttl)
+        redis = self.redis()
+        if redis is not None:
+            outcome, _, _ = await self._redis_admit(
+                redis, request_id=lease_hold.request_id, hold=lease_hold, refs=lease_hold.counters, buckets=[]
+            )
+            placed = outcome == "ok"
+            if placed:
+                self.ledger.held(lease_hold)
+        else:
+            refused = await self._uncancellable(
+                self._db_admit(lease_hold), hold=lease_hold, admitted=lambda r: r is None
+            )
+            placed = refused is None
+        if placed:
+            self.leases.placed(lease_hold)
+        else:
+            self.leases.refused(hold)
+        return placed
 
     async def _redis_admit(
         self,

@@ -31,7 +31,7 @@ class HoldUpkeep:
     def renew(self, admission: Admission) -> None:
         """Keep a running request's hold alive: its expiry moves to now + the hold lifetime on the
         next tick (batched with every other renewal). Call it every ~30 s on a long stream."""
-        hold = admission.hold
+        hold = admission.hold if admission.lease is None else admission.lease.hold
         if hold is None:
             return
         expires = self.clock.now() + timedelta(seconds=self.conf.hold_ttl)
@@ -64,6 +64,18 @@ class HoldUpkeep:
         if hold is None or extra_cost <= 0:
             return None
         extra = _units_up(extra_cost)
+        lease = admission.lease
+        if lease is not None:
+            if self.leases.more(lease, hold.request_id, extra):
+                return None
+            # The lease has no room left for it: the store raises the lease's hold, or refuses.
+            refusal = await self._raise(lease.hold, extra)
+            if refusal is None:
+                self.leases.grown(lease, hold.request_id, extra)
+            return refusal
+        return await self._raise(hold, extra)
+
+    async def _raise(self, hold: Hold, extra: int) -> Refusal | None:
         now = self.clock.now()
         redis = self.redis()
         if redis is not None:

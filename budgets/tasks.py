@@ -21,7 +21,7 @@ def budget_maintenance() -> dict:
 @shared_task(name="budgets.tasks.spend_anomalies")
 def spend_anomalies() -> int:
     """The last complete hour of each organization against its trailing week."""
-    from budgets.finops.reports import anomalies_detect
+    from budgets.finops.anomalies import anomalies_detect
 
     return len(anomalies_detect())
 

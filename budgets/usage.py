@@ -15,10 +15,10 @@ from collections import deque
 from pathlib import Path
 
 from django.conf import settings
-from django.db import close_old_connections
 
 from budgets.journal import DEFAULT_ROTATE_BYTES, ReplayReport, UsageJournal, journal_write_new, replay
 from budgets.records import UsageEvent, event_dumps, usage_storable, usage_write
+from gatehouse.db import connections_repair
 
 __all__ = ["UsageEvent", "UsageSink", "usage_storable"]
 
@@ -114,7 +114,7 @@ class UsageSink:
             if not batch:
                 self._release()
                 return 0
-            close_old_connections()
+            connections_repair()
             result = usage_write(batch)
             self.dead_letters += result.dead
             if result.kept:

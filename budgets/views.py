@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, time, timedelta
 from decimal import Decimal
 
@@ -22,6 +23,7 @@ from budgets.selectors import (
 )
 from console.access import HtmxHttpRequest, is_manager, organization_required, render_page, wants_partial
 from console.models import ApiKey, Role, Team
+from gatehouse.charts import figure_html
 
 PAGE_SIZE = 50
 CHART_DAYS = 30
@@ -118,12 +120,8 @@ def daily_chart_html(series: list[dict]) -> str:
         },
         bargap=0.25,
     )
-    return fig.to_html(
-        full_html=False,
-        include_plotlyjs=False,
-        div_id="usage-chart",
-        config={"displayModeBar": False, "responsive": True},
-    )
+    figure = json.loads(fig.to_json())  # plotly's own encoder (dates, numpy arrays)
+    return figure_html("usage-chart", figure["data"], figure["layout"], {"displayModeBar": False, "responsive": True})
 
 
 @organization_required

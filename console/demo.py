@@ -33,6 +33,7 @@ from console.services import (
     user_create,
 )
 from providers.catalog import Catalog, catalog_load, catalog_seed
+from providers.facts_services import compliance_facts_set
 from providers.models import Deployment, Lifecycle, ModelCard, Provider, Tier
 from providers.services import deployment_create, model_card_upsert, provider_create, provider_update
 
@@ -57,6 +58,11 @@ SIM_PROVIDERS = (
     ("sim-gemini", "gemini", "sim://gemini/v1beta", ""),
     ("sim-azure", "azure_openai", "sim://azure", AZURE_API_VERSION),
 )
+# Illustrative compliance facts of the simulated providers (a demo route can span us and eu).
+SIM_FACTS = {
+    "sim-openai": {"region": "us", "region_name": "us-east-1", "certifications": ["iso27001", "soc2"]},
+    "sim-azure": {"region": "eu", "region_name": "westeurope", "certifications": ["gdpr_dpa", "iso27001", "soc2"]},
+}
 # OpenAI models also served through the simulated Azure resource, as a second deployment.
 SIM_AZURE_MODELS = ("gpt-5.5", "gpt-4o-mini", "text-embedding-3-small")
 # Self-hosted models get a demo price so that spend shows for them too (USD per 1M tokens).
@@ -299,6 +305,8 @@ def _simulator(catalog: Catalog, ledger: SeedLedger, result: DemoResult) -> None
             ledger.add("provider", name)
             ledger.new_providers.add(name)
             result.count("providers")
+            if name in SIM_FACTS:
+                compliance_facts_set(provider=provider, source="catalog", **SIM_FACTS[name])
         providers[kind] = provider
     if not providers:
         return

@@ -62,32 +62,6 @@ class TeamMemberAddForm(forms.Form):
         )
 
 
-class MemberInviteForm(forms.Form):
-    username = forms.CharField(max_length=150, help_text="An existing user is added; a new one is created.")
-    email = forms.EmailField(required=False)
-    first_name = forms.CharField(max_length=150, required=False)
-    last_name = forms.CharField(max_length=150, required=False)
-    password = forms.CharField(
-        required=False,
-        strip=False,
-        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
-        help_text="For a new user. Leave empty to create the account without a password.",
-    )
-    role = forms.ChoiceField(choices=Role.choices, initial=Role.MEMBER)
-
-    def __init__(self, *args, can_grant_owner: bool, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        if not can_grant_owner:
-            self.fields["role"].choices = [c for c in Role.choices if c[0] != Role.OWNER]
-
-    def clean_username(self) -> str:
-        username = self.cleaned_data["username"].strip()
-        field = get_user_model()._meta.get_field("username")
-        for validator in field.validators:
-            validator(username)
-        return username
-
-
 class MemberRoleForm(forms.Form):
     role = forms.ChoiceField(choices=Role.choices)
 

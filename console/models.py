@@ -198,3 +198,93 @@ class ChangeEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.topic}:{self.ref}"
+
+
+class Invitation(models.Model):
+    """An invitation to join an organization with a role, by e-mail.
+
+    Only a SHA-256 hash of the one-time token is stored; the link is shown once to the
+    admin who made it and e-mailed to the invitee. Accepting, revoking or expiry ends it.
+    """
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="invitations")
+    email = models.EmailField()
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
+    token_hash = models.CharField(max_length=64, unique=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    accepted_at = models.DateTimeField(null=True, blank=True)
+    accepted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["organization", "-created_at"], name="console_invite_org_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.email} to {self.organization} ({self.role})"
+
+    @property
+    def status(self) -> str:
+        if self.accepted_at is not None:
+            return "accepted"
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.expires_at <= timezone.now():
+            return "expired"
+        return "pending"
+
+
+class SignInPolicy(models.Model):
+    """How the members of one organization must sign in (absent row: no requirement)."""
+
+    organization = models.OneToOneField(Organization, on_delete=models.CASCADE, related_name="signin_policy")
+    require_sso = models.BooleanField(
+        default=False, help_text="Members sign in through single sign-on only; passwords are refused."
+    )
+    require_totp = models.BooleanField(
+        default=False, help_text="Members who sign in with a password must use an authenticator app code too."
+    )
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"sign-in policy of {self.organization}"
+
+
+class SsoGroupMapping(models.Model):
+    """An identity-provider group that makes its users members of this organization with a role."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="sso_mappings")
+    group = models.CharField(max_length=200)
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.MEMBER)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["group"]
+        constraints = [models.UniqueConstraint(fields=["organization", "group"], name="sso_mapping_unique_group")]
+
+    def __str__(self) -> str:
+        return f"{self.group} -> {self.organization} ({self.role})"
+
+
+class SsoIdentity(models.Model):
+    """The identity-provider subject a user signs in as, and the memberships that sign-in manages."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sso_identity")
+    issuer = models.CharField(max_length=500)
+    subject = models.CharField(max_length=255)
+    # Organization ids whose membership came from a group mapping (and goes when the group does).
+    managed_organizations = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    last_login_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["issuer", "subject"], name="sso_identity_unique_subject")]
+
+    def __str__(self) -> str:
+        return f"{self.user} as {self.subject}"

@@ -4,6 +4,9 @@ from django.urls import path
 from django.views.generic.base import RedirectView
 
 from console import views
+from console.signin import join, oidc
+from console.signin import views as signin_views
+from console.views import security
 
 app_name = "console"
 
@@ -11,11 +14,14 @@ urlpatterns = [
     path("", views.home, name="home"),
     # Browsers ask for /favicon.ico on pages without a <link rel=icon> (API docs, admin).
     path("favicon.ico", RedirectView.as_view(url=static("favicon.svg"), permanent=True), name="favicon"),
-    path(
-        "login/",
-        auth_views.LoginView.as_view(template_name="console/login.html", redirect_authenticated_user=True),
-        name="login",
-    ),
+    path("login/", signin_views.SignInView.as_view(), name="login"),
+    path("login/verify/", signin_views.login_verify, name="login-verify"),
+    path("account/two-factor/", signin_views.two_factor, name="two-factor"),
+    path("sso/start/", oidc.SsoStartView.as_view(), name="oidc-start"),
+    path("sso/callback/", oidc.SsoCallbackView.as_view(), name="oidc-callback"),
+    path("join/<str:token>/", join.invitation_join, name="invitation-accept"),
+    path("settings/sign-in/", security.signin_settings, name="signin-settings"),
+    path("settings/sign-in/mappings/<int:pk>/delete/", security.sso_mapping_delete, name="sso-mapping-delete"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("organization/switch/", views.organization_switch, name="organization-switch"),
     path("teams/", views.team_list, name="team-list"),
@@ -28,6 +34,7 @@ urlpatterns = [
     path("users/new/", views.member_invite, name="member-invite"),
     path("users/<int:pk>/role/", views.member_role, name="member-role"),
     path("users/<int:pk>/remove/", views.member_remove, name="member-remove"),
+    path("users/invitations/<int:pk>/revoke/", views.invitation_revoke, name="invitation-revoke"),
     path("api-tokens/", views.token_list, name="token-list"),
     path("api-tokens/<int:pk>/created/", views.token_created, name="token-created"),
     path("api-tokens/<int:pk>/revoke/", views.token_revoke, name="token-revoke"),

@@ -3,7 +3,7 @@ Floats are used for drawing only; tables show the exact figures."""
 
 from __future__ import annotations
 
-import json
+from gatehouse.charts import figure_html
 
 from .selectors import LeaderRow
 
@@ -12,13 +12,7 @@ PALETTE = ("#2f5fd0", "#c2410c", "#15803d", "#7c3aed", "#b91c1c", "#0e7490", "#a
 
 
 def _html(div_id: str, data: list[dict], layout: dict) -> str:
-    payload = json.dumps({"data": data, "layout": layout, "config": CONFIG}, separators=(",", ":"))
-    payload = payload.replace("</", "<\\/")
-    return (
-        f'<div id="{div_id}" class="plotly-graph-div" style="height:{layout["height"]}px; width:100%;"></div>'
-        f'<script type="text/javascript">(function(){{var f={payload};'
-        f'if(window.Plotly){{Plotly.newPlot("{div_id}",f.data,f.layout,f.config);}}}})();</script>'
-    )
+    return figure_html(div_id, data, layout, CONFIG)
 
 
 def _layout(x_title: str, y_title: str, **extra) -> dict:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import Decimal
 from types import MappingProxyType
 
@@ -48,3 +49,62 @@ def model_scores(*, organization_id: int, model: str) -> list[ModelScore]:
         ModelScore(suite=s.suite.name, model=s.model, score=s.score, run_id=s.run_id)
         for s in select(organization_id=organization_id, model=model)
     ]
+
+
+@dataclass(frozen=True)
+class DeploymentMark:
+    """Something the health page should show next to a deployment."""
+
+    kind: str  # "regression" | "drift"
+    text: str
+    at: datetime
+
+
+MARK_DRIFT_DAYS = 7
+
+
+def deployment_marks(*, organization_id: int) -> dict[str, list[DeploymentMark]]:
+    """Per deployment name: its open regressions (the model's latest score on a pinned suite
+    is still the one that fell) and its version drifts of the last week, for this organization."""
+    from django.utils import timezone
+
+    from .models import Regression, Score, VersionDrift
+
+    marks: dict[str, list[DeploymentMark]] = {}
+    since = timezone.now() - timedelta(days=30)
+    regressions = Regression.objects.filter(suite__organization_id=organization_id, created_at__gte=since)
+    regressions = regressions.select_related("suite")
+    latest_run: dict[tuple[int, str], int | None] = {}
+    for regression in regressions:
+        key = (regression.suite_id, regression.model)
+        if key not in latest_run:
+            latest_run[key] = (
+                Score.objects.filter(suite_id=regression.suite_id, model=regression.model)
+                .order_by("-created_at", "-id")
+                .values_list("run_id", flat=True)
+                .first()
+            )
+        if latest_run[key] != regression.run_id or not regression.deployment:
+            continue
+        marks.setdefault(regression.deployment, []).append(
+            DeploymentMark(
+                kind="regression",
+                text=(
+                    f"{regression.model} fell on {regression.suite.name}: "
+                    f"{regression.previous:.0%} → {regression.current:.0%}"
+                ),
+                at=regression.created_at,
+            )
+        )
+    drifts = VersionDrift.objects.filter(created_at__gte=timezone.now() - timedelta(days=MARK_DRIFT_DAYS))
+    for drift in drifts:
+        if organization_id not in drift.organization_ids:
+            continue
+        marks.setdefault(drift.deployment_name, []).append(
+            DeploymentMark(
+                kind="drift",
+                text=f"version {drift.previous_version or '?'} → {drift.version}",
+                at=drift.created_at,
+            )
+        )
+    return marks

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 
 from django import forms
 
@@ -90,6 +91,15 @@ class RunForm(forms.Form):
     def __init__(self, *args, model_choices: list[str], **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["models"].choices = [(m, m) for m in model_choices]
+
+
+class RecommendForm(forms.Form):
+    threshold = forms.DecimalField(
+        min_value=0, max_value=1, decimal_places=4, initial=Decimal("0.8"), label="Minimum score (0–1)"
+    )
+    route = forms.CharField(
+        max_length=120, required=False, label="Route name", help_text="Default: <suite>-recommended."
+    )
 
 
 class DiffForm(forms.Form):

@@ -176,3 +176,63 @@ class Regression(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model} fell on {self.suite_id}"
+
+
+class DeploymentVersion(models.Model):
+    """The upstream version a deployment last reported (read from usage records by the
+    drift check, never on the request path). Ids, not foreign keys: records outlive rows."""
+
+    deployment_id = models.BigIntegerField(unique=True)
+    deployment_name = models.CharField(max_length=200)
+    model = models.CharField(max_length=200)
+    version = models.CharField(max_length=200)
+    fingerprint = models.CharField(max_length=100, blank=True)
+    first_seen = models.DateTimeField()
+    last_seen = models.DateTimeField()
+    last_record_id = models.BigIntegerField(default=0, db_index=True)
+
+    class Meta:
+        ordering = ["deployment_name"]
+
+    def __str__(self) -> str:
+        return f"{self.deployment_name}: {self.version}"
+
+
+class VersionDrift(models.Model):
+    """A deployment answered with another upstream version than before (or than it pins)."""
+
+    deployment_id = models.BigIntegerField(db_index=True)
+    deployment_name = models.CharField(max_length=200)
+    model = models.CharField(max_length=200)
+    previous_version = models.CharField(max_length=200, blank=True)
+    version = models.CharField(max_length=200)
+    previous_fingerprint = models.CharField(max_length=100, blank=True)
+    fingerprint = models.CharField(max_length=100, blank=True)
+    pinned_version = models.CharField(max_length=200, blank=True)
+    organization_ids = models.JSONField(default=list)
+    seen_at = models.DateTimeField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.deployment_name}: {self.previous_version} -> {self.version}"
+
+
+class LifecycleNotice(models.Model):
+    """One lifecycle alert sent (so each is sent once per organization, model, kind and date)."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="lifecycle_notices")
+    model = models.CharField(max_length=200)
+    kind = models.CharField(max_length=16)  # deprecation | retirement
+    on_date = models.DateField()
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["organization", "model", "kind", "on_date"], name="lifecycle_notice_once")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model} {self.kind} {self.on_date}"

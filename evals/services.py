@@ -253,7 +253,7 @@ def run_create(
         raise ValidationError({"concurrency": f"Concurrency is between 1 and {MAX_CONCURRENCY}."})
     from providers.facade import models_known
 
-    unknown = sorted(set(names) - models_known(names))
+    unknown = sorted(set(names) - models_known(names, organization_id=suite.organization_id))
     if unknown:
         raise ValidationError({"models": f"Not in the model registry: {', '.join(unknown)}."})
     total = suite.cases.count() * len(names)

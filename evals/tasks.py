@@ -19,3 +19,19 @@ def eval_schedule() -> int:
     from .scheduling import scheduled_runs_queue
 
     return len(scheduled_runs_queue())
+
+
+@shared_task(name="evals.tasks.version_drift_check")
+def version_drift_check() -> int:
+    """Compare the upstream versions the usage records report with the last known ones."""
+    from .governance import version_drift_check as check
+
+    return len(check())
+
+
+@shared_task(name="evals.tasks.model_lifecycle")
+def model_lifecycle() -> int:
+    """Apply lifecycle dates that have come; alert before deprecations and retirements."""
+    from .governance import model_lifecycle as run
+
+    return len(run())

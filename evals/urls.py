@@ -14,6 +14,7 @@ urlpatterns = [
     path("suites/<int:pk>/cases/", views.case_add, name="case-add"),
     path("suites/<int:pk>/cases/<int:case_pk>/delete/", views.case_delete, name="case-delete"),
     path("suites/<int:pk>/export.<str:fmt>", views.suite_export, name="suite-export"),
+    path("suites/<int:pk>/recommend/", views.suite_recommend, name="suite-recommend"),
     path("runs/<int:pk>/", views.run_detail, name="run-detail"),
     path("runs/<int:pk>/cancel/", views.run_cancel, name="run-cancel"),
     path("runs/<int:pk>/diff/", views.run_diff, name="run-diff"),

@@ -17,8 +17,9 @@ from console.forms import form_error_apply
 from providers.facade import model_names
 
 from . import charts, selectors, services
-from .forms import CaseForm, DiffForm, ImportForm, RunForm, SuiteForm
+from .forms import CaseForm, DiffForm, ImportForm, RecommendForm, RunForm, SuiteForm
 from .models import Case, Run, Suite
+from .recommend import route_recommend
 from .suite_io import suite_dump
 
 PAGE_SIZE = 25
@@ -98,7 +99,7 @@ def _trend_chart(suite: Suite) -> str:
 @require_http_methods(["GET", "POST"])
 def suite_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     suite = _suite(request, pk)
-    choices = sorted(set(model_names()) | set(suite.model_names))
+    choices = sorted(set(model_names(organization_id=request.organization.id)) | set(suite.model_names))
     run_form = RunForm(request.POST or None, model_choices=choices, initial={"models": suite.model_names})
     if request.method == "POST":
         if not is_manager(request):
@@ -129,8 +130,30 @@ def suite_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         "case_form": CaseForm(prefix="case"),
         "regressions": suite.regressions.all()[:10],
         "can_manage": is_manager(request),
+        "recommend_form": RecommendForm(),
     }
     return render(request, "evals/suite_detail.html", context)
+
+
+@manager_required
+@require_http_methods(["POST"])
+def suite_recommend(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """Propose a route from the leaderboard for review (pending until a second manager approves)."""
+    suite = _suite(request, pk)
+    form = RecommendForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Give a minimum score between 0 and 1.")
+        return redirect("evals:suite-detail", pk=suite.pk)
+    try:
+        number, route = route_recommend(
+            suite=suite, threshold=form.cleaned_data["threshold"], actor=request.user, name=form.cleaned_data["route"]
+        )
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect("evals:suite-detail", pk=suite.pk)
+    models = ", ".join(t["model"] for t in route["targets"])
+    messages.success(request, f"Route {route['name']} ({models}) proposed as v{number}; it waits for approval.")
+    return redirect("routing:version-detail", number=number)
 
 
 @manager_required

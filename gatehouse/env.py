@@ -89,7 +89,7 @@ def database_from_url(url: str, *, base_dir: Path) -> dict:
         # sqlite:////abs/path is absolute; sqlite:///rel/path is relative to the project.
         path = Path(raw_path[1:]) if raw_path.startswith("//") else base_dir / raw_path.lstrip("/")
         return {
-            "ENGINE": "django.db.backends.sqlite3",
+            "ENGINE": "gatehouse.db.sqlite3",
             "NAME": str(path),
             "OPTIONS": {
                 # WAL lets the gateway read while the usage writer writes;

@@ -12,6 +12,7 @@ from ipaddress import ip_network
 from pathlib import Path
 
 from cryptography.fernet import Fernet
+from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from gatehouse.env import (
@@ -139,6 +140,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "django_htmx",
     "template_partials",
+    "csp",
     "console",
     "providers",
     "routing",
@@ -151,6 +153,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -183,7 +186,8 @@ ASGI_APPLICATION = "gatehouse.asgi.application"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
 ]
 LOGIN_URL = "console:login"
@@ -222,6 +226,34 @@ SESSION_COOKIE_SECURE = PRODUCTION
 CSRF_COOKIE_SECURE = PRODUCTION
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# HSTS in production: HTTPS only, for a year (SecurityMiddleware sends it on answers to HTTPS
+# requests; behind a TLS-terminating proxy set GATEHOUSE_PROXY_SSL_HEADER so that they are seen).
+SECURE_HSTS_SECONDS = env_int("GATEHOUSE_HSTS_SECONDS", 31_536_000) if PRODUCTION else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("GATEHOUSE_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("GATEHOUSE_HSTS_PRELOAD", False)
+# Behind a TLS-terminating proxy: the header (e.g. X-Forwarded-Proto) that says a request came in
+# over HTTPS. Set it only when the proxy always sets or strips that header.
+_proxy_ssl_header = env_str("GATEHOUSE_PROXY_SSL_HEADER")
+if _proxy_ssl_header:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + _proxy_ssl_header.upper().replace("-", "_"), "https")
+
+# Content-Security-Policy of every page (django-csp). htmx, plotly and the console's scripts are
+# served from our own origin, so no inline script runs: figures travel as JSON (gatehouse/charts.py).
+# A template that really needs an inline script gives it `nonce="{{ request.csp_nonce }}"`.
+# Inline styles stay allowed: plotly and htmx set them at run time.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, "'unsafe-inline'"],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF, "data:"],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [SELF],
+        "frame-ancestors": [NONE],
+    },
+}
 
 # Celery: Redis in production; a filesystem broker on the embedded default so that
 # background jobs run in their own worker without any server.
@@ -255,6 +287,11 @@ CELERY_BEAT_SCHEDULE = {
     "spend-anomalies": {"task": "budgets.tasks.spend_anomalies", "schedule": 3600.0},
     "finops-digest": {"task": "budgets.tasks.finops_digest", "schedule": 7 * 24 * 3600.0},
     "eval-schedule": {"task": "evals.tasks.eval_schedule", "schedule": 300.0},
+    # Model governance (docs/model-governance.md): version drift from the usage records,
+    # lifecycle alerts and dates that have come.
+    "version-drift": {"task": "evals.tasks.version_drift_check", "schedule": 60.0},
+    "model-lifecycle": {"task": "evals.tasks.model_lifecycle", "schedule": 3600.0},
+    "workspace-retention": {"task": "workspace.conversations_expire", "schedule": 3600.0},
 }
 CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 
@@ -265,6 +302,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["console.api.permissions.IsOrganizationMember"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_PARSER_CLASSES": ["console.api.parsers.StrictJSONParser"],  # the schema publishes JSON bodies only
     "PAGE_SIZE": 50,
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "console.api.exceptions.api_exception_handler",
@@ -279,10 +317,24 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "console.api.schema.error_responses",
+    ],
+    # In production the schema and its docs are for signed-in users and token holders only.
+    "SERVE_PERMISSIONS": ["console.api.permissions.ApiDocsAccess"],
 }
 
 # The data plane.
 GATEHOUSE = {
+    # Model governance (docs/model-governance.md): alerts this many days before a model's
+    # deprecation or retirement date; the gateway's health probe of each deployment.
+    "LIFECYCLE_ALERT_DAYS": env_int("GATEHOUSE_LIFECYCLE_ALERT_DAYS", 30),
+    "HEALTH_PROBE": {
+        "enabled": env_bool("GATEHOUSE_HEALTH_PROBE", True),
+        "interval": env_float("GATEHOUSE_HEALTH_PROBE_INTERVAL", 60.0),
+        "timeout": env_float("GATEHOUSE_HEALTH_PROBE_TIMEOUT", 10.0),
+    },
     "MAX_BODY_BYTES": env_int("GATEHOUSE_MAX_BODY_BYTES", 4 * 1024 * 1024),
     "USAGE_FLUSH_INTERVAL": env_float("GATEHOUSE_USAGE_FLUSH_INTERVAL", 0.1),
     "USAGE_BUFFER_MAX": env_int("GATEHOUSE_USAGE_BUFFER_MAX", 50_000),
@@ -330,6 +382,10 @@ GATEHOUSE = {
     "STOCK_DRF_DISPATCH": env_bool("GATEHOUSE_STOCK_DRF_DISPATCH", False),
     "SIMULATOR": env_bool("GATEHOUSE_SIMULATOR", not PRODUCTION),
     "SIMULATOR_URL": env_str("GATEHOUSE_SIMULATOR_URL", "http://127.0.0.1:8000/sim"),
+    # The admin token of the simulator's fault-injection endpoint `/sim/_control`. Unset, one is
+    # generated once and kept in the data directory (every worker and the tooling read the same).
+    "SIMULATOR_CONTROL_TOKEN": env_str("GATEHOUSE_SIMULATOR_CONTROL_TOKEN")
+    or ("" if PRODUCTION else persistent_secret(DATA_DIR / "simulator_control_token", new_secret_key)),
     # The simulator's defaults for every answer (see providers/simulator/knobs.py).
     "SIMULATOR_DEFAULTS": {
         "latency_scale": env_str("GATEHOUSE_SIM_LATENCY_SCALE", "1.0"),
@@ -338,6 +394,8 @@ GATEHOUSE = {
         "invalid_json_rate": env_str("GATEHOUSE_SIM_INVALID_JSON_RATE", "0"),
     },
     "DEMO_PASSWORD": env_str("GATEHOUSE_DEMO_PASSWORD", ""),
+    # /api/schema/ and /api/docs/ without signing in: development only.
+    "API_DOCS_PUBLIC": not PRODUCTION,
 }
 
 for _proxy in GATEHOUSE["TRUSTED_PROXIES"]:
@@ -356,6 +414,9 @@ GATEHOUSE_BUDGETS = {
     "WEBHOOK_TIMEOUT": env_float("GATEHOUSE_ALERT_WEBHOOK_TIMEOUT", 5.0),
     "GROUP_COMMIT_MAX": env_int("GATEHOUSE_BUDGET_GROUP_COMMIT_MAX", 1),
     "RESTORE_WAIT": env_float("GATEHOUSE_BUDGET_RESTORE_WAIT", 2.0),
+    "LEASE_MULTIPLE": env_int("GATEHOUSE_BUDGET_LEASE_MULTIPLE", 32),
+    "LEASE_HEADROOM": env_int("GATEHOUSE_BUDGET_LEASE_HEADROOM", 16),
+    "LEASE_AGE": env_float("GATEHOUSE_BUDGET_LEASE_AGE", 1.0),
 }
 
 # The transparency ledger (audit app); see docs/ledger.md.
@@ -382,6 +443,13 @@ GATEHOUSE_FINOPS = {
     "OTEL_TRACES_EXPORTER": env_str("OTEL_TRACES_EXPORTER", ""),
     "OTEL_METRICS_EXPORTER": env_str("OTEL_METRICS_EXPORTER", ""),
     "OTEL_EXPORTER_OTLP_ENDPOINT": env_str("OTEL_EXPORTER_OTLP_ENDPOINT", ""),
+    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": env_str("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", ""),
+    "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": env_str("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", ""),
+    "OTEL_EXPORTER_OTLP_HEADERS": env_str("OTEL_EXPORTER_OTLP_HEADERS", ""),
+    "OTEL_EXPORTER_OTLP_TIMEOUT": env_int("OTEL_EXPORTER_OTLP_TIMEOUT", 10000),
+    "OTEL_METRIC_EXPORT_INTERVAL": env_int("OTEL_METRIC_EXPORT_INTERVAL", 60000),
+    "OTEL_SDK_DISABLED": env_bool("OTEL_SDK_DISABLED", False),
+    "OTEL_RESOURCE_ATTRIBUTES": env_str("OTEL_RESOURCE_ATTRIBUTES", ""),
     "OTEL_SERVICE_NAME": env_str("OTEL_SERVICE_NAME", "gatehouse"),
     "ANOMALY_FACTOR": env_float("GATEHOUSE_ANOMALY_FACTOR", 3.0),
     "ANOMALY_MIN_USD": env_float("GATEHOUSE_ANOMALY_MIN_USD", 1.0),
@@ -401,3 +469,10 @@ LOGGING = {
 
 EMAIL_BACKEND = env_str("EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 DEFAULT_FROM_EMAIL = env_str("GATEHOUSE_FROM_EMAIL", "gatehouse@localhost")
+
+# Sign-in (docs/sso.md): lockout, TOTP and OIDC single sign-on, in their own settings module.
+from gatehouse.settings_signin import *  # noqa: E402,F403
+
+INSTALLED_APPS += SIGNIN_APPS  # noqa: F405
+MIDDLEWARE += SIGNIN_MIDDLEWARE  # noqa: F405 - last, as django-axes asks
+LOGGING["loggers"]["axes"] = {"level": "WARNING"}

@@ -11,3 +11,8 @@ and a JSON-able `payload`.
 from django.dispatch import Signal
 
 organization_alert = Signal()
+
+# `route_models`: the budgets app asks which models each route of an organization could
+# reach (for the routing-savings baseline) without importing routing; routing answers
+# with `{route name: [model names]}` from its live policy. Argument: `organization_id`.
+route_models = Signal()

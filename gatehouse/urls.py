@@ -1,8 +1,9 @@
 from django.contrib import admin
 from django.urls import include, path, re_path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from audit.api.views import well_known_keys
+from console.api.views import api_not_found
 from routing import views as gateway
 
 v1 = [
@@ -17,7 +18,8 @@ urlpatterns = [
     path("v1/", include((v1, "v1"))),
     path("api/v1/", include("console.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
+    re_path(r"^api/", api_not_found),
     path(".well-known/gatehouse-ledger-keys.json", well_known_keys, name="ledger-keys"),
     path("admin/", admin.site.urls),
     path("integrity/", include("audit.urls")),

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -104,6 +105,20 @@ def _capabilities(value: Any) -> list[str]:
     return sorted(set(value))
 
 
+def _date(value: Any) -> date | None:
+    """A lifecycle date: YYYY-MM-DD (YAML may already have made it a date); empty: none."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value
+    if isinstance(value, str):
+        try:
+            return date.fromisoformat(value.strip())
+        except ValueError:
+            pass
+    raise ValueError(f"{value!r} is not a date (YYYY-MM-DD)")
+
+
 # Field, default (None: required), parser — in the order files are written.
 MODEL_SPEC: tuple[tuple[str, Any, Callable[[Any], Any]], ...] = (
     ("display_name", "", _text),
@@ -119,7 +134,11 @@ MODEL_SPEC: tuple[tuple[str, Any, Callable[[Any], Any]], ...] = (
     ("capabilities", [], _capabilities),
     ("lifecycle", Lifecycle.ACTIVE.value, _choice(Lifecycle.values)),
     ("description", "", _text),
+    ("deprecation_date", "", _date),
+    ("retirement_date", "", _date),
+    ("replacement", "", _text),
 )
+DATE_FIELDS = ("deprecation_date", "retirement_date")
 MODEL_FIELD_NAMES = tuple(name for name, _, _ in MODEL_SPEC)
 
 
@@ -152,6 +171,9 @@ def model_entry_parse(
             fields[key] = parse(entry[key])
         except ValueError as exc:
             problems.append(f"{path}.{key}: {exc}")
+    for key in DATE_FIELDS:
+        if fields.get(key) == "":
+            fields[key] = None
     return fields, problems
 
 

@@ -1,5 +1,11 @@
 """The registry's sections of the configuration file: models, providers, deployments.
 
+`models` is the operator's catalog. Providers and deployments are named per
+organization: an entry with `organization: <slug>` is that organization's, one
+without is shared, and other sections refer to an organization's deployment as
+`<slug>/<name>` (`entry_key`). Each organization's layer over the catalog
+(`model_settings`, `private_models`) is in `providers.config_org`.
+
 The machinery (plans, changes, apply in one transaction) is `gatehouse.config`.
 
 Secrets never appear in a file: a provider names the environment variable that
@@ -19,10 +25,11 @@ from django.core.exceptions import ValidationError
 from console.models import Organization
 from gatehouse.config import CREATE, PRUNE, UNCHANGED, UPDATE, Change, ConfigSection, PlanContext
 from providers import services
-from providers.catalog import MODEL_FIELD_NAMES, PRICE_FIELDS, model_entry_parse, price_text
+from providers.catalog import DATE_FIELDS, MODEL_FIELD_NAMES, PRICE_FIELDS, model_entry_parse, price_text
 from providers.headers import forward_headers_clean
 from providers.models import Deployment, Lifecycle, ModelCard, Provider, ProviderKind
 
+CATALOG = ModelCard.objects.filter(organization__isnull=True)  # the operator's catalog (a lazy queryset)
 ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
 SENSITIVE_HEADER = re.compile(r"authorization|api[-_]?key|token|secret|password|cookie|signature|credential", re.I)
 
@@ -47,6 +54,31 @@ def _flag(value: Any) -> bool:
     return value
 
 
+def entry_key(organization: str | None, name: str) -> str:
+    """How the file names an organization's entry (`acme/name`); a shared one by its name."""
+    return f"{organization}/{name}" if organization else name
+
+
+def declared_keys(context: PlanContext, section: str) -> set[str]:
+    """The keys (`entry_key`) of the entries a section of the file lists."""
+    keys = set()
+    for entry in context.document.get(section) or []:
+        if isinstance(entry, Mapping) and isinstance(entry.get("name"), str):
+            organization = entry.get("organization")
+            keys.add(entry_key(organization if isinstance(organization, str) else None, entry["name"].strip()))
+    return keys
+
+
+def keys_after(context: PlanContext, section: str) -> set[str]:
+    """The keys of a per-organization section once the file is applied (`names_after` by key)."""
+    if section not in context.sections:
+        return set()
+    if section not in context.document:
+        return context.existing(section)
+    declared = declared_keys(context, section)
+    return declared if context.prune else declared | context.existing(section)
+
+
 def _entries_parse(
     entries: Any,
     *,
@@ -56,7 +88,10 @@ def _entries_parse(
     forbidden: Mapping[str, str] | None = None,
     problems: list[str],
 ) -> list[tuple[str, dict[str, Any]]]:
-    """Validate a section's entries against a field spec (default None: required)."""
+    """Validate a section's entries against a field spec (default None: required).
+
+    A name appears once per organization (`organization` field, if the spec has one).
+    """
     if not isinstance(entries, list):
         problems.append(f"{section}: expected a list of entries")
         return []
@@ -74,7 +109,7 @@ def _entries_parse(
             found.append(f"{path}.name: an entry needs a name")
         elif len(name) > 200:
             found.append(f"{path}.name: longer than 200 characters")
-        elif name.strip() in seen:
+        elif _seen_key(entry, name) in seen:
             found.append(f"{path}.name: {name.strip()!r} appears twice in {section}")
         for key in sorted(set(entry) - known, key=str):
             found.append(f"{path}.{key}: unknown field")
@@ -95,9 +130,14 @@ def _entries_parse(
         problems.extend(found)
         if not found:
             values["name"] = name.strip()
-            seen.add(values["name"])
+            seen.add(_seen_key(entry, name))
             parsed.append((path, values))
     return parsed
+
+
+def _seen_key(entry: Mapping[str, Any], name: str) -> str:
+    organization = entry.get("organization")
+    return entry_key(organization if isinstance(organization, str) else None, name.strip())
 
 
 def _changed(current: Mapping[str, Any], desired: Mapping[str, Any]) -> dict[str, Any]:
@@ -114,15 +154,17 @@ class ModelSection:
     order = 10
 
     def existing_names(self) -> set[str]:
-        return set(ModelCard.objects.values_list("name", flat=True))
+        return set(CATALOG.values_list("name", flat=True))
 
     def export(self) -> list[dict[str, Any]]:
         rows = []
-        for card in ModelCard.objects.order_by("name"):
+        for card in CATALOG.order_by("name"):
             row: dict[str, Any] = {"name": card.name}
             for key in MODEL_FIELD_NAMES:
                 value = getattr(card, key)
                 row[key] = price_text(value) if key in PRICE_FIELDS else value
+                if key in DATE_FIELDS:
+                    row[key] = value.isoformat() if value else ""
             row["capabilities"] = sorted(card.capabilities or [])
             rows.append(row)
         return rows
@@ -131,7 +173,10 @@ class ModelSection:
         if not isinstance(entries, list):
             problems.append("models: expected a list of entries")
             return []
-        cards = {card.name: card for card in ModelCard.objects.all()}
+        known = set(CATALOG.values_list("name", flat=True)) | {
+            e.get("name") for e in entries if isinstance(e, Mapping) and isinstance(e.get("name"), str)
+        }
+        cards = {card.name: card for card in CATALOG.all()}
         changes: list[Change] = []
         seen: set[str] = set()
         for index, entry in enumerate(entries):
@@ -139,6 +184,8 @@ class ModelSection:
             fields, found = model_entry_parse(entry, path=path)
             if not found and fields["name"] in seen:
                 found.append(f"{path}.name: {fields['name']!r} appears twice in models")
+            if not found and fields.get("replacement") and fields["replacement"] not in known:
+                found.append(f"{path}.replacement: unknown model {fields['replacement']!r}")
             problems.extend(found)
             if found:
                 continue
@@ -238,7 +285,7 @@ class ProviderSection:
     order = 20
 
     def existing_names(self) -> set[str]:
-        return set(Provider.objects.values_list("name", flat=True))
+        return {entry_key(slug, name) for slug, name in Provider.objects.values_list("organization__slug", "name")}
 
     def export(self) -> list[dict[str, Any]]:
         rows = []
@@ -275,7 +322,7 @@ class ProviderSection:
             problems=problems,
         )
         orgs = {org.slug: org for org in Organization.objects.filter(slug__in={v["organization"] for _, v in parsed})}
-        existing = {p.name: p for p in Provider.objects.select_related("organization")}
+        existing = {_provider_key(p): p for p in Provider.objects.select_related("organization")}
         changes: list[Change] = []
         for path, values in parsed:
             name, slug = values.pop("name"), values.pop("organization")
@@ -283,30 +330,28 @@ class ProviderSection:
             if slug and organization is None:
                 problems.append(f"{path}.organization: unknown organization {slug!r}")
                 continue
-            provider = existing.get(name)
+            key = entry_key(slug, name)
+            provider = existing.get(key)
             if provider is None:
                 run = _bind(_provider_create, name=name, organization=organization, fields=values)
-                changes.append(Change(self.name, name, CREATE, run=run))
-                continue
-            if provider.organization_id != (organization.id if organization else None):
-                problems.append(f"{path}.organization: a provider cannot move between organizations")
+                changes.append(Change(self.name, key, CREATE, run=run))
                 continue
             # Credential-like headers never leave the database, so a file keeps them as they are.
             values["extra_headers"] = {**values["extra_headers"], **_split_headers(provider.extra_headers or {})[1]}
             current = {key: getattr(provider, key) for key in values}
             changed = _changed(current, values)
             if changed:
-                run = _bind(_provider_update, name=name, fields=changed)
-                changes.append(Change(self.name, name, UPDATE, tuple(sorted(changed)), run=run))
+                run = _bind(_provider_update, key=key, fields=changed)
+                changes.append(Change(self.name, key, UPDATE, tuple(sorted(changed)), run=run))
             else:
-                changes.append(Change(self.name, name, UNCHANGED))
+                changes.append(Change(self.name, key, UNCHANGED))
         if context.prune:
-            declared = context.declared(self.name)
-            for name, provider in sorted(existing.items()):
-                if name not in declared:
+            declared = declared_keys(context, self.name)
+            for key, provider in sorted(existing.items()):
+                if key not in declared:
                     count = provider.deployments.count()
                     detail = (f"delete with {count} deployment{'s' if count != 1 else ''}",)
-                    changes.append(Change(self.name, name, PRUNE, detail, run=_bind(_provider_delete, name=name)))
+                    changes.append(Change(self.name, key, PRUNE, detail, run=_bind(_provider_delete, key=key)))
         return changes
 
 
@@ -318,129 +363,56 @@ def _provider_create(*, name: str, organization: Organization | None, fields: di
         services.provider_update(provider=provider, is_active=False)
 
 
-def _provider_update(*, name: str, fields: dict) -> None:
-    services.provider_update(provider=Provider.objects.get(name=name), **fields)
+def _provider_key(provider: Provider) -> str:
+    return entry_key(provider.organization.slug if provider.organization_id else None, provider.name)
 
 
-def _provider_delete(*, name: str) -> None:
-    services.provider_delete(provider=Provider.objects.get(name=name))
+def _split_key(key: str) -> tuple[str | None, str]:
+    """(organization slug or None, name) of a key; a shared name may itself contain '/'."""
+    if "/" in key:
+        slug, name = key.split("/", 1)
+        if Organization.objects.filter(slug=slug).exists():
+            return slug, name
+    return None, key
 
 
-# --------------------------------------------------------------------------- deployments
+def provider_get(key: str) -> Provider:
+    slug, name = _split_key(key)
+    return (
+        Provider.objects.get(name=name, organization__slug=slug)
+        if slug
+        else Provider.objects.get(name=name, organization__isnull=True)
+    )
 
 
-def _weight(value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"{value!r} is not a whole number of 0 or more")
-    return value
+def deployment_get(key: str) -> Deployment:
+    """A deployment by its key in config files: `name` (shared) or `<slug>/<name>`."""
+    slug, name = _split_key(key)
+    deployments = Deployment.objects.select_related("provider", "model")
+    if slug:
+        return deployments.get(name=name, organization__slug=slug)
+    return deployments.get(name=name, organization__isnull=True)
 
 
-def _timeout(value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= 3600:
-        raise ValueError(f"{value!r} is not a number of seconds between 0 and 3600")
-    return float(value)
+def _provider_update(*, key: str, fields: dict) -> None:
+    services.provider_update(provider=provider_get(key), **fields)
 
 
-DEPLOYMENT_SPEC: tuple[tuple[str, Any, Callable[[Any], Any]], ...] = (
-    ("model", None, _text(200)),
-    ("provider", None, _text(200)),
-    ("upstream_model", "", _text(200)),  # "": the model's name
-    ("weight", 1, _weight),
-    ("timeout", 120.0, _timeout),
-    ("is_active", True, _flag),
-)
-
-
-class DeploymentSection:
-    name = "deployments"
-    order = 30
-
-    def existing_names(self) -> set[str]:
-        return set(Deployment.objects.values_list("name", flat=True))
-
-    def export(self) -> list[dict[str, Any]]:
-        return [
-            {
-                "name": d.name,
-                "model": d.model.name,
-                "provider": d.provider.name,
-                "upstream_model": d.upstream_model,
-                "weight": d.weight,
-                "timeout": float(d.timeout),
-                "is_active": d.is_active,
-            }
-            for d in Deployment.objects.select_related("model", "provider").order_by("name")
-        ]
-
-    def plan(self, entries: list[Any], *, context: PlanContext, problems: list[str]) -> list[Change]:
-        parsed = _entries_parse(entries, section=self.name, spec=DEPLOYMENT_SPEC, problems=problems)
-        models, providers = context.names_after("models"), context.names_after("providers")
-        existing = {d.name: d for d in Deployment.objects.select_related("model", "provider")}
-        changes: list[Change] = []
-        for path, values in parsed:
-            name = values.pop("name")
-            bad = False
-            if values["model"] not in models:
-                problems.append(f"{path}.model: unknown model {values['model']!r}")
-                bad = True
-            if values["provider"] not in providers:
-                problems.append(f"{path}.provider: unknown provider {values['provider']!r}")
-                bad = True
-            if bad:
-                continue
-            values["upstream_model"] = values["upstream_model"] or values["model"]
-            deployment = existing.get(name)
-            if deployment is None:
-                changes.append(Change(self.name, name, CREATE, run=_bind(_deployment_create, name=name, fields=values)))
-                continue
-            current = {
-                "model": deployment.model.name,
-                "provider": deployment.provider.name,
-                "upstream_model": deployment.upstream_model,
-                "weight": deployment.weight,
-                "timeout": deployment.timeout,
-                "is_active": deployment.is_active,
-            }
-            changed = _changed(current, values)
-            if changed:
-                run = _bind(_deployment_update, name=name, fields=changed)
-                changes.append(Change(self.name, name, UPDATE, tuple(sorted(changed)), run=run))
-            else:
-                changes.append(Change(self.name, name, UNCHANGED))
-        if context.prune:
-            declared = context.declared(self.name)
-            for name in sorted(set(existing) - declared):
-                changes.append(Change(self.name, name, PRUNE, ("delete",), run=_bind(_deployment_delete, name=name)))
-        return changes
-
-
-def _resolve(fields: dict[str, Any]) -> dict[str, Any]:
-    """Model and provider names as rows, looked up when the change runs (they may be new)."""
-    resolved = dict(fields)
-    if "model" in resolved:
-        resolved["model"] = ModelCard.objects.get(name=resolved["model"])
-    if "provider" in resolved:
-        resolved["provider"] = Provider.objects.get(name=resolved["provider"])
-    return resolved
-
-
-def _deployment_create(*, name: str, fields: dict) -> None:
-    resolved = _resolve(fields)
-    is_active = resolved.pop("is_active")
-    deployment = services.deployment_create(name=name, **resolved)
-    if not is_active:
-        services.deployment_update(deployment=deployment, is_active=False)
-
-
-def _deployment_update(*, name: str, fields: dict) -> None:
-    deployment = Deployment.objects.select_related("provider").get(name=name)
-    services.deployment_update(deployment=deployment, **_resolve(fields))
-
-
-def _deployment_delete(*, name: str) -> None:
-    services.deployment_delete(deployment=Deployment.objects.select_related("provider").get(name=name))
+def _provider_delete(*, key: str) -> None:
+    services.provider_delete(provider=provider_get(key))
 
 
 def provider_sections() -> list[ConfigSection]:
     """The registry's sections (declared on the providers AppConfig)."""
-    return [ModelSection(), ProviderSection(), DeploymentSection()]
+    from providers.config_deployments import DeploymentSection
+    from providers.config_facts import compliance_sections
+    from providers.config_org import ModelSettingSection, PrivateModelSection
+
+    return [
+        ModelSection(),
+        PrivateModelSection(),
+        ModelSettingSection(),
+        ProviderSection(),
+        DeploymentSection(),
+        *compliance_sections(),
+    ]

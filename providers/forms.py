@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import forms
 from django.core.exceptions import ValidationError
+from django.db.models import Q
 
 from providers.headers import forward_headers_clean
 from providers.models import CAPABILITIES, Lifecycle, ModelCard, ProviderKind, Tier
@@ -100,6 +101,25 @@ class DeploymentForm(forms.Form):
     )
     weight = forms.IntegerField(min_value=0, initial=1, help_text="Share of traffic among deployments of a model.")
     timeout = forms.FloatField(min_value=0.1, initial=120.0, label="Timeout (seconds)")
+    pinned_version = forms.CharField(
+        max_length=200,
+        required=False,
+        label="Pinned version",
+        help_text="A dated upstream version to send (e.g. gpt-4o-2024-08-06). Empty: follow the alias above.",
+    )
+    skip_health_probe = forms.BooleanField(required=False, label="Leave out of scheduled health probes")
+
+    def clean(self):
+        data = super().clean()
+        data["health_probe"] = not data.pop("skip_health_probe", False)
+        data["pinned_version"] = (data.get("pinned_version") or "").strip()
+        return data
+
+    def __init__(self, *args, organization=None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # The catalog and the organization's own models, never another organization's.
+        mine = Q(organization__isnull=True) | Q(organization=organization)
+        self.fields["model"].queryset = ModelCard.objects.filter(mine).order_by("name")
 
 
 class DeploymentEditForm(DeploymentForm):
@@ -132,17 +152,31 @@ class ModelCardForm(forms.Form):
         help_text="None ticked: chat with streaming.",
     )
     lifecycle = forms.ChoiceField(choices=Lifecycle.choices, initial=Lifecycle.ACTIVE)
+    deprecation_date = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    retirement_date = forms.DateField(
+        required=False,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="From this day /v1 refuses the model and names the replacement.",
+    )
+    replacement = forms.CharField(max_length=200, required=False, help_text="The model to use instead.")
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}))
 
-    def __init__(self, *args, editing: bool = False, **kwargs) -> None:
+    def clean_replacement(self) -> str:
+        from providers.services import replacement_check
+
+        return replacement_check(self.cleaned_data.get("replacement", ""))
+
+    def __init__(self, *args, editing: bool = False, organization=None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        self.organization = organization
         if editing:
             self.fields["name"].disabled = True
             self.fields["name"].help_text = "The name apps send as `model`."
 
     def clean_name(self) -> str:
         name = self.cleaned_data["name"].strip()
-        if not self.fields["name"].disabled and ModelCard.objects.filter(name=name).exists():
+        seen = Q(organization__isnull=True) | Q(organization=self.organization)
+        if not self.fields["name"].disabled and ModelCard.objects.filter(seen, name=name).exists():
             raise forms.ValidationError(f"A model named {name!r} exists already.")
         return name
 

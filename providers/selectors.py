@@ -9,14 +9,40 @@ from django.db.models import Count, Q, QuerySet
 
 from console.models import Organization
 from providers.catalog import CatalogError, catalog_load
-from providers.models import Deployment, ModelCard, Provider
+from providers.models import Deployment, ModelCard, OrganizationModel, Provider
+
+
+def model_list_for(*, organization: Organization | None) -> QuerySet[ModelCard]:
+    """The catalog and the organization's private models (never another organization's)."""
+    mine = Q(organization__isnull=True)
+    if organization is not None:
+        mine |= Q(organization=organization)
+    return ModelCard.objects.filter(mine)
+
+
+def model_settings_for(*, organization: Organization, cards) -> dict[int, OrganizationModel]:
+    """The organization's settings of the given catalog models, by card id (one query)."""
+    ids = [card.id for card in cards]
+    rows = OrganizationModel.objects.filter(organization=organization, model_id__in=ids)
+    return {row.model_id: row for row in rows}
 
 
 def model_list(
-    *, tier: str | None = None, vendor: str | None = None, search: str | None = None, lifecycle: str | None = None
+    *,
+    organization: Organization | None = None,
+    tier: str | None = None,
+    vendor: str | None = None,
+    search: str | None = None,
+    lifecycle: str | None = None,
 ) -> QuerySet[ModelCard]:
-    """Model cards, filtered; `search` matches name, display name, vendor and description."""
-    cards = ModelCard.objects.annotate(deployment_count=Count("deployments"))
+    """Model cards, filtered; `search` matches name, display name, vendor and description.
+
+    Deployments are counted among those the organization can use.
+    """
+    visible = Q(deployments__organization__isnull=True)
+    if organization is not None:
+        visible |= Q(deployments__organization=organization)
+    cards = model_list_for(organization=organization).annotate(deployment_count=Count("deployments", filter=visible))
     if tier:
         cards = cards.filter(tier=tier)
     if vendor:
@@ -52,7 +78,12 @@ def _vendor_names() -> dict[str, str]:
 def vendor_list() -> list[VendorSummary]:
     """Every vendor in the registry with its model count, in one aggregate query."""
     names = _vendor_names()
-    rows = ModelCard.objects.values("vendor").annotate(models=Count("id")).order_by("vendor")
+    rows = (
+        ModelCard.objects.filter(organization__isnull=True)
+        .values("vendor")
+        .annotate(models=Count("id"))
+        .order_by("vendor")
+    )
     # One entry per vendor whatever its spelling (cards written before vendors were normalized).
     counts: dict[str, int] = {}
     for row in rows:

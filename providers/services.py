@@ -6,12 +6,15 @@ process rebuilds its snapshot. Secrets are encrypted here and never returned.
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
 
 from audit.events import audit_record
 from console.models import Organization
@@ -44,11 +47,43 @@ MODEL_FIELDS = (
     "lifecycle",
     "description",
     "source",
+    "deprecation_date",
+    "retirement_date",
+    "replacement",
 )
 
 
 def _actor(user: AbstractBaseUser | None) -> str:
     return getattr(user, "username", "") or "system"
+
+
+def is_operator(user: AbstractBaseUser | None) -> bool:
+    """Platform operators (Django staff) own the catalog and the shared providers."""
+    return bool(user is not None and (getattr(user, "is_staff", False) or getattr(user, "is_superuser", False)))
+
+
+def name_check(
+    model: type[Provider] | type[Deployment], *, name: str, organization_id: int | None, exclude: int | None = None
+) -> None:
+    """Names are unique within an organization together with the shared ones it sees.
+
+    An organization's name may repeat another organization's (neither learns of the
+    other); a shared name, which every organization sees, is checked against all.
+    """
+    taken = model.objects.filter(name=name)
+    if organization_id is not None:
+        taken = taken.filter(Q(organization__isnull=True) | Q(organization_id=organization_id))
+    if exclude is not None:
+        taken = taken.exclude(pk=exclude)
+    if taken.exists():
+        kind = model._meta.verbose_name
+        raise ValidationError({"name": f"A {kind} named {name!r} exists already."})
+
+
+def model_usable_check(*, model: ModelCard, organization_id: int | None) -> None:
+    """A private model is deployed only on its own organization's providers."""
+    if model.organization_id is not None and model.organization_id != organization_id:
+        raise ValidationError({"model": f"Unknown model {model.name!r}."})
 
 
 def vendor_normalize(vendor: str) -> str:
@@ -86,11 +121,35 @@ def _clean_model_fields(fields: dict[str, Any]) -> dict[str, Any]:
         if bad:
             raise ValidationError({"capabilities": f"Unknown capabilities: {', '.join(bad)}."})
         cleaned["capabilities"] = sorted(set(caps))
+    if "replacement" in cleaned:
+        cleaned["replacement"] = str(cleaned["replacement"] or "").strip()
     return cleaned
 
 
+def _lifecycle_check(card: ModelCard) -> None:
+    """Dates in order; a replacement other than the card itself. (That the replacement is
+    in the registry is checked where it is entered — console, API, config file — since a
+    config file may create both in one apply.)"""
+    if card.deprecation_date and card.retirement_date and card.retirement_date < card.deprecation_date:
+        raise ValidationError({"retirement_date": "The retirement date cannot come before the deprecation date."})
+    if card.replacement and card.replacement == card.name:
+        raise ValidationError({"replacement": "A model cannot replace itself."})
+
+
+def replacement_check(replacement: str) -> str:
+    """A replacement must name a model of the registry ("" : none)."""
+    replacement = (replacement or "").strip()
+    if replacement and not ModelCard.objects.filter(name=replacement).exists():
+        raise ValidationError(f"No model named {replacement!r} in the registry.")
+    return replacement
+
+
 def model_card_upsert(*, name: str, actor: AbstractBaseUser | None = None, **fields: Any) -> tuple[ModelCard, bool]:
-    """Create or update a model card by name; returns (card, created)."""
+    """Create or update a card of the operator's catalog by name; returns (card, created).
+
+    Callers check that the actor is a platform operator (`is_operator`); an
+    organization's own models go through `private_model_upsert`.
+    """
     name = name.strip()
     if not name:
         raise ValidationError({"name": "A model needs a name."})
@@ -98,14 +157,17 @@ def model_card_upsert(*, name: str, actor: AbstractBaseUser | None = None, **fie
     # A card created without capabilities is a chat model that streams, not one that refuses every chat.
     defaults = {**cleaned, "capabilities": cleaned.get("capabilities") or sorted(DEFAULT_CAPABILITIES)}
     with transaction.atomic():
-        card, created = ModelCard.objects.get_or_create(name=name, defaults=defaults)
+        card, created = ModelCard.objects.get_or_create(name=name, organization=None, defaults=defaults)
         if not created:
             changed = [field for field, value in cleaned.items() if getattr(card, field) != value]
             if not changed:
                 return card, False
             for field in changed:
                 setattr(card, field, cleaned[field])
+            _lifecycle_check(card)
             card.save()
+        else:
+            _lifecycle_check(card)
         audit_record(action="model.create" if created else "model.update", actor=_actor(actor), target=name)
     change_publish(topic="catalog", ref=f"model:{name}")
     return card, created
@@ -113,7 +175,8 @@ def model_card_upsert(*, name: str, actor: AbstractBaseUser | None = None, **fie
 
 def model_card_bulk_upsert(rows: list[dict[str, Any]], *, source: str = "import") -> tuple[int, int]:
     """Insert or update many cards in a few queries (price imports of thousands)."""
-    existing = {card.name: card for card in ModelCard.objects.filter(name__in=[r["name"] for r in rows])}
+    names = [r["name"] for r in rows]
+    existing = {card.name: card for card in ModelCard.objects.filter(name__in=names, organization__isnull=True)}
     to_create, to_update = [], []
     fields_seen: set[str] = set()
     for row in rows:
@@ -163,8 +226,7 @@ def provider_create(
 ) -> Provider:
     _check_provider(kind, base_url)
     forward = forward_headers_clean(forward_headers)
-    if Provider.objects.filter(name=name).exists():
-        raise ValidationError({"name": f"A provider named {name!r} exists already."})
+    name_check(Provider, name=name, organization_id=organization.id if organization else None)
     with transaction.atomic():
         provider = Provider.objects.create(
             name=name,
@@ -198,8 +260,8 @@ def provider_update(
         raise ValidationError(f"Cannot change {', '.join(sorted(unknown))}.")
     if "forward_headers" in fields:
         fields = {**fields, "forward_headers": forward_headers_clean(fields["forward_headers"])}
-    if "name" in fields and Provider.objects.filter(name=fields["name"]).exclude(pk=provider.pk).exists():
-        raise ValidationError({"name": f"A provider named {fields['name']!r} exists already."})
+    if "name" in fields:
+        name_check(Provider, name=fields["name"], organization_id=provider.organization_id, exclude=provider.pk)
     for field, value in fields.items():
         setattr(provider, field, value)
     _check_provider(provider.kind, provider.base_url)
@@ -254,11 +316,13 @@ def deployment_create(
     timeout: float = 120.0,
     ttft_timeout: float | None = None,
     stream_idle_timeout: float | None = None,
+    pinned_version: str = "",
+    health_probe: bool = True,
     actor: AbstractBaseUser | None = None,
 ) -> Deployment:
     name = name or f"{model.name}@{provider.name}"
-    if Deployment.objects.filter(name=name).exists():
-        raise ValidationError({"name": f"A deployment named {name!r} exists already."})
+    name_check(Deployment, name=name, organization_id=provider.organization_id)
+    model_usable_check(model=model, organization_id=provider.organization_id)
     if weight < 0:
         raise ValidationError({"weight": "The weight cannot be negative."})
     if timeout <= 0:
@@ -274,6 +338,8 @@ def deployment_create(
             timeout=timeout,
             ttft_timeout=ttft_timeout,
             stream_idle_timeout=stream_idle_timeout,
+            pinned_version=(pinned_version or "").strip(),
+            health_probe=health_probe,
         )
         audit_record(
             action="deployment.create",
@@ -297,12 +363,18 @@ def deployment_update(*, deployment: Deployment, actor: AbstractBaseUser | None 
         "is_active",
         "model",
         "provider",
+        "pinned_version",
+        "health_probe",
     }
     unknown = set(fields) - allowed
     if unknown:
         raise ValidationError(f"Cannot change {', '.join(sorted(unknown))}.")
-    if "name" in fields and Deployment.objects.filter(name=fields["name"]).exclude(pk=deployment.pk).exists():
-        raise ValidationError({"name": f"A deployment named {fields['name']!r} exists already."})
+    provider_after = fields.get("provider", deployment.provider)
+    if "name" in fields or "provider" in fields:
+        name = fields.get("name", deployment.name)
+        name_check(Deployment, name=name, organization_id=provider_after.organization_id, exclude=deployment.pk)
+    if "model" in fields or "provider" in fields:
+        model_usable_check(model=fields.get("model", deployment.model), organization_id=provider_after.organization_id)
     for field, value in fields.items():
         setattr(deployment, field, value)
     if deployment.weight < 0 or deployment.timeout <= 0:
@@ -328,3 +400,20 @@ def deployment_delete(*, deployment: Deployment, actor: AbstractBaseUser | None 
         deployment.delete()
         audit_record(action="deployment.delete", organization_id=org_id, actor=_actor(actor), target=name)
     change_publish(topic="catalog", ref=f"deployment:{name}")
+
+
+def lifecycle_dates_apply(*, today: date) -> list[str]:
+    """Move cards whose deprecation or retirement date has come to that lifecycle."""
+    moved: list[str] = []
+    due = ModelCard.objects.exclude(lifecycle=Lifecycle.RETIRED).filter(
+        Q(retirement_date__lte=today) | Q(deprecation_date__lte=today, lifecycle=Lifecycle.ACTIVE)
+    )
+    for card in due:
+        state = Lifecycle.RETIRED if card.retirement_date and card.retirement_date <= today else Lifecycle.DEPRECATED
+        with transaction.atomic():
+            ModelCard.objects.filter(pk=card.pk).update(lifecycle=state, updated_at=timezone.now())
+            audit_record(action="model.update", actor="system", target=card.name, data={"lifecycle": state.value})
+        moved.append(card.name)
+    if moved:
+        change_publish(topic="catalog", ref="lifecycle")
+    return moved

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from providers import views
+from providers import facts_views, views, views_org
 
 app_name = "providers"
 
@@ -9,6 +9,7 @@ urlpatterns = [
     path("models/new/", views.model_create, name="model-create"),
     path("models/<int:pk>/edit/", views.model_edit, name="model-edit"),
     path("models/<int:pk>/lifecycle/", views.model_lifecycle, name="model-lifecycle"),
+    path("models/<int:pk>/organization/", views_org.model_organization, name="model-organization"),
     path("providers/", views.provider_list, name="provider-list"),
     path("providers/new/", views.provider_create, name="provider-create"),
     path("providers/<int:pk>/", views.provider_detail, name="provider-detail"),
@@ -19,4 +20,8 @@ urlpatterns = [
     path("deployments/", views.deployment_list, name="deployment-list"),
     path("deployments/<int:pk>/edit/", views.deployment_edit, name="deployment-edit"),
     path("deployments/<int:pk>/delete/", views.deployment_delete, name="deployment-delete"),
+    path("models/<int:pk>/facts/", facts_views.model_facts, name="model-facts"),
+    path("providers/<int:pk>/facts/", facts_views.provider_facts, name="provider-facts"),
+    path("deployments/<int:pk>/facts/", facts_views.deployment_facts, name="deployment-facts"),
+    path("certifications/", facts_views.certifications, name="certifications"),
 ]

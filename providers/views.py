@@ -1,6 +1,8 @@
 """Console pages for the model registry, providers and deployments.
 
-The registry is a global catalog everyone reads. Providers belong to an
+The registry is the operator's global catalog everyone reads and only platform
+operators (staff) change; an organization's owners and admins add private models
+and set its prices and visibility of catalog models (`providers.views_org`). Providers belong to an
 organization or are shared (no organization): an organization's owners and admins
 manage its own providers and their deployments; shared ones are managed by
 superusers. Secrets are write-only: forms never pre-fill them.
@@ -30,7 +32,16 @@ from providers.forms import (
     ProviderForm,
 )
 from providers.models import DEFAULT_CAPABILITIES, Deployment, Lifecycle, ModelCard, Provider
-from providers.selectors import deployment_list_for, deployments_filter, model_list, provider_list_for, vendor_list
+from providers.selectors import (
+    deployment_list_for,
+    deployments_filter,
+    model_list,
+    model_list_for,
+    model_settings_for,
+    provider_list_for,
+    vendor_list,
+)
+from providers.services_org import private_model_upsert
 
 MODELS_PER_PAGE = 25
 DEPLOYMENTS_PER_PAGE = 25
@@ -44,8 +55,24 @@ def _provider_or_404(request: HtmxHttpRequest, pk: int) -> Provider:
 
 
 def is_operator(request: HtmxHttpRequest) -> bool:
-    """Platform staff (the people running this Gatehouse) manage the shared providers."""
-    return bool(request.user.is_staff or request.user.is_superuser)
+    """Platform staff (the people running this Gatehouse) manage the catalog and the shared providers."""
+    return services.is_operator(request.user)
+
+
+CATALOG_OPERATORS_ONLY = (
+    "The model catalog is managed by the platform operator; set your organization's prices and "
+    "visibility of a model from its row in the registry."
+)
+
+
+def _card_for_edit(request: HtmxHttpRequest, pk: int) -> ModelCard:
+    """A catalog card (operators) or one of the organization's private models (owners, admins)."""
+    card = get_object_or_404(model_list_for(organization=request.organization), pk=pk)
+    if card.organization_id is None and not is_operator(request):
+        raise PermissionDenied(CATALOG_OPERATORS_ONLY)
+    if card.organization_id is not None and not is_manager(request):
+        raise PermissionDenied("Owners and admins manage the organization's private models.")
+    return card
 
 
 def _can_edit(request: HtmxHttpRequest, provider: Provider) -> bool:
@@ -71,13 +98,21 @@ def model_registry(request: HtmxHttpRequest) -> HttpResponse:
     filters = ModelFilterForm(request.GET, vendors=vendors)
     values = filters.cleaned_data if filters.is_valid() else {}
     models = model_list(
+        organization=request.organization,
         tier=values.get("tier", ""),
         vendor=values.get("vendor", ""),
         search=values.get("search", "").strip(),
         lifecycle=values.get("lifecycle", ""),
     )
     page = Paginator(models, MODELS_PER_PAGE).get_page(request.GET.get("page"))
-    context = {"filters": filters, "page": page, "filtered": any(values.values()), "can_manage": is_manager(request)}
+    context = {
+        "filters": filters,
+        "page": page,
+        "filtered": any(values.values()),
+        "can_manage": is_manager(request),
+        "can_operate": is_operator(request),
+        "settings": model_settings_for(organization=request.organization, cards=page.object_list),
+    }
     return render_page(request, "providers/model_list.html", "model-results", context)
 
 
@@ -94,67 +129,90 @@ MODEL_FIELDS_EDITABLE = (
     "operator_priced",
     "capabilities",
     "lifecycle",
+    "deprecation_date",
+    "retirement_date",
+    "replacement",
     "description",
 )
 
 
-@manager_required
+@organization_required
 @require_http_methods(["GET", "POST"])
 def model_create(request: HtmxHttpRequest) -> HttpResponse:
-    form = ModelCardForm(request.POST or None)
+    """Operators add to the catalog; with `?private=1` owners and admins add a private model."""
+    private = request.GET.get("private") == "1" or not is_operator(request)
+    if private and not is_manager(request):
+        raise PermissionDenied("Owners and admins add the organization's private models.")
+    form = ModelCardForm(request.POST or None, organization=request.organization)
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
         name = data.pop("name")
         try:
-            card, _ = services.model_card_upsert(name=name, actor=request.user, source="manual", **data)
+            if private:
+                card, _ = private_model_upsert(organization=request.organization, name=name, actor=request.user, **data)
+            else:
+                card, _ = services.model_card_upsert(name=name, actor=request.user, source="manual", **data)
         except ValidationError as exc:
             form_error_apply(form, exc)
         else:
             messages.success(request, f"Model {card.name} added to the registry.")
             return redirect("providers:model-edit", pk=card.pk)
-    return render(request, "providers/model_form.html", {"form": form, "card": None})
+    return render(request, "providers/model_form.html", {"form": form, "card": None, "private": private})
 
 
-@manager_required
+@organization_required
 @require_http_methods(["GET", "POST"])
 def model_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    card = get_object_or_404(ModelCard, pk=pk)
+    card = _card_for_edit(request, pk)
     initial = {"name": card.name, **{field: getattr(card, field) for field in MODEL_FIELDS_EDITABLE}}
-    form = ModelCardForm(request.POST or None, initial=initial, editing=True)
+    form = ModelCardForm(request.POST or None, initial=initial, editing=True, organization=request.organization)
     if request.method == "POST" and form.is_valid():
         data = {field: form.cleaned_data[field] for field in MODEL_FIELDS_EDITABLE}
         if not data["capabilities"]:
             data["capabilities"] = list(DEFAULT_CAPABILITIES)
         try:
-            services.model_card_upsert(name=card.name, actor=request.user, **data)
+            _card_save(request, card, data)
         except ValidationError as exc:
             form_error_apply(form, exc)
         else:
             messages.success(request, f"Model {card.name} saved.")
             return redirect("providers:model-edit", pk=card.pk)
-    deployments = card.deployments.select_related("provider").order_by("name")
+    deployments = deployment_list_for(organization=request.organization).filter(model=card).order_by("name")
     return render(
         request,
         "providers/model_form.html",
-        {"form": form, "card": card, "deployments": deployments, "lifecycles": Lifecycle.choices},
+        {
+            "form": form,
+            "card": card,
+            "deployments": deployments,
+            "lifecycles": Lifecycle.choices,
+            "private": card.organization_id is not None,
+        },
     )
 
 
-@manager_required
+def _card_save(request: HtmxHttpRequest, card: ModelCard, data: dict) -> None:
+    if card.organization_id is None:
+        services.model_card_upsert(name=card.name, actor=request.user, **data)
+    else:
+        private_model_upsert(organization=request.organization, name=card.name, actor=request.user, **data)
+
+
+@organization_required
 @require_http_methods(["GET", "POST"])
 def model_lifecycle(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     """Move a model to active, deprecated or retired; retiring asks first (requests for it stop)."""
-    card = get_object_or_404(ModelCard, pk=pk)
+    card = _card_for_edit(request, pk)
     form = LifecycleForm(request.POST if request.method == "POST" else request.GET)
     if not form.is_valid():
         messages.error(request, "Choose active, deprecated or retired.")
         return redirect("providers:model-edit", pk=card.pk)
     target = form.cleaned_data["lifecycle"]
     if request.method == "POST":
-        services.model_card_upsert(name=card.name, actor=request.user, lifecycle=target)
+        _card_save(request, card, {"lifecycle": target})
         messages.success(request, f"Model {card.name} is now {Lifecycle(target).label.lower()}.")
         return redirect("providers:model-edit", pk=card.pk)
-    count = card.deployments.count()
+    count = deployment_list_for(organization=request.organization).filter(model=card).count()
     consequences = {
         Lifecycle.RETIRED: f"Requests for {card.name} are refused from now on; its {count} deployment"
         f"{'s' if count != 1 else ''} stay but take no traffic.",
@@ -307,7 +365,9 @@ def deployment_list(request: HtmxHttpRequest) -> HttpResponse:
 def deployment_create(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     provider = _provider_or_404(request, pk)
     _require_edit(request, provider)
-    form = DeploymentForm(request.POST or None, initial={"weight": 1, "timeout": 120.0})
+    form = DeploymentForm(
+        request.POST or None, initial={"weight": 1, "timeout": 120.0}, organization=request.organization
+    )
     if request.method == "POST" and form.is_valid():
         try:
             deployment = services.deployment_create(provider=provider, actor=request.user, **form.cleaned_data)
@@ -336,8 +396,10 @@ def deployment_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         "weight": deployment.weight,
         "timeout": deployment.timeout,
         "is_active": deployment.is_active,
+        "pinned_version": deployment.pinned_version,
+        "skip_health_probe": not deployment.health_probe,
     }
-    form = DeploymentEditForm(request.POST or None, initial=initial)
+    form = DeploymentEditForm(request.POST or None, initial=initial, organization=request.organization)
     if request.method == "POST" and form.is_valid():
         data = dict(form.cleaned_data)
         data["upstream_model"] = data["upstream_model"] or data["model"].name

@@ -17,12 +17,13 @@ from typing import Any
 
 from console.models import Organization
 from gatehouse.config import CREATE, PRUNE, UNCHANGED, UPDATE, Change, PlanContext
-from providers.models import Deployment
+from providers.config import deployment_get, entry_key, keys_after
 from routing.models import DeploymentPolicy, PolicyState, PolicyVersion
 from routing.policy.document import PolicyError, policy_empty, policy_normalize
 from routing.services import deployment_policy_reset, deployment_policy_set, policy_propose
 
 POLICY_KEYS = ("settings", "data_classes", "detectors", "routes", "rules", "matrix")
+OPTIONAL_KEYS = ("requirements",)  # written only when set, like the canonical document
 
 
 def _bind(function: Callable[..., Any], **kwargs: Any) -> Callable[[], Any]:
@@ -52,7 +53,9 @@ class RoutingPolicySection:
         rows = []
         live = PolicyVersion.objects.filter(state=PolicyState.LIVE).select_related("organization")
         for version in sorted(live, key=lambda v: v.organization.slug):
-            rows.append({"name": version.organization.slug, **{key: version.document[key] for key in POLICY_KEYS}})
+            row = {"name": version.organization.slug, **{key: version.document[key] for key in POLICY_KEYS}}
+            row.update({key: version.document[key] for key in OPTIONAL_KEYS if version.document.get(key)})
+            rows.append(row)
         return rows
 
     def plan(self, entries: list[Any], *, context: PlanContext, problems: list[str]) -> list[Change]:
@@ -88,7 +91,11 @@ class RoutingPolicySection:
             if current is not None and current.document == document:
                 changes.append(Change(self.name, slug, UNCHANGED))
                 continue
-            detail = tuple(key for key in POLICY_KEYS if current is None or current.document[key] != document[key])
+            detail = tuple(
+                key
+                for key in POLICY_KEYS + OPTIONAL_KEYS
+                if current is None or current.document.get(key) != document.get(key)
+            )
             run = _bind(_apply_policy, slug=slug, document=document, summary="Applied from a config file")
             changes.append(Change(self.name, slug, CREATE if current is None else UPDATE, detail, run=run))
         if context.prune:
@@ -120,25 +127,27 @@ class DeploymentPolicySection:
     order = 35
 
     def existing_names(self) -> set[str]:
-        return set(DeploymentPolicy.objects.values_list("deployment__name", flat=True))
+        return {_key(p) for p in DeploymentPolicy.objects.select_related("deployment__organization")}
 
     def export(self) -> list[dict[str, Any]]:
         return [
             {
-                "name": p.deployment.name,
+                "name": _key(p),
                 "failure_threshold": p.failure_threshold,
                 "failure_window": float(p.failure_window),
                 "cooldown": float(p.cooldown),
             }
-            for p in DeploymentPolicy.objects.select_related("deployment").order_by("deployment__name")
+            for p in DeploymentPolicy.objects.select_related("deployment__organization").order_by(
+                "deployment__name", "deployment__organization__slug"
+            )
         ]
 
     def plan(self, entries: list[Any], *, context: PlanContext, problems: list[str]) -> list[Change]:
         if not isinstance(entries, list):
             problems.append("deployment_policies: expected a list of entries")
             return []
-        deployments = context.names_after("deployments")
-        existing = {p.deployment.name: p for p in DeploymentPolicy.objects.select_related("deployment")}
+        deployments = keys_after(context, "deployments")
+        existing = {_key(p): p for p in DeploymentPolicy.objects.select_related("deployment__organization")}
         changes: list[Change] = []
         seen: set[str] = set()
         for index, entry in enumerate(entries):
@@ -179,13 +188,18 @@ class DeploymentPolicySection:
         return changes
 
 
+def _key(policy: DeploymentPolicy) -> str:
+    """The deployment as config files name it: `name`, or `<organization slug>/<name>`."""
+    deployment = policy.deployment
+    return entry_key(deployment.organization.slug if deployment.organization_id else None, deployment.name)
+
+
 def _breaker_apply(*, name: str, values: dict[str, Any]) -> None:
-    deployment = Deployment.objects.select_related("provider").get(name=name)
-    deployment_policy_set(deployment=deployment, **values)
+    deployment_policy_set(deployment=deployment_get(name), **values)
 
 
 def _breaker_drop(*, name: str) -> None:
-    deployment_policy_reset(deployment=Deployment.objects.select_related("provider").get(name=name))
+    deployment_policy_reset(deployment=deployment_get(name))
 
 
 def config_sections() -> list:

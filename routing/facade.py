@@ -27,6 +27,7 @@ __all__ = [
     "gateway_open",
     "key_context",
     "models",
+    "models_approved",
     "request_context",
 ]
 
@@ -51,3 +52,32 @@ def request_context(
     return RequestContext.new(
         gateway, key, endpoint=endpoint, headers={k.lower(): v for k, v in (headers or {}).items()}
     )
+
+
+def route_propose_for_review(*, organization, actor, route: dict, summary: str = "") -> int:
+    """Propose adding (or replacing) a route as a new policy version that stays pending until
+    a second owner or admin approves it, whatever the policy's settings. Returns its number;
+    raises django's ValidationError for a route the policy refuses."""
+    from routing.selectors import policy_document, policy_head
+    from routing.services import route_put
+
+    name = str(route.get("name") or "")
+    exists = any(r.get("name") == name for r in policy_document(policy_head(organization=organization))["routes"])
+    replaces = name if exists else ""
+    version = route_put(
+        organization=organization, actor=actor, route=route, replaces=replaces, review=True, summary=summary
+    )
+    return version.number
+
+
+def models_approved(gateway: Gateway, *, organization_id: int, names: list[str], data_class: str) -> set[str]:
+    """Which of `names` (models or routes) have a deployment the organization's compliance
+    matrix approves for `data_class`, from the gateway's snapshot (no query): the
+    workspace's picker offers only those for a conversation's class."""
+    policy = gateway.snapshots.routing.policy(organization_id)
+    approved = set()
+    for name in names:
+        route = policy.destination(name)
+        if route is not None and route.compliant(data_class):
+            approved.add(name)
+    return approved

@@ -8,9 +8,11 @@ module-level state. The ASGI lifespan makes one and stops it (draining what is
 buffered); management commands, Celery tasks and tests make their own.
 
 Database work never shares a thread with other database work of a different
-kind: key lookups and snapshot rebuilds run in `executors.db`, usage writes in
-`executors.writer` (one thread: batches are written in order), so a slow batch
-write can never delay a key lookup or an admission.
+kind: key lookups and snapshot rebuilds run in `executors.db`, the change-feed
+poll in `executors.poller`, usage writes in `executors.writer` (one thread:
+batches are written in order), so a slow batch write can never delay a key lookup
+or an admission. The writer and the poller run every fraction of a second and keep
+their connection between jobs; the other pools give theirs back after each job.
 """
 
 from __future__ import annotations
@@ -29,17 +31,18 @@ import httpx
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import close_old_connections, connections
-from httpx_aiohttp import AiohttpTransport
 
 from audit.facade import LedgerBuffer, ledger_write
 from budgets.facade import SYSTEM_CLOCK, Budgets, SettableClock, Telemetry, UsageSink, budget_settings
 from console.authlimit import auth_limiter_build
 from console.changes import RESYNC, Change, ChangeFeed, ChangeFeedSettings
 from console.keycache import KeyCache, KeyCacheSettings
+from gatehouse.db import connections_repair
 from guardrails.facade import Guard, review_enqueue
 from providers.facade import CatalogSnapshot, catalog_build
 from routing.engine.snapshot import RoutingSnapshot, routing_build
 from routing.engine.state import RoutingState, routing_state_from_settings
+from routing.upstream import upstream_client
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -80,9 +83,10 @@ class Executors:
         self.db = ThreadPoolExecutor(max_workers=db_threads, thread_name_prefix="gatehouse-db")
         self.keys = ThreadPoolExecutor(max_workers=key_threads, thread_name_prefix="gatehouse-keys")
         self.writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gatehouse-writer")
+        self.poller = ThreadPoolExecutor(max_workers=1, thread_name_prefix="gatehouse-poller")
 
     def shutdown(self) -> None:
-        for pool in (self.db, self.keys, self.writer):
+        for pool in (self.db, self.keys, self.writer, self.poller):
             pool.shutdown(wait=True, cancel_futures=False)
 
 
@@ -94,6 +98,13 @@ def _in_thread(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return fn(*args, **kwargs)
     finally:
         connections.close_all()
+
+
+def _keeping_connection(fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Run a job on the writer or the poller thread, each of which keeps its connection
+    between jobs (closed by `Gateway.stop`); a broken one is replaced before the next."""
+    connections_repair()
+    return fn(*args, **kwargs)
 
 
 def _log_failure(future) -> None:
@@ -167,6 +178,10 @@ class Gateway:
         self._tasks: list[asyncio.Task] = []
         self._starting: asyncio.Future | None = None
         self._stopped = False
+        # Background jobs can be paused (`pause_background`): tests empty the database
+        # between cases, and a job writing at that moment would race the emptying.
+        self._paused = False
+        self._busy = 0
 
     # -- life cycle ------------------------------------------------------------------------
 
@@ -185,9 +200,7 @@ class Gateway:
         await self.budgets.start()
 
     def _new_http_client(self) -> httpx.AsyncClient:
-        limit = self.conf.upstream_max_connections
-        limits = httpx.Limits(max_connections=limit, max_keepalive_connections=limit, keepalive_expiry=30)
-        return httpx.AsyncClient(transport=AiohttpTransport(limits=limits), timeout=self.conf.default_timeout)
+        return upstream_client(max_connections=self.conf.upstream_max_connections, timeout=self.conf.default_timeout)
 
     async def ready(self) -> Gateway:
         """Start on first use (servers that send no lifespan events); later calls cost one check."""
@@ -228,6 +241,9 @@ class Gateway:
             ]
             if self.changes.config.redis_url:
                 self._tasks.append(asyncio.create_task(self.changes.listen(self.apply_changes)))
+            probe = settings.GATEHOUSE["HEALTH_PROBE"]
+            if probe["enabled"]:
+                self._tasks.append(asyncio.create_task(self._every(probe["interval"], self.probe_deployments)))
 
     async def stop(self) -> None:
         """Stop the loops and write everything still buffered; safe to call twice."""
@@ -251,6 +267,9 @@ class Gateway:
         closing = getattr(self.auth_limiter, "aclose", None)
         if closing is not None:
             await closing()
+        await self.writer(self.telemetry.shutdown)  # what OpenTelemetry still holds goes out
+        await self.writer(connections.close_all)  # the connections these two threads kept
+        await self.poller(connections.close_all)
         self.executors.shutdown()
         # Work the budget engine ran through asgiref's shared thread: give that connection back too.
         await sync_to_async(connections.close_all)()
@@ -261,6 +280,9 @@ class Gateway:
         failing = ""
         while True:
             await asyncio.sleep(interval)
+            if self._paused:
+                continue
+            self._busy += 1
             try:
                 await job()
             except asyncio.CancelledError:
@@ -273,6 +295,8 @@ class Gateway:
                 if failing:
                     logger.info("background job %s recovered", job.__name__)
                     failing = ""
+            finally:
+                self._busy -= 1
 
     # -- blocking work in the gateway's own threads -------------------------------------------
 
@@ -284,12 +308,19 @@ class Gateway:
     async def writer(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         """Run a blocking write of buffered records, in order, on the writer thread."""
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self.executors.writer, partial(_in_thread, fn, *args, **kwargs))
+        return await loop.run_in_executor(self.executors.writer, partial(_keeping_connection, fn, *args, **kwargs))
+
+    async def poller(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a blocking read of the change feed on the poller thread."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executors.poller, partial(_keeping_connection, fn, *args, **kwargs))
 
     # -- background jobs -----------------------------------------------------------------------
 
     async def poll_changes(self) -> None:
-        await self.apply_changes(await self.db(self.changes.poll))
+        # On a thread of its own that keeps its connection: four polls a second would
+        # otherwise each open one (on SQLite a file open and its PRAGMAs).
+        await self.apply_changes(await self.poller(self.changes.poll))
 
     async def apply_changes(self, events: list[Change]) -> None:
         """Act on changes (from the poll or Redis): each arrives exactly once per process."""
@@ -339,6 +370,14 @@ class Gateway:
             except Exception:
                 logger.exception("renewing the holds of running requests failed; trying again")
 
+    async def probe_deployments(self) -> list:
+        """One round of health probes (docs/model-governance.md); one process per round
+        probes each deployment when the routing state is shared."""
+        from routing.probe import probe_round
+
+        probe = settings.GATEHOUSE["HEALTH_PROBE"]
+        return await probe_round(self, timeout=probe["timeout"], claim_ttl=probe["interval"] * 0.9)
+
     async def _budgets_tick(self) -> None:
         await self.budgets.tick()
 
@@ -365,6 +404,16 @@ class Gateway:
         """Write now what the background loops would write soon: usage, settlements, holds."""
         await self.flush_usage()
         await self.budgets.tick()
+
+    async def pause_background(self) -> None:
+        """Stop starting background jobs and wait for the running ones to end (tests
+        empty the database between cases); `resume_background` starts them again."""
+        self._paused = True
+        while self._busy:
+            await asyncio.sleep(0.01)
+
+    async def resume_background(self) -> None:
+        self._paused = False
 
     # -- from other threads (tests, management commands) ---------------------------------------
 

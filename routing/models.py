@@ -108,3 +108,21 @@ class RoutingInstall(models.Model):
 
     def __str__(self) -> str:
         return self.namespace
+
+
+class DeploymentProbe(models.Model):
+    """The last scheduled health probe of one deployment (written once per probe round)."""
+
+    deployment_id = models.BigIntegerField(unique=True)
+    ok = models.BooleanField(null=True, help_text="None: inconclusive (rate limited, or refused the probe itself).")
+    status = models.PositiveSmallIntegerField(default=0)
+    latency_ms = models.FloatField(default=0)
+    error = models.CharField(max_length=300, blank=True)
+    failures = models.PositiveIntegerField(default=0, help_text="Failed probes in a row.")
+    checked_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["deployment_id"]
+
+    def __str__(self) -> str:
+        return f"probe of deployment {self.deployment_id}"

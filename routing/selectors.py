@@ -51,8 +51,10 @@ def deployments_visible(*, organization: Organization) -> QuerySet[Deployment]:
     ).select_related("model", "provider")
 
 
-def model_names() -> set[str]:
-    return set(ModelCard.objects.exclude(lifecycle=Lifecycle.RETIRED).values_list("name", flat=True))
+def model_names(*, organization: Organization | None = None) -> set[str]:
+    """The catalog's models and the organization's private ones (not retired)."""
+    seen = Q(organization__isnull=True) | Q(organization=organization) if organization else Q(organization__isnull=True)
+    return set(ModelCard.objects.filter(seen).exclude(lifecycle=Lifecycle.RETIRED).values_list("name", flat=True))
 
 
 def deployment_policy_for(*, deployment: Deployment) -> DeploymentPolicy:
@@ -85,3 +87,42 @@ def deployment_recent_stats(*, deployment_ids: list[int], minutes: int = 15) -> 
             "latency_ms": row["latency"],
         }
     return stats
+
+
+def route_reachable_models(*, organization_id: int, **_: Any) -> dict[str, list[str]]:
+    """Per route of the organization's live policy, every model a request on it could be
+    answered by: its targets (a deployment counts as its model), the routes it falls back
+    to and its cascade layers, followed transitively. Answers `gatehouse.signals.route_models`."""
+    version = PolicyVersion.objects.filter(organization_id=organization_id, state=PolicyState.LIVE).first()
+    if version is None:
+        return {}
+    routes = {r["name"]: r for r in version.document.get("routes") or () if isinstance(r, dict) and r.get("name")}
+    deployment_models = dict(
+        Deployment.objects.filter(
+            Q(provider__organization__isnull=True) | Q(provider__organization_id=organization_id)
+        ).values_list("name", "model__name")
+    )
+
+    def reach(name: str, seen: set[str]) -> set[str]:
+        route = routes.get(name)
+        if route is None:  # a fallback or layer may name a model instead of a route
+            return {name} if name not in seen else set()
+        if name in seen:
+            return set()
+        seen.add(name)
+        found: set[str] = set()
+        for target in route.get("targets") or ():
+            if target.get("model"):
+                found.add(target["model"])
+            elif target.get("deployment") in deployment_models:
+                found.add(deployment_models[target["deployment"]])
+        for fallback in route.get("fallbacks") or ():
+            found |= reach(fallback.get("route") or "", seen)
+        for layer in route.get("layers") or ():
+            if layer.get("model"):
+                found.add(layer["model"])
+            elif layer.get("route"):
+                found |= reach(layer["route"], seen)
+        return found
+
+    return {name: sorted(m for m in reach(name, set()) if m) for name in routes}

@@ -23,10 +23,12 @@ from django.utils import timezone
 from audit.events import audit_record
 from console.models import MANAGER_ROLES, Membership, Organization
 from console.services import change_publish
+from providers.facade import certification_vocabulary
 from providers.models import Deployment
 from routing.models import DeploymentPolicy, PolicyState, PolicyVersion
 from routing.policy.document import PolicyError, policy_normalize
 from routing.policy.references import policy_references
+from routing.policy.requirements import certifications_named
 from routing.selectors import deployments_visible, model_names, policy_document, policy_head, policy_live
 
 
@@ -51,10 +53,14 @@ def policy_validate(*, organization: Organization, document: Any) -> dict[str, A
     except PolicyError as exc:
         raise ValidationError(exc.problems) from None
     deployments = set(deployments_visible(organization=organization).values_list("name", flat=True))
-    models = model_names()
+    models = model_names(organization=organization)
     problems = policy_references(
         normalized, model_exists=models.__contains__, deployment_exists=deployments.__contains__
     )
+    named = certifications_named(normalized.get("requirements"))
+    if named:
+        known = {slug for slug, _ in certification_vocabulary(organization_id=organization.id)}
+        problems += [f"requirements: {slug!r} is not in the certification vocabulary" for slug in sorted(named - known)]
     if problems:
         raise ValidationError(problems)
     return normalized
@@ -94,10 +100,13 @@ def policy_propose(
     rollback_of: int | None = None,
     bypass_approval: bool = False,
     author_name: str = "",
+    review: bool = False,
 ) -> PolicyVersion:
     """Record a new version; live at once unless the live policy requires approval.
 
-    `bypass_approval` is for operators applying a reviewed config file.
+    `bypass_approval` is for operators applying a reviewed config file; `review` keeps
+    the version pending for a second owner or admin whatever the settings (proposals
+    made by the gateway itself, such as an evaluation's recommended route).
     """
     normalized = policy_validate(organization=organization, document=document)
     Organization.objects.select_for_update().filter(pk=organization.pk).first()
@@ -106,7 +115,7 @@ def policy_propose(
         raise ValidationError("Nothing changed: the document equals the current head version.")
     live = policy_live(organization=organization)
     number = (PolicyVersion.objects.filter(organization=organization).aggregate(n=Max("number"))["n"] or 0) + 1
-    needs_approval = bool(live and live.document["settings"]["require_approval"]) and not bypass_approval
+    needs_approval = (bool(live and live.document["settings"]["require_approval"]) or review) and not bypass_approval
     version = PolicyVersion.objects.create(
         organization=organization,
         number=number,
@@ -208,11 +217,12 @@ def policy_edit(
     actor: AbstractBaseUser | None,
     summary: str,
     change: Callable[[dict[str, Any]], None],
+    review: bool = False,
 ) -> PolicyVersion:
     """Apply `change` to a copy of the head document and propose the result."""
     document = policy_document(policy_head(organization=organization))
     change(document)
-    return policy_propose(organization=organization, actor=actor, document=document, summary=summary)
+    return policy_propose(organization=organization, actor=actor, document=document, summary=summary, review=review)
 
 
 def _index(items: list[dict[str, Any]], name: str) -> int:
@@ -245,7 +255,13 @@ def _remove(items: list[dict[str, Any]], name: str, *, kind: str) -> None:
 
 
 def route_put(
-    *, organization: Organization, actor: AbstractBaseUser | None, route: dict[str, Any], replaces: str = ""
+    *,
+    organization: Organization,
+    actor: AbstractBaseUser | None,
+    route: dict[str, Any],
+    replaces: str = "",
+    review: bool = False,
+    summary: str = "",
 ) -> PolicyVersion:
     """Create a route, or replace the route named `replaces` (renames follow into rules and fallbacks)."""
     name = str(route.get("name") or "").strip()
@@ -256,7 +272,8 @@ def route_put(
             _rename_destination(document, replaces, name)
 
     verb = "Edit" if replaces else "Add"
-    return policy_edit(organization=organization, actor=actor, summary=f"{verb} route {name}", change=change)
+    summary = summary or f"{verb} route {name}"
+    return policy_edit(organization=organization, actor=actor, summary=summary, change=change, review=review)
 
 
 def _rename_destination(document: dict[str, Any], old: str, new: str) -> None:
@@ -349,6 +366,23 @@ def matrix_set(
     verb = "Approve" if approved else "Withdraw"
     return policy_edit(
         organization=organization, actor=actor, summary=f"{verb} {subject} for {data_class}", change=change
+    )
+
+
+def requirements_set(
+    *, organization: Organization, actor: AbstractBaseUser | None, data_class: str, requirements: list[str]
+) -> PolicyVersion:
+    """Replace one data class's attribute rules (an empty list removes them)."""
+
+    def change(document: dict[str, Any]) -> None:
+        if data_class not in {c["name"] for c in document["data_classes"]}:
+            raise ValidationError(f"Unknown data class {data_class!r}.")
+        section = dict(document.get("requirements") or {})
+        section[data_class] = [text for text in requirements if text.strip()]
+        document["requirements"] = {cls: texts for cls, texts in section.items() if texts}
+
+    return policy_edit(
+        organization=organization, actor=actor, summary=f"Set the requirements of {data_class}", change=change
     )
 
 

@@ -15,6 +15,7 @@ urlpatterns = [
     path("matrix/", policy.matrix, name="matrix"),
     path("matrix/toggle/", policy.matrix_toggle, name="matrix-toggle"),
     path("matrix/unlist/", policy.matrix_unlist, name="matrix-unlist"),
+    path("matrix/requirements/", policy.requirements_edit, name="requirements"),
     path("settings/", policy.settings_edit, name="settings"),
     path("history/", policy.history, name="history"),
     path("history/<int:number>/", policy.version_detail, name="version-detail"),

@@ -14,14 +14,30 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def start(env: dict[str, str], tmp_path) -> subprocess.CompletedProcess:
+    return start_with(env, tmp_path, "print('started')")
+
+
+def production_env(**override: str) -> dict[str, str]:
+    """A production configuration that starts (on SQLite, allowed explicitly)."""
+    return {
+        "GATEHOUSE_ENV": "production",
+        "SECRET_KEY": "k3Y-q" * 12,
+        "GATEHOUSE_ENCRYPTION_KEYS": Fernet.generate_key().decode(),
+        "GATEHOUSE_ALLOWED_HOSTS": "gateway.example.com",
+        "GATEHOUSE_ALLOW_SQLITE": "true",
+        **override,
+    }
+
+
+def start_with(env: dict[str, str], tmp_path, script: str) -> subprocess.CompletedProcess:
+    """Run `script` in a fresh process whose settings come from `env` alone."""
     base = {k: v for k, v in os.environ.items() if not k.startswith(("GATEHOUSE_", "DATABASE_URL", "SECRET_KEY"))}
     base["GATEHOUSE_DATA_DIR"] = str(tmp_path)
     return subprocess.run(
         [
             sys.executable,
             "-c",
-            "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='gatehouse.settings'; "
-            "django.setup(); print('started')",
+            "import django, os; os.environ['DJANGO_SETTINGS_MODULE']='gatehouse.settings'; django.setup(); " + script,
         ],
         cwd=ROOT,
         env={**base, **env},

@@ -11,11 +11,12 @@ DEFAULTS = {
     "HISTORY_MESSAGES": 40,  # earlier turns sent with a new one
     "MAX_MESSAGE_CHARS": 20000,
     "TAG": "workspace",
-    "UPLOAD_MAX_BYTES": 2_000_000,  # larger files are refused (ingestion runs inline)
+    "UPLOAD_MAX_BYTES": 2_000_000,  # larger files are refused
     "CHUNK_CHARS": 900,
     "CHUNK_OVERLAP": 150,
     "RETRIEVE_CHUNKS": 4,
     "EMBED_BATCH": 64,
+    "RETRIEVAL_CACHE_BASES": 8,  # knowledge base indexes kept in memory per process
 }
 
 
@@ -30,6 +31,7 @@ class WorkspaceConf:
     chunk_overlap: int
     retrieve_chunks: int
     embed_batch: int
+    retrieval_cache_bases: int
 
 
 def workspace_conf() -> WorkspaceConf:
@@ -44,4 +46,5 @@ def workspace_conf() -> WorkspaceConf:
         chunk_overlap=int(values["CHUNK_OVERLAP"]),
         retrieve_chunks=int(values["RETRIEVE_CHUNKS"]),
         embed_batch=int(values["EMBED_BATCH"]),
+        retrieval_cache_bases=int(values["RETRIEVAL_CACHE_BASES"]),
     )

@@ -38,6 +38,24 @@ class PersonaForm(forms.Form):
         required=False, help_text="Comma-separated; empty offers every model the member's key may use."
     )
     temperature = forms.DecimalField(min_value=0, max_value=2, max_digits=3, decimal_places=2, required=False)
+    knowledge_base = forms.ModelChoiceField(queryset=None, required=False, empty_label="No knowledge base")
+    data_class = forms.ChoiceField(
+        choices=[("", "The member chooses")] + list(DataClass.choices), required=False, label="Data class"
+    )
+    teams = forms.ModelMultipleChoiceField(
+        queryset=None, required=False, help_text="None: shared with the whole organization."
+    )
+    private = forms.BooleanField(required=False, label="Private (only you see it)")
+
+    def __init__(self, *args, organization=None, manager: bool = True, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        from workspace.models import KnowledgeBase
+
+        self.fields["knowledge_base"].queryset = KnowledgeBase.objects.filter(organization=organization)
+        self.fields["teams"].queryset = organization.teams.all() if organization is not None else None
+        if not manager:  # a member's persona is always private
+            del self.fields["teams"]
+            del self.fields["private"]
 
     def clean_allowed_models(self) -> list[str]:
         return _model_list(self.cleaned_data["allowed_models"])
@@ -48,7 +66,13 @@ class SettingsForm(forms.Form):
     allowed_models = forms.CharField(
         required=False, help_text="Comma-separated; empty offers every model the member's key may use."
     )
-    retention_days = forms.IntegerField(min_value=0, max_value=36500, help_text="0 keeps conversations forever.")
+    retention_days = forms.IntegerField(
+        min_value=0,
+        max_value=36500,
+        help_text="Conversations without activity for this many days are deleted (daily job); 0 keeps them forever.",
+    )
+    uploads_allowed = forms.BooleanField(required=False, label="Members may upload documents to knowledge bases")
+    private_personas = forms.BooleanField(required=False, label="Members may create private personas")
 
     def clean_allowed_models(self) -> list[str]:
         return _model_list(self.cleaned_data["allowed_models"])
@@ -60,4 +84,4 @@ class KnowledgeBaseForm(forms.Form):
 
 
 class UploadForm(forms.Form):
-    file = forms.FileField(help_text=".txt, .md or .pdf")
+    file = forms.FileField(help_text=".txt, .md, .html or .pdf (also .csv, .json, .log)")

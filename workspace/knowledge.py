@@ -1,18 +1,18 @@
-"""Knowledge bases: read uploads, cut them into chunks, embed them through the pipeline,
-and find the chunks closest to a question (cosine similarity plus keyword overlap).
+"""Knowledge bases: read uploads, cut them into chunks and embed them through the pipeline
+(in a Celery task, `workspace.tasks.document_ingest_task`), and the prompt that carries the
+chunks retrieval found (`workspace/retrieval.py`).
 
-Vectors are stored as float32 bytes per chunk and compared in memory with numpy, which
-suits knowledge bases of a few thousand chunks (see docs/workspace.md)."""
+Vectors are stored as float32 bytes per chunk; retrieval keeps each knowledge base's
+matrix in memory (see docs/workspace.md)."""
 
 from __future__ import annotations
 
 import io
 import re
-from dataclasses import dataclass
+from html.parser import HTMLParser
 from typing import Any
 
 import numpy as np
-from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -20,11 +20,11 @@ from django.db import transaction
 from console.models import Membership, Organization
 from routing.facade import Gateway, embeddings, key_context, request_context
 from workspace.conf import workspace_conf
-from workspace.models import Chunk, Document, DocumentStatus, KnowledgeBase
+from workspace.models import Chunk, Document, DocumentStatus, KnowledgeBase, new_version
+from workspace.retrieval import Hit
 
-TEXT_SUFFIXES = (".txt", ".md", ".markdown")
-WORD = re.compile(r"[a-z0-9]{3,}")
-COSINE_WEIGHT = 0.6  # the rest is keyword overlap
+TEXT_SUFFIXES = (".txt", ".md", ".markdown", ".csv", ".json", ".log")
+HTML_SUFFIXES = (".html", ".htm")
 
 
 # ---- reading and chunking -------------------------------------------------------------------
@@ -45,16 +45,54 @@ def upload_text(*, name: str, data: bytes) -> str:
             text = "\n\n".join(page.extract_text() or "" for page in reader.pages)
         except (PdfReadError, ValueError, KeyError) as exc:
             raise ValidationError({"file": f"The PDF could not be read ({exc})."}) from exc
-    elif lower.endswith(TEXT_SUFFIXES):
+    elif lower.endswith(TEXT_SUFFIXES + HTML_SUFFIXES):
         try:
             text = data.decode("utf-8-sig")
         except UnicodeDecodeError as exc:
             raise ValidationError({"file": "The file is not UTF-8 text."}) from exc
+        if lower.endswith(HTML_SUFFIXES):
+            text = html_text(text)
     else:
-        raise ValidationError({"file": "Upload a .txt, .md or .pdf file."})
+        raise ValidationError({"file": "Upload a .txt, .md, .html or .pdf file (or .csv, .json, .log)."})
     if not text.strip():
         raise ValidationError({"file": "The file holds no text."})
     return text
+
+
+class _HtmlText(HTMLParser):
+    """The visible text of an HTML page, one paragraph per block element."""
+
+    SKIP = {"script", "style", "head", "template", "noscript"}
+    BLOCKS = {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "section", "article", "pre"}
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.skipping = 0
+
+    def handle_starttag(self, tag: str, attrs: Any) -> None:
+        if tag in self.SKIP:
+            self.skipping += 1
+        elif tag in self.BLOCKS:
+            self.parts.append("\n\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in self.SKIP and self.skipping:
+            self.skipping -= 1
+        elif tag in self.BLOCKS:
+            self.parts.append("\n\n")
+
+    def handle_data(self, data: str) -> None:
+        if not self.skipping:
+            self.parts.append(data)
+
+
+def html_text(markup: str) -> str:
+    parser = _HtmlText()
+    parser.feed(markup)
+    parser.close()
+    paragraphs = (" ".join(p.split()) for p in re.split(r"\n\s*\n", "".join(parser.parts)))
+    return "\n\n".join(p for p in paragraphs if p)
 
 
 def chunk_text(text: str, *, size: int, overlap: int) -> list[str]:
@@ -120,9 +158,16 @@ def knowledge_base_delete(*, knowledge_base: KnowledgeBase, actor: AbstractBaseU
     knowledge_base.delete()
 
 
-def document_create(*, knowledge_base: KnowledgeBase, actor: AbstractBaseUser, name: str, data: bytes) -> Document:
-    """The document and its chunks, not yet embedded (`document_ingest` embeds them)."""
-    _member(knowledge_base.organization, actor)
+def document_create(
+    *, knowledge_base: KnowledgeBase, actor: AbstractBaseUser, name: str, data: bytes, key_id: int | None = None
+) -> Document:
+    """The document and its chunks, pending; with `key_id`, its embedding is queued (a
+    Celery task, after the commit) with that workspace key."""
+    from workspace.selectors import workspace_settings
+
+    membership = _member(knowledge_base.organization, actor)
+    if not workspace_settings(organization=knowledge_base.organization).uploads_allowed and not membership.can_manage:
+        raise PermissionDenied("Uploading documents is turned off in this organization.")
     text = upload_text(name=name, data=data)
     conf = workspace_conf()
     pieces = chunk_text(text, size=conf.chunk_chars, overlap=conf.chunk_overlap)
@@ -134,32 +179,53 @@ def document_create(*, knowledge_base: KnowledgeBase, actor: AbstractBaseUser, n
             Chunk(document=document, knowledge_base=knowledge_base, ordinal=i, text=piece)
             for i, piece in enumerate(pieces)
         )
+        if key_id is not None:
+            from workspace.tasks import document_ingest_task
+
+            transaction.on_commit(lambda: document_ingest_task.delay(document.pk, key_id))
     return document
+
+
+def _index_changed(knowledge_base_id: int) -> None:
+    """Retrieval caches (in every process) rebuild this knowledge base's index."""
+    KnowledgeBase.objects.filter(pk=knowledge_base_id).update(index_version=new_version())
 
 
 def document_delete(*, document: Document, actor: AbstractBaseUser) -> None:
     membership = _member(document.knowledge_base.organization, actor)
     if not membership.can_manage and document.uploaded_by_id != actor.pk:
         raise PermissionDenied("Only its uploader, owners and admins delete a document.")
-    document.delete()
+    with transaction.atomic():
+        document.delete()
+        _index_changed(document.knowledge_base_id)
 
 
 def _document_texts(document_id: int) -> tuple[str, list[tuple[int, str]]]:
     document = Document.objects.select_related("knowledge_base").get(pk=document_id)
+    Document.objects.filter(pk=document_id).update(status=DocumentStatus.PENDING, error="", chunks_done=0)
     rows = list(Chunk.objects.filter(document_id=document_id).order_by("ordinal").values_list("id", "text"))
     return document.knowledge_base.embedding_model, rows
 
 
-def _document_vectors_store(document_id: int, vectors: dict[int, bytes]) -> None:
+def _document_vectors_store(document_id: int, vectors: dict[int, bytes], done: int) -> None:
+    """One batch of vectors, and the progress shown on the knowledge base's page."""
     with transaction.atomic():
-        chunks = list(Chunk.objects.filter(document_id=document_id))
+        chunks = list(Chunk.objects.filter(pk__in=list(vectors)))
         for chunk in chunks:
             chunk.vector = vectors[chunk.pk]
         Chunk.objects.bulk_update(chunks, ["vector"], batch_size=200)
-        Document.objects.filter(pk=document_id).update(status=DocumentStatus.READY, error="")
+        Document.objects.filter(pk=document_id).update(chunks_done=done)
 
 
-def _document_fail(document_id: int, error: str) -> None:
+def _document_ready(document_id: int) -> None:
+    with transaction.atomic():
+        updated = Document.objects.filter(pk=document_id).update(status=DocumentStatus.READY, error="")
+        knowledge_base_id = Document.objects.filter(pk=document_id).values_list("knowledge_base_id", flat=True).first()
+        if updated and knowledge_base_id:
+            _index_changed(knowledge_base_id)
+
+
+def document_fail(document_id: int, error: str) -> None:
     Document.objects.filter(pk=document_id).update(status=DocumentStatus.FAILED, error=error[:500])
 
 
@@ -168,7 +234,7 @@ async def embed(gateway: Gateway, *, key_id: int, model: str, texts: list[str]) 
     ValidationError with the gateway's reason when refused."""
     key = await key_context(gateway, key_id=key_id)
     if key is None:
-        raise ValidationError("The workspace key is not valid.")
+        raise ValidationError("The workspace key is not valid (revoked or expired).")
     ctx = request_context(gateway, key, endpoint="embeddings", headers={"x-gatehouse-tags": workspace_conf().tag})
     reply = await embeddings(gateway, ctx, {"model": model, "input": texts})
     if not reply.ok:
@@ -179,81 +245,26 @@ async def embed(gateway: Gateway, *, key_id: int, model: str, texts: list[str]) 
 
 
 async def document_ingest(gateway: Gateway, *, document_id: int, key_id: int) -> Document:
-    """Embed a document's chunks in batches; the document ends ready or failed with the reason."""
+    """Embed a document's chunks in batches, storing each batch and the progress; the
+    document ends ready, or failed with the reason."""
     model, rows = await gateway.db(_document_texts, document_id)
     batch = workspace_conf().embed_batch
-    vectors: dict[int, bytes] = {}
     try:
         for start in range(0, len(rows), batch):
             part = rows[start : start + batch]
             found = await embed(gateway, key_id=key_id, model=model, texts=[text for _, text in part])
             if len(found) != len(part):
                 raise ValidationError("The embeddings model answered a different number of vectors.")
-            vectors.update((chunk_id, vector_bytes(vector)) for (chunk_id, _), vector in zip(part, found, strict=True))
+            vectors = {chunk_id: vector_bytes(vector) for (chunk_id, _), vector in zip(part, found, strict=True)}
+            await gateway.db(_document_vectors_store, document_id, vectors, start + len(part))
     except ValidationError as exc:
-        await gateway.db(_document_fail, document_id, " ".join(exc.messages))
+        await gateway.db(document_fail, document_id, " ".join(exc.messages))
     else:
-        await gateway.db(_document_vectors_store, document_id, vectors)
+        await gateway.db(_document_ready, document_id)
     return await gateway.db(Document.objects.get, pk=document_id)
 
 
-# ---- retrieval ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True, slots=True)
-class Hit:
-    chunk_id: int
-    document: str
-    ordinal: int
-    text: str
-    score: float
-
-
-def _words(text: str) -> set[str]:
-    return set(WORD.findall(text.lower()))
-
-
-def chunk_scores(
-    texts: list[str], vectors: list[np.ndarray] | None, *, query: str, vector: list[float] | None
-) -> np.ndarray:
-    """Each chunk's score: cosine similarity to the query's embedding (when there is one)
-    blended with the share of the query's words the chunk contains."""
-    words = _words(query)
-    keyword = np.array([len(words & _words(t)) / len(words) if words else 0.0 for t in texts], dtype="f4")
-    if vector is None or vectors is None:
-        return keyword
-    q = np.asarray(vector, dtype="f4")
-    dims = q.shape[0]
-    matrix = np.stack([v if v.shape == (dims,) else np.zeros(dims, "f4") for v in vectors])
-    norms = np.linalg.norm(matrix, axis=1) * (np.linalg.norm(q) or 1.0)
-    cosine = np.divide(matrix @ q, norms, out=np.zeros(len(texts), dtype="f4"), where=norms > 0)
-    return COSINE_WEIGHT * cosine + (1 - COSINE_WEIGHT) * keyword
-
-
-def knowledge_search(*, knowledge_base_id: int, query: str, vector: list[float] | None, limit: int) -> list[Hit]:
-    """The best chunks for `query`: cosine similarity of the embeddings (when the query could
-    be embedded) blended with the share of the query's words each chunk contains."""
-    rows = list(
-        Chunk.objects.filter(knowledge_base_id=knowledge_base_id, document__status=DocumentStatus.READY)
-        .select_related("document")
-        .only("id", "ordinal", "text", "vector", "document__name")
-    )
-    if not rows:
-        return []
-    vectors = [vector_of(r.vector) for r in rows] if vector is not None else None
-    score = chunk_scores([r.text for r in rows], vectors, query=query, vector=vector)
-    order = np.argsort(-score)[:limit]
-    return [
-        Hit(
-            chunk_id=rows[i].pk,
-            document=rows[i].document.name,
-            ordinal=rows[i].ordinal,
-            text=rows[i].text,
-            score=float(score[i]),
-        )
-        for i in order
-        if score[i] > 0
-    ]
+# ---- retrieval (workspace/retrieval.py) -------------------------------------------------------
 
 
 def knowledge_prompt(hits: list[Hit]) -> tuple[str, list[dict[str, Any]]]:
@@ -266,15 +277,13 @@ def knowledge_prompt(hits: list[Hit]) -> tuple[str, list[dict[str, Any]]]:
     for n, hit in enumerate(hits, start=1):
         lines.append(f"[{n}] ({hit.document}, part {hit.ordinal + 1})\n{hit.text}")
         citations.append(
-            {"n": n, "document": hit.document, "ordinal": hit.ordinal, "excerpt": hit.text[:200], "score": hit.score}
+            {
+                "n": n,
+                "chunk": hit.chunk_id,
+                "document": hit.document,
+                "ordinal": hit.ordinal,
+                "excerpt": hit.text[:200],
+                "score": round(hit.score, 4),
+            }
         )
     return "\n\n".join(lines), citations
-
-
-def users_key_id(*, organization_id: int, user_id: int) -> int:
-    """The member's workspace key id (issued if needed)."""
-    from workspace.services import workspace_key_ensure
-
-    organization = Organization.objects.get(pk=organization_id)
-    user = get_user_model().objects.get(pk=user_id)
-    return workspace_key_ensure(organization=organization, user=user).api_key_id

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import uuid
 from decimal import Decimal
 
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
-from console.models import ApiKey, DataClass, Organization
+from console.models import ApiKey, DataClass, Organization, Team
+
+
+def new_version() -> str:
+    return uuid.uuid4().hex
 
 
 class WorkspaceSettings(models.Model):
@@ -18,6 +23,8 @@ class WorkspaceSettings(models.Model):
     enabled = models.BooleanField(default=True)
     allowed_models = models.JSONField(default=list, blank=True, help_text="Empty means every model of the key.")
     retention_days = models.PositiveIntegerField(default=0, help_text="0 keeps conversations forever.")
+    uploads_allowed = models.BooleanField(default=True, help_text="Members may upload documents.")
+    private_personas = models.BooleanField(default=False, help_text="Members may create personas only they see.")
     updated_at = models.DateTimeField(default=timezone.now)
 
     def __str__(self) -> str:
@@ -40,7 +47,8 @@ class WorkspaceKey(models.Model):
 
 
 class Persona(models.Model):
-    """An administrator's starting point for conversations, shared with the organization."""
+    """A starting point for conversations: an administrator's, shared with the organization
+    (no teams) or with some teams; or a member's private one (`owner`), when allowed."""
 
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="personas")
     name = models.CharField(max_length=120)
@@ -49,6 +57,14 @@ class Persona(models.Model):
     default_model = models.CharField(max_length=200, blank=True)
     allowed_models = models.JSONField(default=list, blank=True, help_text="Empty means every model of the key.")
     temperature = models.DecimalField(max_digits=3, decimal_places=2, null=True, blank=True)
+    knowledge_base = models.ForeignKey(
+        "KnowledgeBase", null=True, blank=True, on_delete=models.SET_NULL, related_name="personas"
+    )
+    data_class = models.CharField(max_length=32, choices=DataClass.choices, blank=True)
+    teams = models.ManyToManyField(Team, blank=True, related_name="workspace_personas")
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE, related_name="workspace_personas"
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -66,6 +82,8 @@ class KnowledgeBase(models.Model):
     name = models.CharField(max_length=120)
     description = models.CharField(max_length=300, blank=True)
     embedding_model = models.CharField(max_length=200, default="text-embedding-3-small")
+    # Changes whenever its set of ready chunks changes; retrieval caches compare it.
+    index_version = models.CharField(max_length=32, default=new_version)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -92,6 +110,7 @@ class Document(models.Model):
     status = models.CharField(max_length=16, choices=DocumentStatus.choices, default=DocumentStatus.PENDING)
     error = models.CharField(max_length=500, blank=True)
     chunk_count = models.PositiveIntegerField(default=0)
+    chunks_done = models.PositiveIntegerField(default=0)  # embedded so far (progress)
     uploaded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -162,6 +181,7 @@ class Message(models.Model):
     cost = models.DecimalField(max_digits=20, decimal_places=10, default=Decimal(0))
     error_code = models.CharField(max_length=64, blank=True)
     stopped = models.BooleanField(default=False)
+    ttft_ms = models.PositiveIntegerField(null=True, blank=True)  # time to the first token
     citations = models.JSONField(default=list, blank=True)  # [{"n", "document", "ordinal", "excerpt"}]
     created_at = models.DateTimeField(default=timezone.now)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -10,7 +11,7 @@ from django.core.paginator import Page, Paginator
 from django.db.models import Q, QuerySet
 
 from console.models import Organization
-from workspace.models import Conversation, MemoryFact, MessageKind, Persona, WorkspaceSettings
+from workspace.models import Conversation, MemoryFact, MessageKind, Persona, WorkspaceKey, WorkspaceSettings
 
 PAGE_SIZE = 25
 
@@ -19,6 +20,32 @@ def workspace_settings(*, organization: Organization) -> WorkspaceSettings:
     """The organization's settings, or the defaults (unsaved) when it has none."""
     found = WorkspaceSettings.objects.filter(organization=organization).first()
     return found or WorkspaceSettings(organization=organization)
+
+
+def workspace_key_of(*, organization: Organization, user: AbstractBaseUser) -> WorkspaceKey | None:
+    """The member's live workspace key, without issuing one (pages read; only a POST issues)."""
+    return (
+        WorkspaceKey.objects.filter(organization=organization, user=user, api_key__revoked_at__isnull=True)
+        .select_related("api_key")
+        .first()
+    )
+
+
+def personas_for(*, organization: Organization, user: AbstractBaseUser) -> QuerySet[Persona]:
+    """The personas a member may use: shared with the organization (no teams), shared with
+    one of their teams, or their own private ones."""
+    shared = Q(owner__isnull=True) & (Q(teams__isnull=True) | Q(teams__members=user))
+    return Persona.objects.filter(organization=organization).filter(shared | Q(owner=user)).distinct().order_by("name")
+
+
+def personas_managed(*, organization: Organization, user: AbstractBaseUser) -> QuerySet[Persona]:
+    """What owners and admins see on the personas page: every shared persona and their own."""
+    return (
+        Persona.objects.filter(organization=organization)
+        .filter(Q(owner__isnull=True) | Q(owner=user))
+        .prefetch_related("teams")
+        .order_by("name")
+    )
 
 
 def model_allowlist(*, organization: Organization, persona: Persona | None = None) -> set[str] | None:
@@ -69,6 +96,26 @@ def memory_prompt(*, organization: Organization, user: AbstractBaseUser, budget_
         used += cost
         lines.append(f"- {text}")
     return "\n".join([header, *lines]) if lines else ""
+
+
+SUGGEST = re.compile(
+    r"\b(?P<fact>(?:my (?:name|role|job|team|title|company|time ?zone|language) is"
+    r"|i (?:prefer|work (?:at|on|in|as)|am based in|live in)|call me)\s+[^.!?\n]{2,120})",
+    re.IGNORECASE,
+)
+
+
+def memory_suggestion(*, organization: Organization, user: AbstractBaseUser, text: str) -> str:
+    """A fact about the member their message states ("my role is …", "I prefer …"), offered
+    to remember; '' when there is none or it is remembered already. Never saved here."""
+    found = SUGGEST.search(text)
+    if found is None:
+        return ""
+    fact = " ".join(found.group("fact").split())
+    fact = fact[0].upper() + fact[1:]
+    if memory_of(organization=organization, user=user).filter(text__iexact=fact).exists():
+        return ""
+    return fact
 
 
 def conversation_export(*, conversation: Conversation) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Workspace writes: keys, conversations, turns, personas, memory, settings."""
+"""Workspace writes: keys, conversations, turns, memory, settings (personas: `workspace.personas`)."""
 
 from __future__ import annotations
 
@@ -28,7 +28,13 @@ from workspace.models import (
     WorkspaceKey,
     WorkspaceSettings,
 )
-from workspace.selectors import memory_prompt, model_allowlist, workspace_settings
+from workspace.selectors import (
+    memory_prompt,
+    memory_suggestion,
+    model_allowlist,
+    personas_for,
+    workspace_settings,
+)
 
 DEFAULT_TITLE = "New conversation"
 REMEMBER = re.compile(r"^\s*remember that\s+(?P<fact>.+?)\s*$", re.IGNORECASE | re.DOTALL)
@@ -89,8 +95,12 @@ def conversation_create(
 ) -> Conversation:
     if not workspace_settings(organization=organization).enabled:
         raise PermissionDenied("The workspace is turned off in this organization.")
-    if persona is not None and persona.organization_id != organization.id:
-        raise ValidationError({"persona": "The persona belongs to another organization."})
+    if persona is not None and not personas_for(organization=organization, user=user).filter(pk=persona.pk).exists():
+        raise ValidationError({"persona": "This persona is not shared with you."})
+    if persona is not None:
+        knowledge_base = knowledge_base or persona.knowledge_base
+        if persona.data_class and data_class == DataClass.INTERNAL:
+            data_class = persona.data_class
     if knowledge_base is not None and knowledge_base.organization_id != organization.id:
         raise ValidationError({"knowledge_base": "The knowledge base belongs to another organization."})
     if data_class not in DataClass.values:
@@ -172,6 +182,9 @@ class TurnPlan:
     embedding_model: str = ""
     query: str = ""  # what the knowledge base is searched for
     citations: list[dict[str, Any]] = field(default_factory=list)
+    asked_id: int | None = None  # the stored question
+    remembered: str = ""  # a fact saved because the message asked for it
+    suggestion: str = ""  # a fact the member may accept; never saved without them
 
     @property
     def switching(self) -> bool:
@@ -191,6 +204,7 @@ class TurnOutcome:
     error_code: str = ""
     error_message: str = ""
     stopped: bool = False
+    ttft_ms: int | None = None
 
 
 REASONS = {
@@ -236,9 +250,20 @@ def _history(conversation: Conversation) -> list[dict[str, str]]:
 
 
 def turn_prepare(
-    *, conversation_id: int, user_id: int, content: str = "", model: str = "", regenerate: bool = False
+    *,
+    conversation_id: int,
+    user_id: int,
+    content: str = "",
+    model: str = "",
+    regenerate: bool = False,
+    edit_of: int | None = None,
+    attachment: tuple[str, str] | None = None,
 ) -> TurnPlan:
-    """Check and store the user's side of a turn and build the request (blocking; run in a thread)."""
+    """Check and store the user's side of a turn and build the request (blocking; run in a thread).
+
+    `edit_of` (one of the conversation's own messages) resends an edited question: that
+    message and everything after it leave the thread first (their cost stays counted).
+    `attachment` (file name, its text) is added to the question as a quoted block."""
     user = get_user_model().objects.get(pk=user_id)
     conversation = Conversation.objects.select_related("organization", "persona", "knowledge_base").get(
         pk=conversation_id
@@ -266,15 +291,25 @@ def turn_prepare(
         ).delete()
     else:
         content = content.strip()
+        if attachment is not None:
+            name, text = attachment
+            content = f"{content}\n\nAttached file {name}:\n\n````\n{text.strip()}\n````".strip()
         if not content:
             raise ValidationError({"content": "Write a message first."})
         if len(content) > conf.max_message_chars:
             raise ValidationError({"content": f"A message holds at most {conf.max_message_chars} characters."})
-        Message.objects.create(conversation=conversation, kind=MessageKind.USER, content=content)
+        if edit_of is not None:
+            edited = conversation.messages.filter(pk=edit_of, kind=MessageKind.USER).first()
+            if edited is None:
+                raise ValidationError({"content": "The message to edit is not in this conversation."})
+            conversation.messages.filter(id__gte=edited.pk).delete()
+        plan.asked_id = Message.objects.create(conversation=conversation, kind=MessageKind.USER, content=content).pk
         plan.query = content
         remembered = REMEMBER.match(content)
         if remembered:
-            memory_add(organization=organization, user=user, text=remembered.group("fact"))
+            plan.remembered = memory_add(organization=organization, user=user, text=remembered.group("fact")).text
+        else:
+            plan.suggestion = memory_suggestion(organization=organization, user=user, text=content)
         if conversation.title == DEFAULT_TITLE:
             conversation.title = content.splitlines()[0][:60]
             conversation.save(update_fields=["title"])
@@ -375,6 +410,7 @@ def turn_record(*, plan: TurnPlan, outcome: TurnOutcome) -> list[Message]:
                     completion_tokens=outcome.completion_tokens,
                     cost=outcome.cost,
                     stopped=outcome.stopped,
+                    ttft_ms=outcome.ttft_ms,
                     citations=plan.citations,
                 )
             )
@@ -385,61 +421,6 @@ def turn_record(*, plan: TurnPlan, outcome: TurnOutcome) -> list[Message]:
             total_tokens=F("total_tokens") + outcome.prompt_tokens + outcome.completion_tokens,
         )
     return created
-
-
-# ---- personas -------------------------------------------------------------------------------
-
-
-def _manager(organization: Organization, actor: AbstractBaseUser) -> None:
-    membership = Membership.objects.filter(organization=organization, user=actor).first()
-    if membership is None or not membership.can_manage:
-        raise PermissionDenied("Only owners and admins manage personas and workspace settings.")
-
-
-def persona_save(
-    *,
-    organization: Organization,
-    actor: AbstractBaseUser,
-    name: str,
-    system_prompt: str = "",
-    description: str = "",
-    default_model: str = "",
-    allowed_models: list[str] | None = None,
-    temperature: Decimal | None = None,
-    persona: Persona | None = None,
-) -> Persona:
-    """Create a persona, or update `persona`."""
-    _manager(organization, actor)
-    name = name.strip()
-    if not name:
-        raise ValidationError({"name": "A persona needs a name."})
-    allowed = sorted({m.strip() for m in allowed_models or [] if m.strip()})
-    default_model = default_model.strip()
-    if default_model and allowed and default_model not in allowed:
-        raise ValidationError({"default_model": "The default model must be one of the allowed models."})
-    if temperature is not None and not Decimal(0) <= temperature <= Decimal(2):
-        raise ValidationError({"temperature": "Temperature lies between 0 and 2."})
-    clash = Persona.objects.filter(organization=organization, name=name)
-    if persona is not None:
-        if persona.organization_id != organization.id:
-            raise PermissionDenied("The persona belongs to another organization.")
-        clash = clash.exclude(pk=persona.pk)
-    if clash.exists():
-        raise ValidationError({"name": f"A persona named {name} exists already."})
-    persona = persona or Persona(organization=organization)
-    persona.name = name[:120]
-    persona.description = description.strip()[:300]
-    persona.system_prompt = system_prompt.strip()
-    persona.default_model = default_model
-    persona.allowed_models = allowed
-    persona.temperature = temperature
-    persona.save()
-    return persona
-
-
-def persona_delete(*, persona: Persona, actor: AbstractBaseUser) -> None:
-    _manager(persona.organization, actor)
-    persona.delete()
 
 
 # ---- memory ---------------------------------------------------------------------------------
@@ -468,6 +449,12 @@ def memory_delete(*, fact: MemoryFact) -> None:
     fact.delete()
 
 
+def _manager(organization: Organization, actor: AbstractBaseUser) -> None:
+    membership = Membership.objects.filter(organization=organization, user=actor).first()
+    if membership is None or not membership.can_manage:
+        raise PermissionDenied("Only owners and admins manage personas and workspace settings.")
+
+
 # ---- settings -------------------------------------------------------------------------------
 
 
@@ -478,7 +465,10 @@ def settings_put(
     enabled: bool,
     allowed_models: list[str],
     retention_days: int,
+    uploads_allowed: bool | None = None,
+    private_personas: bool | None = None,
 ) -> WorkspaceSettings:
+    """Set the organization's workspace switches (None leaves a switch as it is)."""
     _manager(organization, actor)
     if retention_days < 0:
         raise ValidationError({"retention_days": "Retention is 0 (forever) or more days."})
@@ -486,6 +476,10 @@ def settings_put(
     setting.enabled = enabled
     setting.allowed_models = sorted({m.strip() for m in allowed_models if m.strip()})
     setting.retention_days = retention_days
+    if uploads_allowed is not None:
+        setting.uploads_allowed = uploads_allowed
+    if private_personas is not None:
+        setting.private_personas = private_personas
     setting.updated_at = timezone.now()
     setting.save()
     return setting

@@ -10,6 +10,7 @@ short-lived gateway.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -20,9 +21,10 @@ from django.core.exceptions import ValidationError
 from budgets.facade import cost_of
 from routing.facade import Gateway, chat_stream, gateway_open, key_context, models, request_context
 from workspace.conf import workspace_conf
-from workspace.knowledge import embed, knowledge_prompt, knowledge_search
+from workspace.knowledge import embed, knowledge_prompt
 from workspace.markdown import markdown_html
 from workspace.models import Message
+from workspace.retrieval import knowledge_search
 from workspace.services import TurnOutcome, TurnPlan, turn_prepare, turn_record
 
 T = TypeVar("T")
@@ -42,6 +44,7 @@ def message_event(message: Message) -> dict[str, Any]:
         "cost": f"{message.cost.normalize():f}",
         "error_code": message.error_code,
         "stopped": message.stopped,
+        "ttft_ms": message.ttft_ms,
         "citations": message.citations,
     }
 
@@ -81,8 +84,12 @@ async def turn_events(
     content: str = "",
     model: str = "",
     regenerate: bool = False,
+    edit_of: int | None = None,
+    attachment: tuple[str, str] | None = None,
 ) -> AsyncIterator[dict[str, Any]]:
-    """Events of one turn: `switch`?, `start`, `delta`*, then `answer` or `refusal`, then `total`.
+    """Events of one turn: `asked` (the stored question), `remembered` or `suggestion` (a fact
+    saved on request, or offered to save), `start`, `delta`*, then `switch`?, `answer` or
+    `refusal`, then `total`.
 
     Closing the iteration early (the reader stopped) keeps what was answered so far."""
     plan: TurnPlan = await gateway.db(
@@ -92,7 +99,15 @@ async def turn_events(
         content=content,
         model=model,
         regenerate=regenerate,
+        edit_of=edit_of,
+        attachment=attachment,
     )
+    if plan.asked_id is not None:
+        yield {"type": "asked", "id": plan.asked_id, "content": plan.query}
+    if plan.remembered:
+        yield {"type": "remembered", "content": plan.remembered}
+    if plan.suggestion:
+        yield {"type": "suggestion", "content": plan.suggestion}
     if plan.refusal is not None:
         yield message_event(plan.refusal)
         yield await _conversation_total(gateway, conversation_id)
@@ -112,6 +127,8 @@ async def turn_events(
     if plan.knowledge_base_id:
         await _add_knowledge(gateway, plan)
     ctx = request_context(gateway, key, endpoint="chat", headers=plan.headers)
+    started = time.perf_counter()
+    first_token: float | None = None
     reply = await chat_stream(gateway, ctx, plan.body)
     headers = reply.headers
     if reply.relay is None:
@@ -144,6 +161,8 @@ async def turn_events(
             for choice in chunk.get("choices") or ():
                 text = (choice.get("delta") or {}).get("content")
                 if text:
+                    if first_token is None:
+                        first_token = time.perf_counter()
                     parts.append(text)
                     yield {"type": "delta", "text": text}
         finished = True
@@ -161,6 +180,7 @@ async def turn_events(
             completion_tokens=usage.completion_tokens if usage else 0,
             cost=_cost(relay_ctx),
             stopped=not finished,
+            ttft_ms=None if first_token is None else round((first_token - started) * 1000),
         )
         if error is not None:
             outcome.status = 400

@@ -48,6 +48,8 @@ def _int(params, name: str, *, required: bool = True, minimum: int = 0) -> int |
         raise ValidationError({name: "Expected a whole number."}) from exc
     if value < minimum:
         raise ValidationError({name: f"Must be at least {minimum}."})
+    if value > 2**63 - 1:
+        raise ValidationError({name: "Too large."})
     return value
 
 

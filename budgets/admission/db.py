@@ -87,8 +87,9 @@ class _Sql:
         self.used = f"SELECT spent_units + held_units FROM {counters} WHERE {where}"  # noqa: S608
         self.hold_insert = (
             f"INSERT INTO {holds} (request_id, organization_id, counters, amount_units, status, late, created_at, "  # noqa: S608
-            "expires_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s)"
+            "expires_at, members) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, '[]')"
         )
+        self.hold_members = f"UPDATE {holds} SET members = %s WHERE request_id = %s"  # noqa: S608
         self.hold_amount = f"SELECT amount_units FROM {holds} WHERE request_id = %s AND status = %s"  # noqa: S608
         self.hold_close = (
             f"UPDATE {holds} SET status = %s, actual_units = %s, settled_at = %s WHERE request_id = %s AND status = %s"  # noqa: S608
@@ -288,6 +289,9 @@ class DatabaseCounters:
                     # The hold expired first (and was released): the cost is still booked.
                     cursor.execute(sql.hold_late, [item.cost_units, at, True, hold.request_id])
                 owned[hold.request_id] = mine
+                if item.members:
+                    members = BudgetHold._meta.get_field("members").get_db_prep_save(list(item.members), connection)
+                    cursor.execute(sql.hold_members, [members, hold.request_id])
                 for ref in hold.counters:
                     if mine:
                         held[ref.ident] += amount

@@ -38,6 +38,7 @@ class LedgerEntry:
     actual_units: int | None = None
     settled_at: datetime | None = None
     late: bool = False
+    members: list[str] | None = None
 
     @property
     def complete(self) -> bool:
@@ -52,6 +53,7 @@ class LedgerEntry:
             "expires_at",
             "actual_units",
             "settled_at",
+            "members",
         ):
             value = getattr(other, name)
             if value is not None:
@@ -92,7 +94,9 @@ class LedgerBuffer:
         )
         self.touch(hold.counters)
 
-    def settled(self, hold: Hold, *, cost_units: int, failed: bool, owned: bool, at: datetime) -> None:
+    def settled(
+        self, hold: Hold, *, cost_units: int, failed: bool, owned: bool, at: datetime, members: tuple[str, ...] = ()
+    ) -> None:
         status = HoldStatus.RELEASED if failed and not cost_units else HoldStatus.SETTLED
         self._add(
             LedgerEntry(
@@ -101,6 +105,7 @@ class LedgerBuffer:
                 actual_units=cost_units,
                 settled_at=at,
                 late=not owned,
+                members=list(members) or None,
             )
         )
         self.touch(hold.counters)
@@ -170,6 +175,7 @@ class LedgerBuffer:
                                 actual_units=entry.actual_units,
                                 settled_at=entry.settled_at,
                                 late=entry.late,
+                                members=entry.members or [],
                             )
                         )
                     elif row is not None:
@@ -200,6 +206,8 @@ def _row_update(row: BudgetHold, entry: LedgerEntry) -> None:
         fields["settled_at"] = entry.settled_at
     if entry.late and not row.late:
         fields["late"] = True
+    if entry.members and entry.members != row.members:
+        fields["members"] = entry.members
     if row.status == HoldStatus.HELD and entry.amount_units is not None and entry.amount_units != row.amount_units:
         fields["amount_units"] = entry.amount_units
     if row.status == HoldStatus.HELD and entry.expires_at is not None and entry.expires_at != row.expires_at:

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
+
+if TYPE_CHECKING:
+    from budgets.admission.leases import Lease
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +85,9 @@ class Admission:
     tokens: int  # tokens charged to them
     headers: tuple[tuple[str, str], ...]
     degraded: bool = False  # admitted without a hold: the store failed and the organization fails open
+    # Admitted within this process's lease (budgets/admission/leases.py): `hold` is then the
+    # request's share of it, which no store has seen.
+    lease: Lease | None = None
 
     @property
     def ok(self) -> bool:
@@ -95,6 +102,7 @@ class Settlement:
     buckets: tuple[tuple[str, int], ...]
     token_delta: int  # tokens charged minus tokens used: given back to the buckets
     at: datetime
+    members: tuple[str, ...] = ()  # a lease's settlement: the requests admitted within it
 
 
 @dataclass(frozen=True, slots=True)

@@ -35,13 +35,21 @@ AMOUNT = {"max_digits": 20, "decimal_places": 10}
 # Budgets and rate limits both have a `scope` with different choices, and the two delivery
 # statuses share one choice set: as schema enums their generated names would collide, so the
 # choices are documented in the description instead.
-@extend_schema_field({"type": "string", "description": "One of: " + ", ".join(Scope.values)})
+@extend_schema_field(
+    {"type": "string", "pattern": f"^({'|'.join(Scope.values)})$", "description": "One of: " + ", ".join(Scope.values)}
+)
 class BudgetScopeField(serializers.ChoiceField):
     def __init__(self, **kwargs) -> None:
         super().__init__(choices=Scope.choices, **kwargs)
 
 
-@extend_schema_field({"type": "string", "description": "One of: " + ", ".join(LimitScope.values)})
+@extend_schema_field(
+    {
+        "type": "string",
+        "pattern": f"^({'|'.join(LimitScope.values)})$",
+        "description": "One of: " + ", ".join(LimitScope.values),
+    }
+)
 class LimitScopeField(serializers.ChoiceField):
     def __init__(self, **kwargs) -> None:
         super().__init__(choices=LimitScope.choices, **kwargs)
@@ -297,7 +305,9 @@ class AlertSettingsOutput(serializers.Serializer):
 
 
 class AlertSettingsIssued(AlertSettingsOutput):
-    webhook_secret = serializers.CharField(help_text="Generated for you when you set a URL without one; shown once.")
+    webhook_secret = serializers.CharField(
+        required=False, help_text="Generated for you when you set a URL without one; shown once (absent otherwise)."
+    )
 
 
 class AlertSettingsInput(serializers.Serializer):
@@ -332,13 +342,16 @@ class AlertSettingsViewSet(ScopedViewSet):
     serializer_class = AlertSettingsOutput
     read_roles = SPEND_READERS
     write_roles = MANAGERS
+    pagination_class = None  # one settings object, not a list
 
     @extend_schema(responses=AlertSettingsOutput, operation_id="budget_alert_settings_get")
     def list(self, request):
         current = AlertSettings.objects.filter(organization=self.organization).first()
         return Response(AlertSettingsOutput(_settings_body(current)).data)
 
-    @extend_schema(request=AlertSettingsInput, responses=AlertSettingsIssued, operation_id="budget_alert_settings_set")
+    @extend_schema(
+        request=AlertSettingsInput, responses={200: AlertSettingsIssued}, operation_id="budget_alert_settings_set"
+    )
     def create(self, request):
         data = self.validated(AlertSettingsInput)
         current, generated = services.alert_settings_set(

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import re
+
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -20,13 +22,22 @@ class _Echo:
         return value
 
 
+# The months an export can cover (published in the schema and enforced alike).
+PERIOD_PATTERN = r"^(19|20|21)[0-9]{2}-(0[1-9]|1[0-2])$"
+
+
 class FocusExportView(APIView):
     read_roles = SPEND_READERS
 
     @extend_schema(
         operation_id="focus_export",
         parameters=[
-            OpenApiParameter("period", OpenApiTypes.STR, required=True, description="Billing month, YYYY-MM (UTC).")
+            OpenApiParameter(
+                "period",
+                {"type": "string", "pattern": PERIOD_PATTERN},
+                required=True,
+                description="Billing month, YYYY-MM (UTC).",
+            )
         ],
         responses={
             (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="FOCUS 1.2 rows as CSV."),
@@ -40,8 +51,11 @@ class FocusExportView(APIView):
             from rest_framework.exceptions import PermissionDenied
 
             raise PermissionDenied("Only owners, admins and finance may export billing data.")
+        raw = request.query_params.get("period", "")
         try:
-            period = BillingPeriod.month(request.query_params.get("period", ""))
+            if not re.fullmatch(PERIOD_PATTERN, raw):
+                raise ValueError(f"Not a month: {raw!r} (use YYYY-MM, years 1900 to 2199).")
+            period = BillingPeriod.month(raw)
         except ValueError as error:
             raise serializers.ValidationError({"period": str(error)}) from error
         organization = membership.organization

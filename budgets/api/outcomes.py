@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.plumbing import build_bearer_security_scheme_object
+from drf_spectacular.utils import extend_schema
 from rest_framework import exceptions, serializers, status
 from rest_framework.authentication import BaseAuthentication
 from rest_framework.permissions import BasePermission
@@ -82,6 +83,7 @@ class OutcomeCreateView(APIView):
     permission_classes = [KeyOrSpendReader]
     serializer_class = OutcomeInput
 
+    @extend_schema(request=OutcomeInput, responses={201: OutcomeOutput})
     def post(self, request):
         data = OutcomeInput(data=request.data)
         data.is_valid(raise_exception=True)

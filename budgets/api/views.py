@@ -14,10 +14,10 @@ from rest_framework.decorators import action
 from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
-from budgets.filters import UsageFilterForm, UsageFilterSet
+from budgets.filters import UsageApiFilterForm, UsageApiFilterSet
 from budgets.models import MONEY, UsageRecord
 from budgets.selectors import GROUP_BY_CHOICES, ORDERING, usage_get, usage_list, usage_summary, usage_totals
-from console.api.base import ScopedViewSet, form_parameters
+from console.api.base import ScopedViewSet, form_parameters, int_parameter, strict_int
 from console.api.permissions import SPEND_READERS
 from gatehouse.money_api import MoneyField
 
@@ -29,6 +29,20 @@ class UsagePagination(CursorPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 500
+
+    def get_page_size(self, request) -> int:
+        size = strict_int(request, self.page_size_query_param, minimum=1, maximum=self.max_page_size)
+        return self.page_size if size is None else size
+
+    def get_schema_operation_parameters(self, view) -> list[dict]:
+        cursor, _size = super().get_schema_operation_parameters(view)
+        size = int_parameter(
+            self.page_size_query_param,
+            f"Records per page (default {self.page_size}).",
+            minimum=1,
+            maximum=self.max_page_size,
+        )
+        return [cursor, size]
 
 
 class UsageOutput(serializers.ModelSerializer):
@@ -75,6 +89,7 @@ class UsageOutput(serializers.ModelSerializer):
             "end_user",
             "metadata",
             "sanitized",
+            "deployment_facts",
         ]
         read_only_fields = fields
 
@@ -118,7 +133,7 @@ class UsageViewSet(ScopedViewSet):
     lookup_value_regex = r"[^/]+"
 
     def filters(self):
-        filterset = UsageFilterSet(self.request.query_params)
+        filterset = UsageApiFilterSet(self.request.query_params)
         if not filterset.is_valid():
             raise serializers.ValidationError(filterset.errors)
         return filterset.filters
@@ -128,7 +143,7 @@ class UsageViewSet(ScopedViewSet):
             return UsageRecord.objects.none()
         return usage_list(organization_id=self.organization.id)
 
-    @extend_schema(parameters=form_parameters(UsageFilterForm), responses=UsageOutput(many=True))
+    @extend_schema(parameters=form_parameters(UsageApiFilterForm), responses=UsageOutput(many=True))
     def list(self, request):
         queryset = usage_list(organization_id=self.organization.id, filters=self.filters())
         return self.render_list(UsageOutput, queryset)
@@ -142,7 +157,7 @@ class UsageViewSet(ScopedViewSet):
 
     @extend_schema(
         parameters=[
-            *form_parameters(UsageFilterForm),
+            *form_parameters(UsageApiFilterForm),
             OpenApiParameter("group_by", str, enum=[*GROUP_BY_CHOICES], description="Default: day."),
         ],
         responses=UsageSummaryOutput,

@@ -122,7 +122,7 @@ def focus_rows(*, scope: q.Scope, period: BillingPeriod, organization_name: str)
     grouped = (
         queryset.annotate(day=TruncDate("hour", tzinfo=UTC))
         .values("day", "team_id", "provider_name", "model_used", "deployment_name")
-        .annotate(**q._sums(counts=True))
+        .annotate(**q._sums(money=(*q.MONEY_COLUMNS, *q.LIST_COLUMNS), counts=True))
         .order_by("day", "team_id", "provider_name", "model_used", "deployment_name")
     )
     teams = _team_names(scope.organization_id)
@@ -130,11 +130,11 @@ def focus_rows(*, scope: q.Scope, period: BillingPeriod, organization_name: str)
         row = q._finish(dict(raw))
         day = row["day"] if isinstance(row["day"], date) else date.fromisoformat(str(row["day"])[:10])
         start = datetime(day.year, day.month, day.day, tzinfo=UTC)
-        for direction, tokens, cost in (
-            ("input", row["input_tokens"], row["input_cost"]),
-            ("output", row["output_tokens"], row["output_cost"]),
+        for direction, tokens, cost, list_cost in (
+            ("input", row["input_tokens"], row["input_cost"], row["list_input_cost"]),
+            ("output", row["output_tokens"], row["output_cost"], row["list_output_cost"]),
         ):
-            if not tokens and not cost:
+            if not tokens and not cost and not list_cost:
                 continue
             yield _row(
                 scope=scope,
@@ -149,6 +149,7 @@ def focus_rows(*, scope: q.Scope, period: BillingPeriod, organization_name: str)
                 direction=direction,
                 tokens=tokens,
                 cost=cost,
+                list_cost=list_cost,
             )
 
 
@@ -172,10 +173,14 @@ def _row(
     direction: str,
     tokens: int,
     cost: Decimal,
+    list_cost: Decimal,
 ) -> dict[str, Any]:
+    """One charge. `cost` is what the organization was charged (its contracted prices, or
+    the list prices where it has none): BilledCost, EffectiveCost and ContractedCost;
+    `list_cost` is the same usage at the catalog's list prices."""
     quantity = (Decimal(tokens) / MILLION).normalize() if tokens else Decimal(0)
     unit_price = (cost / quantity).quantize(PRICE_QUANTUM) if quantity else Decimal(0)
-    list_cost = cost
+    list_unit_price = (list_cost / quantity).quantize(PRICE_QUANTUM) if quantity else Decimal(0)
     row: dict[str, Any] = dict.fromkeys(COLUMNS)
     sku = f"{model}:{direction}"
     row.update(
@@ -200,12 +205,12 @@ def _row(
             "InvoiceId": f"GH-{scope.organization_id}-{period.start:%Y%m}",
             "InvoiceIssuerName": provider,
             "ListCost": _number(list_cost),
-            "ListUnitPrice": _number(unit_price),
+            "ListUnitPrice": _number(list_unit_price),
             "PricingCategory": "Standard",
             "PricingCurrency": "USD",
             "PricingCurrencyContractedUnitPrice": _number(unit_price),
             "PricingCurrencyEffectiveCost": _number(cost),
-            "PricingCurrencyListUnitPrice": _number(unit_price),
+            "PricingCurrencyListUnitPrice": _number(list_unit_price),
             "PricingQuantity": _number(quantity),
             "PricingUnit": "1000000 Tokens",
             "ProviderName": provider,

@@ -116,16 +116,24 @@ def budget_burn(page: PageInput, today: date) -> Table:
 
 
 def recent_anomalies(page: PageInput) -> Table:
+    """The last 14 days' anomalies; a member (own keys only) sees those of their keys."""
+    from budgets.finops.anomalies import anomaly_labels
+
+    found = SpendAnomaly.objects.filter(
+        organization_id=page.scope.organization_id, hour__gte=page.now - timedelta(days=14)
+    )
+    if page.scope.key_ids is not None:
+        found = found.filter(dimension="key", value__in=[str(k) for k in page.scope.key_ids])
+    anomalies = list(found[:10])
+    labels = anomaly_labels(page.scope.organization_id, anomalies)
     rows = [
         {
             "hour": anomaly.hour.astimezone(page.zone).strftime("%Y-%m-%d %H:00"),
-            "scope": f"{anomaly.dimension} {anomaly.value}".strip(),
+            "scope": labels[anomaly.id],
             "spend": anomaly.spend,
             "baseline": anomaly.baseline,
         }
-        for anomaly in SpendAnomaly.objects.filter(
-            organization_id=page.scope.organization_id, hour__gte=page.now - timedelta(days=14)
-        )[:10]
+        for anomaly in anomalies
     ]
     return Table(
         "anomalies",

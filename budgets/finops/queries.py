@@ -142,6 +142,7 @@ def money_value(raw: Any) -> Decimal:
 
 
 MONEY_COLUMNS = ("cost", "input_cost", "output_cost", "cached_savings")
+LIST_COLUMNS = ("list_input_cost", "list_output_cost")  # at the catalog's list prices (the FOCUS export)
 COUNT_COLUMNS = (
     "requests",
     "errors",
@@ -174,7 +175,7 @@ def _sums(
 
 def _finish(row: dict) -> dict:
     sqlite = connection.vendor == "sqlite"
-    for column in MONEY_COLUMNS:
+    for column in (*MONEY_COLUMNS, *LIST_COLUMNS):
         name = f"{column}__raw"
         if name in row:
             raw = row.pop(name)

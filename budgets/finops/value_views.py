@@ -148,6 +148,18 @@ def outcomes(request: HtmxHttpRequest) -> HttpResponse:
 # --------------------------------------------------------------------------- routing savings
 
 
+def route_reach(organization_id: int) -> dict[str, set[str]]:
+    """Per route, the models its live policy could answer with (targets, fallbacks, cascade
+    layers), asked of the routing app through `gatehouse.signals.route_models`."""
+    from gatehouse.signals import route_models
+
+    found: dict[str, set[str]] = {}
+    for _, answer in route_models.send(sender=FinOpsSettings, organization_id=organization_id):
+        for route, names in (answer or {}).items():
+            found.setdefault(route, set()).update(names)
+    return found
+
+
 def finops_settings(organization_id: int) -> FinOpsSettings:
     found = FinOpsSettings.objects.filter(organization_id=organization_id).first()
     return found or FinOpsSettings(organization_id=organization_id)
@@ -159,6 +171,7 @@ def savings(request: HtmxHttpRequest) -> HttpResponse:
     data = q.Slice(page.scope, page.window, page.filters)
     prices = _catalog_prices()
     configured = finops_settings(page.scope.organization_id).baseline_model
+    reach = route_reach(page.scope.organization_id) if not configured else {}
     by_route: dict[str, list[dict]] = {}
     observed: dict[str, list] = {}
     for row in data.grouped("route+model"):
@@ -180,10 +193,14 @@ def savings(request: HtmxHttpRequest) -> HttpResponse:
     total_actual = total_baseline = q.ZERO
     for route, items in sorted(by_route.items()):
         if configured and configured in prices:
-            baseline = configured
+            baseline, basis = configured, "organization setting"
         else:
-            reachable = [r["model_used"] for r in items if r["model_used"] in prices]
-            baseline = max(reachable, key=lambda m: prices[m][0] + prices[m][1], default="")
+            reachable = [m for m in reach.get(route, ()) if m in prices]
+            basis = "reachable by the route"
+            if not reachable:  # no such route in the live policy: the models its traffic used
+                reachable = [r["model_used"] for r in items if r["model_used"] in prices]
+                basis = "used by the route"
+            baseline = max(reachable, key=lambda m: (prices[m][0] + prices[m][1], m), default="")
         actual = sum((r["cost"] for r in items), q.ZERO)
         if baseline:
             b_in, b_out, _ = prices[baseline]
@@ -198,6 +215,7 @@ def savings(request: HtmxHttpRequest) -> HttpResponse:
             {
                 "route": route,
                 "baseline": baseline or "(unpriced)",
+                "basis": basis if baseline else "",
                 "requests": sum(r["requests"] for r in items),
                 "would": would,
                 "actual": actual,
@@ -211,6 +229,7 @@ def savings(request: HtmxHttpRequest) -> HttpResponse:
         [
             Column("route", "Route"),
             Column("baseline", "Baseline model"),
+            Column("basis", "Baseline from"),
             Column("requests", "Requests", "int"),
             Column("would", "On the baseline", "money"),
             Column("actual", "Actual", "money"),

@@ -8,6 +8,7 @@ table view and a CSV (`?format=csv&table=<name>`); filters live in the URL.
 from __future__ import annotations
 
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 from django.http import HttpResponse
@@ -119,6 +120,8 @@ def overview(request: HtmxHttpRequest) -> HttpResponse:
         "chart": chart,
         "integrity": pages.integrity_tile(request.organization.id),
         "run_out_date": run_out_date,
+        # Billing months (UTC) offered for the chargeback and FOCUS downloads.
+        "export_months": [f"{this_month.start:%Y-%m}", f"{last_month.start:%Y-%m}"],
     }
     return _respond(request, page, "budgets/finops/overview.html", context, [daily_table, burn, movers, anomalies])
 
@@ -152,7 +155,7 @@ def explorer(request: HtmxHttpRequest) -> HttpResponse:
         row["value"] = "" if row["group"] is None else row["group"]
         row["share"] = q.share(row["cost"], total["cost"])
     top = [r["group"] for r in rows[:TOP_SERIES]]
-    series: dict[str, list[float]] = {}
+    exact: dict[str, list[Decimal]] = {}
     days = page.window.days
     grid: dict[Any, dict] = {}
     for row in data.daily(page.group, only=top, money=("cost",), counts=False):
@@ -162,13 +165,26 @@ def explorer(request: HtmxHttpRequest) -> HttpResponse:
             )
     for key in top:
         if key in grid:
-            series[q.label(page.group, key, names)] = [float(grid[key].get(d, q.ZERO)) for d in days]
+            exact[q.label(page.group, key, names)] = [grid[key].get(d, q.ZERO) for d in days]
     if len(rows) > TOP_SERIES and page.group != "tag":
         totals_by_day = {row["day"]: row["cost"] for row in data.daily(money=("cost",), counts=False)}
-        series["Other"] = [
-            float(totals_by_day.get(d, q.ZERO) - sum((grid[k].get(d, q.ZERO) for k in grid), q.ZERO)) for d in days
+        exact["Other"] = [
+            totals_by_day.get(d, q.ZERO) - sum((grid[k].get(d, q.ZERO) for k in grid), q.ZERO) for d in days
         ]
+    series = {name: [float(v) for v in values] for name, values in exact.items()}
     chart = charts.stacked_days("explorer-chart", days, series, money=True) if rows else ""
+    # The chart's data as a table: one row per day, one column per series (empty: nothing spent).
+    series_table = Table(
+        "series",
+        f"Spend per day by {q.DIMENSIONS[page.group].label.lower()}",
+        [Column("day", "Day", "date"), *(Column(f"s{i}", name, "money") for i, name in enumerate(exact))],
+        [
+            {"day": d, **{f"s{i}": values[n] or None for i, values in enumerate(exact.values())}}
+            for n, d in enumerate(days)
+        ]
+        if exact
+        else [],
+    )
     table = Table(
         "groups",
         f"Spend by {q.DIMENSIONS[page.group].label.lower()}",
@@ -177,7 +193,7 @@ def explorer(request: HtmxHttpRequest) -> HttpResponse:
         note="A request with several tags counts under each of them." if page.group == "tag" else "",
     )
     context = {"chart": chart, "total": total, "group_label": q.DIMENSIONS[page.group].label}
-    return _respond(request, page, "budgets/finops/explorer.html", context, [table])
+    return _respond(request, page, "budgets/finops/explorer.html", context, [table, series_table])
 
 
 # --------------------------------------------------------------------------- unit economics
@@ -198,6 +214,7 @@ def unit_economics(request: HtmxHttpRequest) -> HttpResponse:
             row["output_share"] = q.share(row["output_cost"], row["input_cost"] + row["output_cost"])
             row["per_request"] = q.per(row["cost"], row["requests"])
             row["cache_rate"] = q.share(row["cached_tokens"], row["input_tokens"])
+            row["reasoning_share"] = q.share(row["reasoning_tokens"], row["output_tokens"])
         tables.append(
             Table(
                 dimension,
@@ -207,6 +224,8 @@ def unit_economics(request: HtmxHttpRequest) -> HttpResponse:
                     Column("requests", "Requests", "int"),
                     Column("input_tokens", "Input tokens", "int"),
                     Column("output_tokens", "Output tokens", "int"),
+                    Column("reasoning_tokens", "Reasoning tokens", "int"),
+                    Column("reasoning_share", "Reasoning share of output", "percent"),
                     Column("tc_1m", "TC/1M", "price"),
                     Column("input_share", "Input share", "percent"),
                     Column("output_share", "Output share", "percent"),

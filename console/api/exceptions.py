@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import DataError
 from django.http import Http404
 from rest_framework import exceptions
 from rest_framework.settings import api_settings
@@ -28,4 +29,7 @@ def api_exception_handler(exc, context):
         exc = exceptions.ValidationError(detail)
     elif isinstance(exc, Http404):
         exc = exceptions.NotFound()
+    elif isinstance(exc, DataError | OverflowError):
+        # A value the database cannot store (out of its range): the input's fault, not the server's.
+        exc = exceptions.ValidationError({"detail": "A value is out of the range the database can store."})
     return exception_handler(exc, context)

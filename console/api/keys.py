@@ -16,7 +16,7 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
 from console import services
-from console.api.base import OrganizationRelatedField, ScopedViewSet
+from console.api.base import Conflict, OrganizationRelatedField, ScopedViewSet
 from console.api.permissions import KEY_HOLDERS
 from console.api.teams import org_users
 from console.models import ApiKey, DataClass, Organization, Role, Team
@@ -29,9 +29,9 @@ def org_teams(organization: Organization) -> QuerySet[Team]:
 
 class KeyOutput(serializers.ModelSerializer):
     status = serializers.ChoiceField(choices=["active", "revoked", "expired"], read_only=True)
-    team = serializers.PrimaryKeyRelatedField(read_only=True)
-    user = serializers.PrimaryKeyRelatedField(read_only=True)
-    created_by = serializers.PrimaryKeyRelatedField(read_only=True)
+    team = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
+    user = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
+    created_by = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
 
     class Meta:
         model = ApiKey
@@ -80,7 +80,8 @@ class KeyFieldsInput(serializers.Serializer):
 
     def validate_allowed_models(self, names: list[str]) -> list[str]:
         wanted = sorted(set(names))
-        known = models_known(wanted)
+        organization = self.context.get("organization")
+        known = models_known(wanted, organization_id=organization.id if organization else None)
         unknown = [name for name in wanted if name not in known]
         if unknown:
             raise serializers.ValidationError(f"Unknown models: {', '.join(unknown)}.")
@@ -133,7 +134,7 @@ class KeyViewSet(ScopedViewSet):
 
     def _require_open(self, key: ApiKey) -> None:
         if key.status != "active":
-            raise serializers.ValidationError({"detail": f"The key is {key.status}; issue a new one."})
+            raise Conflict(f"The key is {key.status}; issue a new one.")
 
     @extend_schema(responses=KeyOutput(many=True))
     def list(self, request):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from zoneinfo import available_timezones
+
 from django.db.models import F, QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
@@ -27,7 +29,9 @@ class OrganizationOutput(serializers.ModelSerializer):
 
 class OrganizationUpdateInput(serializers.Serializer):
     name = serializers.CharField(max_length=200, required=False)
-    time_zone = serializers.CharField(max_length=64, required=False, help_text="An IANA zone, e.g. Europe/Berlin.")
+    time_zone = serializers.ChoiceField(
+        choices=sorted(available_timezones()), required=False, help_text="An IANA zone, e.g. Europe/Berlin."
+    )
 
 
 @extend_schema(tags=["organizations"])

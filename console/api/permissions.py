@@ -79,3 +79,15 @@ class IsOrganizationMember(permissions.BasePermission):
 
 
 __all__ = ["KEY_HOLDERS", "MANAGERS", "SPEND_READERS", "IsOrganizationMember", "Role", "api_membership"]
+
+
+class ApiDocsAccess(permissions.BasePermission):
+    """The schema and its docs: open on a development machine, for signed-in users and
+    admin-token holders in production (`GATEHOUSE["API_DOCS_PUBLIC"]`, read per request)."""
+
+    def has_permission(self, request, view) -> bool:
+        from django.conf import settings
+
+        if settings.GATEHOUSE.get("API_DOCS_PUBLIC", False):
+            return True
+        return bool(request.user and request.user.is_authenticated)

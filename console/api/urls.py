@@ -3,6 +3,7 @@
 from django.urls import include, path
 from rest_framework.routers import SimpleRouter
 
+from console.api.invitations import InvitationViewSet
 from console.api.keys import KeyViewSet
 from console.api.members import MemberViewSet
 from console.api.organizations import OrganizationViewSet
@@ -15,6 +16,7 @@ router = SimpleRouter()
 router.register("organizations", OrganizationViewSet, basename="organization")
 router.register("teams", TeamViewSet, basename="team")
 router.register("members", MemberViewSet, basename="member")
+router.register("invitations", InvitationViewSet, basename="invitation")
 router.register("keys", KeyViewSet, basename="key")
 router.register("tokens", TokenViewSet, basename="token")
 

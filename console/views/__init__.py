@@ -10,7 +10,7 @@ from console.access import (  # noqa: F401 - the helpers other apps' views use
     wants_partial,
 )
 from console.views.keys import key_create, key_created, key_detail, key_list, key_revoke
-from console.views.members import member_invite, member_list, member_remove, member_role
+from console.views.members import invitation_revoke, member_invite, member_list, member_remove, member_role
 from console.views.shell import home, organization_switch
 from console.views.teams import (
     team_delete,
@@ -35,6 +35,7 @@ __all__ = [
     "member_invite",
     "member_role",
     "member_remove",
+    "invitation_revoke",
     "key_list",
     "key_create",
     "key_created",

@@ -76,7 +76,7 @@ def key_create(request: HtmxHttpRequest) -> HttpResponse:
     teams = Team.objects.filter(organization=org)
     if member:
         teams = teams.filter(members=request.user)
-    model_names = registry_model_names()
+    model_names = registry_model_names(organization_id=org.id)
     kwargs = {
         "organization": org,
         "model_names": model_names,

@@ -1,11 +1,9 @@
-"""Console pages for the organization's users and their roles."""
+"""Console pages for the organization's users, their roles and the invitations that bring them in."""
 
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -19,14 +17,15 @@ from console.access import (
     organization_required,
 )
 from console.forms import (
-    MemberInviteForm,
     MemberRoleForm,
     form_error_apply,
 )
 from console.middleware import SESSION_KEY
-from console.models import Membership, Role
+from console.models import Invitation, Membership, Role
+from console.signin import invitations
+from console.signin.forms import InvitationForm
 
-KEYS_PER_PAGE = 50
+INVITATIONS_SHOWN = 50
 
 
 def _role_choices(request: HtmxHttpRequest) -> list[tuple[str, str]]:
@@ -49,44 +48,57 @@ def member_list(request: HtmxHttpRequest) -> HttpResponse:
         Membership.objects.filter(organization=request.organization).select_related("user").order_by("user__username")
     )
     rows = [{"membership": m, "can_touch": is_manager(request) and _can_touch(request, m)} for m in memberships]
+    pending = []
+    if is_manager(request):
+        pending = [i for i in invitations.invitations_for(request.organization)[:INVITATIONS_SHOWN]]
     return render(
         request,
         "console/member_list.html",
-        {"rows": rows, "can_manage": is_manager(request), "role_choices": _role_choices(request)},
+        {
+            "rows": rows,
+            "can_manage": is_manager(request),
+            "role_choices": _role_choices(request),
+            "invitations": pending,
+        },
     )
 
 
 @manager_required
 @require_http_methods(["GET", "POST"])
 def member_invite(request: HtmxHttpRequest) -> HttpResponse:
+    """Invite by e-mail with a role: the link is mailed and shown here once to copy."""
     org = request.organization
     can_grant_owner = request.membership.role == Role.OWNER
-    form = MemberInviteForm(can_grant_owner=can_grant_owner)
-    if request.method == "POST":
-        form = MemberInviteForm(request.POST, can_grant_owner=can_grant_owner)
-        if form.is_valid():
-            data = form.cleaned_data
-            User = get_user_model()
-            try:
-                with transaction.atomic():
-                    user = User.objects.filter(username=data["username"]).first()
-                    if user is not None and Membership.objects.filter(organization=org, user=user).exists():
-                        raise ValidationError({"username": f"{user.get_username()} is a member already."})
-                    if user is None:
-                        user = services.user_create(
-                            username=data["username"],
-                            email=data["email"],
-                            password=data["password"] or None,
-                            first_name=data["first_name"],
-                            last_name=data["last_name"],
-                        )
-                    services.membership_set(organization=org, user=user, role=data["role"], actor=request.user)
-            except ValidationError as exc:
-                form_error_apply(form, exc)
-            else:
-                messages.success(request, f"{user.get_username()} joined {org.name} as {data['role']}.")
-                return redirect("console:member-list")
+    form = InvitationForm(request.POST or None, can_grant_owner=can_grant_owner)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            issued = invitations.invitation_create(
+                organization=org,
+                email=data["email"],
+                role=data["role"],
+                actor=request.user,
+                base_url=request.build_absolute_uri("/"),
+                send=data["send_email"],
+            )
+        except ValidationError as exc:
+            form_error_apply(form, exc)
+        else:
+            return render(request, "console/invitation_created.html", {"issued": issued})
     return render(request, "console/member_form.html", {"form": form})
+
+
+@manager_required
+@require_POST
+def invitation_revoke(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    invitation = get_object_or_404(Invitation, pk=pk, organization=request.organization)
+    try:
+        invitations.invitation_revoke(invitation=invitation, actor=request.user)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, f"The invitation of {invitation.email} is revoked; its link no longer works.")
+    return redirect("console:member-list")
 
 
 @manager_required

@@ -119,12 +119,15 @@ def function_tools(request: dict[str, Any]) -> list[dict[str, Any]]:
 
 def usage_body(usage: Usage) -> dict[str, Any]:
     """An OpenAI `usage` object."""
-    return {
+    body = {
         "prompt_tokens": usage.prompt_tokens,
         "completion_tokens": usage.completion_tokens,
         "total_tokens": usage.prompt_tokens + usage.completion_tokens,
         "prompt_tokens_details": {"cached_tokens": usage.cached_tokens},
     }
+    if usage.reasoning_tokens:
+        body["completion_tokens_details"] = {"reasoning_tokens": usage.reasoning_tokens}
+    return body
 
 
 def completion_body(

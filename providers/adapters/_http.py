@@ -370,6 +370,9 @@ class SSEChatStream:
         self._done = False
         self._chars = 0  # streamed completion characters, for the usage estimate
         self._gen: Any = None
+        # Set by subclasses from the first event that names the version (see `version_stamp`).
+        self.upstream_version = ""
+        self.system_fingerprint = ""
 
     def __aiter__(self) -> AsyncIterator[dict[str, Any]]:
         if self._gen is None:
@@ -417,6 +420,7 @@ class SSEChatStream:
                     if self._done:
                         break
             self.estimate_usage()
+            version_stamp(self.usage, self.upstream_version, self.system_fingerprint)
         finally:
             await self._response.aclose()
 
@@ -442,14 +446,27 @@ class SSEChatStream:
         await self._response.aclose()
 
 
+def version_stamp(usage: Usage | None, version: Any, fingerprint: Any = "") -> None:
+    """Put the version the provider reported on the usage (strings only, bounded)."""
+    if usage is None:
+        return
+    if isinstance(version, str):
+        usage.upstream_version = version[:200]
+    if isinstance(fingerprint, str):
+        usage.system_fingerprint = fingerprint[:100]
+
+
 def openai_usage(raw: Any) -> Usage | None:
     """Usage from an OpenAI-shaped `usage` object (None when absent)."""
     if not isinstance(raw, dict):
         return None
     details = raw.get("prompt_tokens_details")
     cached = details.get("cached_tokens") if isinstance(details, dict) else 0
+    output_details = raw.get("completion_tokens_details")
+    reasoning = output_details.get("reasoning_tokens") if isinstance(output_details, dict) else 0
     return Usage(
         prompt_tokens=int(raw.get("prompt_tokens") or 0),
         completion_tokens=int(raw.get("completion_tokens") or 0),
         cached_tokens=int(cached or 0),
+        reasoning_tokens=int(reasoning or 0),
     )

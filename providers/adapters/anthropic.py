@@ -36,6 +36,7 @@ from ._http import (
     headers_for,
     open_stream,
     post_json,
+    version_stamp,
 )
 from .base import ChatResult, EmbeddingResult, Target, Usage
 
@@ -282,6 +283,7 @@ def completion_from(body: Any, target: Target) -> ChatResult:
     usage = usage_of(body.get("usage"))
     finish = FINISH.get(body.get("stop_reason") or "end_turn", "stop")
     model = body.get("model") or target.upstream_model
+    version_stamp(usage, body.get("model"))
     return ChatResult(
         body=completion_body("chatcmpl-" + str(body.get("id") or ""), model, message, finish, usage), usage=usage
     )
@@ -317,6 +319,7 @@ class AnthropicChatStream(SSEChatStream):
             message = obj["message"]
             self._chunk.id = "chatcmpl-" + str(message.get("id") or self._chunk.id)
             self._chunk.model = message.get("model") or self._chunk.model
+            self.upstream_version = message.get("model") or ""
             self._raw_usage.update(message.get("usage") or {})
             return (self._chunk({"role": "assistant", "content": ""}),)
         if kind == "content_block_start":

@@ -39,6 +39,11 @@ class Usage:
     estimated: bool = False  # True when the provider gave no usage and we counted
     cache_write_5m_tokens: int = 0  # prompt tokens written to a 5-minute cache (Anthropic: 1.25x input price)
     cache_write_1h_tokens: int = 0  # prompt tokens written to a 1-hour cache (Anthropic: 2x input price)
+    # What the provider says answered: OpenAI / Anthropic `model`, Gemini `modelVersion`;
+    # OpenAI's `system_fingerprint`. Empty when the provider did not say.
+    upstream_version: str = ""
+    system_fingerprint: str = ""
+    reasoning_tokens: int = 0  # completion tokens spent thinking (part of completion_tokens), when reported
 
 
 @dataclass(slots=True)

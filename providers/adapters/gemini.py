@@ -41,6 +41,7 @@ from ._http import (
     headers_for,
     open_stream,
     post_json,
+    version_stamp,
 )
 from .base import ChatResult, EmbeddingResult, Target, UpstreamError, Usage
 
@@ -236,6 +237,7 @@ def usage_of(raw: Any) -> Usage | None:
         prompt_tokens=int(raw.get("promptTokenCount") or 0),
         completion_tokens=int(raw.get("candidatesTokenCount") or 0) + int(raw.get("thoughtsTokenCount") or 0),
         cached_tokens=int(raw.get("cachedContentTokenCount") or 0),
+        reasoning_tokens=int(raw.get("thoughtsTokenCount") or 0),
     )
 
 
@@ -293,6 +295,7 @@ def completion_from(body: Any, target: Target, request: dict[str, Any]) -> ChatR
             estimated=True,
         )
     model = body.get("modelVersion") or target.upstream_model
+    version_stamp(usage, body.get("modelVersion"))
     return ChatResult(body=completion_body(completion_id(), model, message, finish, usage), usage=usage)
 
 
@@ -321,6 +324,7 @@ class GeminiChatStream(SSEChatStream):
             self._started = True
             if obj.get("modelVersion"):
                 self._chunk.model = obj["modelVersion"]
+                self.upstream_version = obj["modelVersion"]
             out.append(self._chunk({"role": "assistant", "content": ""}))
         if not candidates:
             return out

@@ -24,6 +24,7 @@ from ._http import (
     open_stream,
     openai_usage,
     post_json,
+    version_stamp,
 )
 from .base import ChatResult, EmbeddingResult, Target, Usage
 
@@ -42,6 +43,9 @@ class OpenAIChatStream(SSEChatStream):
             self._done = True
             return _NO_CHUNKS
         obj = orjson.loads(data)
+        if not self.upstream_version and obj.get("model"):
+            self.upstream_version = obj["model"]
+            self.system_fingerprint = obj.get("system_fingerprint") or ""
         choices = obj.get("choices")
         if choices:
             choice = choices[0]
@@ -84,6 +88,7 @@ def completion_result(body: Any, request: dict[str, Any]) -> ChatResult:
             completion_tokens=estimate_text_tokens(content),
             estimated=True,
         )
+    version_stamp(usage, body.get("model"), body.get("system_fingerprint") or "")
     return ChatResult(body=body, usage=usage)
 
 

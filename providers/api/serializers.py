@@ -17,7 +17,7 @@ from console.api.base import OrganizationRelatedField
 from console.models import Organization
 from providers.headers import forward_headers_clean
 from providers.models import CAPABILITIES, PRICE, Deployment, Lifecycle, ModelCard, Provider, ProviderKind, Tier
-from providers.services import MODEL_FIELDS
+from providers.services import MODEL_FIELDS, is_operator
 
 ZERO = Decimal(0)
 
@@ -31,10 +31,22 @@ def visible_providers(organization: Organization) -> QuerySet[Provider]:
 
 
 class ModelOutput(serializers.ModelSerializer):
+    private = serializers.SerializerMethodField(help_text="Your organization's own model (not in the catalog).")
+
     class Meta:
         model = ModelCard
-        fields = ["id", "name", *MODEL_FIELDS, "created_at", "updated_at"]
+        fields = ["id", "name", *MODEL_FIELDS, "private", "created_at", "updated_at"]
         read_only_fields = fields
+
+    def get_private(self, card: ModelCard) -> bool:
+        return card.organization_id is not None
+
+
+def _names_seen(organization: Organization | None):
+    """What an organization sees: the shared (catalog) objects and its own."""
+    if organization is None:
+        return Q(organization__isnull=True)
+    return Q(organization__isnull=True) | Q(organization=organization)
 
 
 def price_field(help_text: str) -> serializers.DecimalField:
@@ -60,16 +72,35 @@ class ModelUpdateInput(serializers.Serializer):
     operator_priced = serializers.BooleanField(required=False)
     capabilities = serializers.ListField(child=serializers.ChoiceField(choices=CAPABILITIES), required=False)
     lifecycle = serializers.ChoiceField(choices=Lifecycle.choices, required=False)
+    deprecation_date = serializers.DateField(required=False, allow_null=True)
+    retirement_date = serializers.DateField(
+        required=False, allow_null=True, help_text="From this day /v1 refuses the model and names the replacement."
+    )
+    replacement = serializers.CharField(max_length=200, required=False, allow_blank=True)
     description = serializers.CharField(required=False, allow_blank=True)
+
+    def validate_replacement(self, replacement: str) -> str:
+        from django.core.exceptions import ValidationError as DjangoValidationError
+
+        from providers.services import replacement_check
+
+        try:
+            return replacement_check(replacement)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.messages) from exc
 
 
 class ModelCreateInput(ModelUpdateInput):
     name = serializers.CharField(max_length=200, help_text="The name apps send as `model`.")
     vendor = serializers.CharField(max_length=100)
 
+    private = serializers.BooleanField(
+        required=False, default=False, help_text="Your organization's own model, visible only in it (owners, admins)."
+    )
+
     def validate_name(self, name: str) -> str:
         name = name.strip()
-        if ModelCard.objects.filter(name=name).exists():
+        if ModelCard.objects.filter(_names_seen(self.context.get("organization")), name=name).exists():
             raise serializers.ValidationError(f"A model named {name!r} exists already; change it with PATCH.")
         return name
 
@@ -82,10 +113,13 @@ class ModelRefField(serializers.Field):
         if isinstance(data, bool) or not isinstance(data, int | str) or data == "":
             self.fail("invalid")
         card = None
+        organization = self.context.get("organization")
+        cards = ModelCard.objects.filter(_names_seen(organization))
         if isinstance(data, int) or data.isdigit():
-            card = ModelCard.objects.filter(pk=int(data)).first()
+            card = cards.filter(pk=int(data)).first()
         if card is None and isinstance(data, str):
-            card = ModelCard.objects.filter(name=data).first()
+            card = cards.filter(name=data, organization=organization).first() if organization else None
+            card = card or cards.filter(name=data, organization__isnull=True).first()
         if card is None:
             self.fail("unknown", value=data)
         return card
@@ -158,7 +192,8 @@ class ProviderUpdateInput(serializers.Serializer):
     def validate_name(self, name: str) -> str:
         name = name.strip()
         current = self.instance.pk if self.instance is not None else None
-        if Provider.objects.filter(name=name).exclude(pk=current).exists():
+        owner = self.instance.organization if self.instance is not None else self.context.get("organization")
+        if Provider.objects.filter(_names_seen(owner), name=name).exclude(pk=current).exists():
             raise serializers.ValidationError(f"A provider named {name!r} exists already.")
         return name
 
@@ -180,11 +215,6 @@ class ProviderCreateInput(ProviderUpdateInput):
 
 
 # --- deployments ----------------------------------------------------------------
-
-
-def is_operator(user) -> bool:
-    """Platform staff manage shared providers and their deployments."""
-    return bool(user.is_staff or user.is_superuser)
 
 
 @extend_schema_field(
@@ -226,6 +256,8 @@ class DeploymentOutput(serializers.ModelSerializer):
             "weight",
             "timeout",
             "is_active",
+            "pinned_version",
+            "health_probe",
             "created_at",
             "updated_at",
         ]
@@ -240,11 +272,19 @@ class DeploymentUpdateInput(serializers.Serializer):
     weight = serializers.IntegerField(min_value=0, required=False)
     timeout = serializers.FloatField(min_value=0.001, required=False, help_text="Seconds.")
     is_active = serializers.BooleanField(required=False)
+    pinned_version = serializers.CharField(
+        max_length=200,
+        required=False,
+        allow_blank=True,
+        help_text="A dated upstream version to send instead of the alias (empty: follow the alias).",
+    )
+    health_probe = serializers.BooleanField(required=False, help_text="Probed on the health schedule.")
 
     def validate_name(self, name: str) -> str:
         name = name.strip()
         current = self.instance.pk if self.instance is not None else None
-        if Deployment.objects.filter(name=name).exclude(pk=current).exists():
+        owner = self.instance.provider.organization if self.instance is not None else self.context.get("organization")
+        if Deployment.objects.filter(_names_seen(owner), name=name).exclude(pk=current).exists():
             raise serializers.ValidationError(f"A deployment named {name!r} exists already.")
         return name
 

@@ -1,7 +1,9 @@
 """The model registry, providers and deployments.
 
-Model cards are one global catalog: every member reads it, owners and admins
-edit it. Providers and deployments are shared (operator-managed, read-only for
+Model cards are the operator's global catalog: every member reads it, only
+platform operators (staff) change it; an organization's owners and admins add
+its private models (visible only in it) and set its prices and visibility of
+catalog models (`/api/v1/model-settings/`). Providers and deployments are shared (operator-managed, read-only for
 organization admins unless they are superusers) or belong to one organization;
 another organization's are never visible (404).
 """
@@ -10,7 +12,7 @@ from __future__ import annotations
 
 from django.db import transaction
 from django.db.models import Q, QuerySet
-from django.shortcuts import get_object_or_404
+from django.http import Http404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import serializers, status
@@ -31,14 +33,18 @@ from providers.api.serializers import (
     ProviderCreateInput,
     ProviderOutput,
     ProviderUpdateInput,
-    is_operator,
     visible_providers,
 )
 from providers.models import Deployment, ModelCard, Provider
+from providers.services_org import private_model_upsert
 
 SHARED_READ_ONLY = (
     "Shared providers and their deployments are managed by the operator (Gatehouse platform staff); "
     "use a provider of your organization's own."
+)
+CATALOG_OPERATORS_ONLY = (
+    "The model catalog is managed by the platform operator. Set your organization's prices and "
+    'visibility under /api/v1/model-settings/, or add a private model with "private": true.'
 )
 MODEL_REF = OpenApiParameter(
     "ref", OpenApiTypes.STR, OpenApiParameter.PATH, description="The model card's id or its name."
@@ -51,7 +57,8 @@ MODEL_REF = OpenApiParameter(
     partial_update=extend_schema(parameters=[MODEL_REF]),
 )
 class ModelViewSet(ScopedViewSet):
-    """The model registry, one catalog for every organization: all members read, owners and admins edit."""
+    """The operator's catalog and your organization's private models: all members read; operators
+    edit the catalog, owners and admins their private models."""
 
     queryset = ModelCard.objects.none()
     serializer_class = ModelOutput  # the representation (browsable API, OPTIONS)
@@ -61,13 +68,22 @@ class ModelViewSet(ScopedViewSet):
     lookup_value_regex = r"[^/]+(?:/[^/]+)*"  # names such as meta-llama/Llama-3.1-8B
 
     def get_queryset(self) -> QuerySet[ModelCard]:
-        return ModelCard.objects.order_by("vendor", "name", "id")
+        if self.schema_only:
+            return ModelCard.objects.none()
+        mine = Q(organization__isnull=True) | Q(organization=self.organization)
+        return ModelCard.objects.filter(mine).order_by("vendor", "name", "id")
 
     def get_object(self) -> ModelCard:
         ref = self.kwargs["ref"]
         queryset = self.get_queryset()
         card = queryset.filter(pk=int(ref)).first() if ref.isdigit() else None
-        return card or get_object_or_404(queryset, name=ref)
+        if card is None:
+            # A private model of the organization stands before a catalog model of its name.
+            card = queryset.filter(name=ref, organization=self.organization).first()
+            card = card or queryset.filter(name=ref, organization__isnull=True).first()
+        if card is None:
+            raise Http404
+        return card
 
     @extend_schema(parameters=form_parameters(ModelFilterForm), responses=ModelOutput(many=True))
     def list(self, request):
@@ -82,14 +98,24 @@ class ModelViewSet(ScopedViewSet):
     @extend_schema(request=ModelCreateInput, responses={201: ModelOutput}, summary="Add a model to the registry")
     def create(self, request):
         data = self.validated(ModelCreateInput)
-        card, _ = services.model_card_upsert(actor=request.user, source="manual", **data)
+        if data.pop("private", False):
+            card, _ = private_model_upsert(organization=self.organization, actor=request.user, **data)
+        elif not services.is_operator(request.user):
+            raise PermissionDenied(CATALOG_OPERATORS_ONLY)
+        else:
+            card, _ = services.model_card_upsert(actor=request.user, source="manual", **data)
         return self.render(ModelOutput, card, status_code=status.HTTP_201_CREATED)
 
     @extend_schema(request=ModelUpdateInput, responses=ModelOutput)
     def partial_update(self, request, ref=None):
         card = self.get_object()
+        if card.organization_id is None and not services.is_operator(request.user):
+            raise PermissionDenied(CATALOG_OPERATORS_ONLY)
         data = self.validated(ModelUpdateInput, instance=card, partial=True)
-        card, _ = services.model_card_upsert(name=card.name, actor=request.user, **data)
+        if card.organization_id is None:
+            card, _ = services.model_card_upsert(name=card.name, actor=request.user, **data)
+        else:
+            card, _ = private_model_upsert(organization=self.organization, name=card.name, actor=request.user, **data)
         return self.render(ModelOutput, card)
 
 
@@ -109,7 +135,7 @@ class ProviderViewSet(ScopedViewSet):
 
     def get_writable(self) -> Provider:
         provider = self.get_object()
-        if provider.organization_id is None and not is_operator(self.request.user):
+        if provider.organization_id is None and not services.is_operator(self.request.user):
             raise PermissionDenied(SHARED_READ_ONLY)
         return provider
 
@@ -125,7 +151,7 @@ class ProviderViewSet(ScopedViewSet):
     def create(self, request):
         data = self.validated(ProviderCreateInput)
         shared = data.pop("shared", False)
-        if shared and not is_operator(request.user):
+        if shared and not services.is_operator(request.user):
             raise PermissionDenied(SHARED_READ_ONLY)
         provider = services.provider_create(
             organization=None if shared else self.organization, actor=request.user, **data
@@ -164,7 +190,7 @@ class DeploymentViewSet(ScopedViewSet):
 
     def get_writable(self) -> Deployment:
         deployment = self.get_object()
-        if deployment.provider.organization_id is None and not is_operator(self.request.user):
+        if deployment.provider.organization_id is None and not services.is_operator(self.request.user):
             raise PermissionDenied(SHARED_READ_ONLY)
         return deployment
 

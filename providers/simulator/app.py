@@ -5,7 +5,8 @@ under a prefix (the mounting router strips the prefix from `scope["path"]`).
 
 Routes:
     GET  /_health
-    GET|POST|DELETE /_control                      per-model knob overrides
+    GET|POST|DELETE /_control                      per-model knob overrides (admin token required:
+                                                   `Authorization: Bearer <GATEHOUSE_SIMULATOR_CONTROL_TOKEN>`)
     POST /openai[/v1]/chat/completions, /openai[/v1]/embeddings; GET /openai[/v1]/models
     POST /azure/openai/deployments/{deployment}/chat/completions|embeddings?api-version=...
     POST /anthropic/v1/messages
@@ -15,6 +16,7 @@ Routes:
 
 from __future__ import annotations
 
+import hmac
 from typing import Any
 
 import orjson
@@ -57,8 +59,11 @@ def _wrong_method(req: Request, allowed: str) -> Reject:
 class SimulatorApp:
     """ASGI entry point; each instance keeps its own overrides and prompt cache."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, control_token: str) -> None:
+        if not control_token:
+            raise ValueError("the simulator needs a control token (GATEHOUSE_SIMULATOR_CONTROL_TOKEN)")
         self.sim = Sim(knobs=KnobRegistry(), cache=PromptCache())
+        self._control_token = control_token.encode()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -152,7 +157,21 @@ class SimulatorApp:
             raise _wrong_method(req, "POST")
         await handler(req, self.sim, model)
 
+    def _check_control_token(self, req: Request) -> None:
+        """The control endpoint injects faults into all simulated traffic: an admin token guards it."""
+        raw = req.headers.get(b"authorization", b"")
+        scheme, _, token = raw.partition(b" ")
+        if scheme.lower() != b"bearer" or not token.strip():
+            raise Reject(
+                401,
+                _error_body("The simulator's control endpoint needs `Authorization: Bearer <control token>`."),
+                headers=((b"www-authenticate", b'Bearer realm="simulator-control"'),),
+            )
+        if not hmac.compare_digest(token.strip(), self._control_token):
+            raise Reject(403, _error_body("The control token is not valid."))
+
     async def _control(self, req: Request) -> None:
+        self._check_control_token(req)
         knobs = self.sim.knobs
         if req.method == "GET":
             await send_body(req, 200, orjson.dumps({"overrides": knobs.overrides}))
@@ -178,8 +197,12 @@ class SimulatorApp:
         await send_body(req, 200, orjson.dumps({"status": "ok", "model": model, "override": current}))
 
 
+def _error_body(message: str) -> dict[str, Any]:
+    return {"error": {"message": message, "type": "invalid_request_error", "param": None, "code": None}}
+
+
 def _control_error(message: str) -> Reject:
-    return Reject(400, {"error": {"message": message, "type": "invalid_request_error", "param": None, "code": None}})
+    return Reject(400, _error_body(message))
 
 
 def create_app() -> SimulatorApp:
@@ -192,7 +215,7 @@ def create_app() -> SimulatorApp:
 
         os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gatehouse.settings")
         django.setup()
-    return SimulatorApp()
+    return SimulatorApp(control_token=settings.GATEHOUSE["SIMULATOR_CONTROL_TOKEN"])
 
 
 app = create_app()

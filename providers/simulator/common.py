@@ -15,6 +15,7 @@ import orjson
 from .asgi import SSE, Headers, Request, send_body, send_cut, send_events
 from .compose import Answer, PromptCache, Turn, compose
 from .knobs import KnobError, KnobRegistry, Knobs, profile_for
+from .versions import fingerprint_of, reported_version
 
 STATUS_FAULTS = frozenset(
     {"400", "401", "403", "404", "429", "500", "502", "503", "529", "content_filter", "context_length"}
@@ -108,6 +109,8 @@ async def respond(
     if turn.prompt_tokens > window:
         raise dialect.context_length(turn.model, turn.prompt_tokens, window)
     answer = compose(turn, knobs, sim.cache)
+    answer.version = reported_version(turn.model, dialect.name, knobs.model_version)
+    answer.fingerprint = fingerprint_of(answer.version)
     ttft, per_token = timing(turn.model, knobs)
     if not stream:
         if fault == "midstream":

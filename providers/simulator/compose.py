@@ -12,6 +12,7 @@ import functools
 import hashlib
 import math
 import os
+import re
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
@@ -56,6 +57,7 @@ class Turn:
     after_tool_result: bool = False
     cache_prefix: bytes | None = None  # the prompt minus its last message, for cache hits
     cache_prefix_tokens: int = 0
+    reasoning_effort: str = ""  # OpenAI `reasoning_effort`; "none" for a Gemini thinking budget of 0
 
 
 @dataclass(slots=True)
@@ -68,7 +70,10 @@ class Answer:
     completion_tokens: int = 0
     prompt_tokens: int = 0
     cached_tokens: int = 0
+    reasoning_tokens: int = 0  # thinking tokens, counted inside completion_tokens as OpenAI reports them
     pieces: list[str] = field(default_factory=list)  # the text as streamed, one piece per chunk
+    version: str = ""  # the model version the provider reports (see `versions`)
+    fingerprint: str = ""
 
 
 def new_id(prefix: str, size: int = 12) -> str:
@@ -198,8 +203,32 @@ def _apply_limits(answer: Answer, text: str, turn: Turn) -> None:
     answer.completion_tokens = count_tokens(text)
 
 
+# Models that think before they answer; the effort scales how much (OpenAI's names).
+_REASONING_MODELS = re.compile(r"(^|[/-])o\d\b|gpt-5|gpt-oss|gemini-(2\.5|3)|deepseek-r|grok-[34]|reason|think")
+_EFFORT = {"none": 0, "minimal": 0, "low": 1, "medium": 2, "high": 4, "xhigh": 6}
+
+
+def reasoning_tokens(turn: Turn, knobs: Knobs, answered_tokens: int) -> int:
+    """Thinking tokens for a reasoning-capable model (0 for others, or when the answer
+    length is forced or already at max_tokens, which the thinking shares)."""
+    if knobs.output_tokens is not None or "-chat" in turn.model or not _REASONING_MODELS.search(turn.model.lower()):
+        return 0
+    factor = _EFFORT.get(turn.reasoning_effort or "medium", 2)
+    tokens = (16 + hashlib.blake2b(b"r:" + turn.last_user_text.encode(), digest_size=1).digest()[0] % 32) * factor
+    if turn.max_tokens is not None:
+        tokens = min(tokens, max(0, turn.max_tokens - answered_tokens))
+    return tokens
+
+
 def compose(turn: Turn, knobs: Knobs, cache: PromptCache) -> Answer:
-    """The simulated model's reply to one turn."""
+    """The simulated model's reply to one turn (thinking included for reasoning models)."""
+    answer = _compose(turn, knobs, cache)
+    answer.reasoning_tokens = reasoning_tokens(turn, knobs, answer.completion_tokens)
+    answer.completion_tokens += answer.reasoning_tokens
+    return answer
+
+
+def _compose(turn: Turn, knobs: Knobs, cache: PromptCache) -> Answer:
     answer = Answer(prompt_tokens=turn.prompt_tokens)
     answer.cached_tokens = cache.hit(turn.cache_prefix, turn.cache_prefix_tokens)
     if turn.tool is not None and not turn.after_tool_result:

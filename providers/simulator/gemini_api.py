@@ -50,7 +50,9 @@ def _usage(answer: Answer, final: bool) -> dict[str, Any]:
         "promptTokensDetails": [{"modality": "TEXT", "tokenCount": answer.prompt_tokens}],
     }
     if final:
-        usage["candidatesTokenCount"] = answer.completion_tokens
+        usage["candidatesTokenCount"] = answer.completion_tokens - answer.reasoning_tokens
+        if answer.reasoning_tokens:
+            usage["thoughtsTokenCount"] = answer.reasoning_tokens
     if answer.cached_tokens:
         usage["cachedContentTokenCount"] = answer.cached_tokens
         usage["cacheTokensDetails"] = [{"modality": "TEXT", "tokenCount": answer.cached_tokens}]
@@ -75,18 +77,19 @@ def _call_part(answer: Answer) -> dict[str, Any]:
 
 def render_response(answer: Answer, turn: Turn) -> bytes:
     parts = [_call_part(answer)] if answer.tool_name is not None else [{"text": answer.text or ""}]
-    return orjson.dumps(_response(turn.model, new_id("", 11), parts, answer, True))
+    return orjson.dumps(_response(answer.version or turn.model, new_id("", 11), parts, answer, True))
 
 
 def _chunks(answer: Answer, turn: Turn) -> list[tuple[dict[str, Any], int]]:
     response_id = new_id("", 11)
     if answer.tool_name is not None:
-        return [(_response(turn.model, response_id, [_call_part(answer)], answer, True), answer.completion_tokens)]
+        part = _call_part(answer)
+        return [(_response(answer.version or turn.model, response_id, [part], answer, True), answer.completion_tokens)]
     pieces = answer.pieces or [""]
     groups = ["".join(pieces[i : i + WORDS_PER_CHUNK]) for i in range(0, len(pieces), WORDS_PER_CHUNK)]
     last = len(groups) - 1
     return [
-        (_response(turn.model, response_id, [{"text": text}], answer, i == last), count_tokens(text))
+        (_response(answer.version or turn.model, response_id, [{"text": text}], answer, i == last), count_tokens(text))
         for i, text in enumerate(groups)
     ]
 

@@ -365,8 +365,16 @@ def parse_generate(data: dict[str, Any], model: str) -> Turn:
         json_schema=schema if isinstance(schema, dict) else None,
         tool=tool,
         after_tool_result=after_tool,
+        reasoning_effort=_thinking_effort(config.get("thinkingConfig")),
     )
     if prompt_tokens >= CACHE_MIN_TOKENS and len(contents) > 1:
         turn.cache_prefix = orjson.dumps([data.get("systemInstruction"), contents[:-1]])
         turn.cache_prefix_tokens = prompt_tokens - per_content[-1]
     return turn
+
+
+def _thinking_effort(thinking: Any) -> str:
+    """A thinking budget of 0 turns thinking off; any other setting thinks as usual."""
+    if isinstance(thinking, dict) and thinking.get("thinkingBudget", thinking.get("thinking_budget")) == 0:
+        return "none"
+    return ""

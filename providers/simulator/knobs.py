@@ -43,7 +43,16 @@ HEADER_FAULT = b"x-sim-fault"
 HEADER_FAULT_RATE = b"x-sim-fault-rate"
 HEADER_INVALID_JSON = b"x-sim-invalid-json-rate"
 HEADER_OUTPUT_TOKENS = b"x-sim-output-tokens"
-SIM_HEADERS = (HEADER_LATENCY, HEADER_FAULT, HEADER_FAULT_RATE, HEADER_INVALID_JSON, HEADER_OUTPUT_TOKENS)
+HEADER_MODEL_VERSION = b"x-sim-model-version"
+SIM_HEADERS = (
+    HEADER_LATENCY,
+    HEADER_FAULT,
+    HEADER_FAULT_RATE,
+    HEADER_INVALID_JSON,
+    HEADER_OUTPUT_TOKENS,
+    HEADER_MODEL_VERSION,
+)
+_VERSION = re.compile(r"^[A-Za-z0-9._:/@-]{1,200}$")
 
 
 class KnobError(ValueError):
@@ -57,6 +66,7 @@ class Knobs:
     fault_rate: float = 1.0
     invalid_json_rate: float = 0.0
     output_tokens: int | None = None  # forces the natural answer length
+    model_version: str | None = None  # the version reported instead of the default (drift tests)
 
     def fault_now(self) -> str | None:
         """The fault to inject on this request, after rolling `fault_rate`."""
@@ -170,12 +180,20 @@ def _tokens(value: Any, name: str) -> int:
     return tokens
 
 
+def _version(value: Any, name: str) -> str:
+    text = str(value).strip()
+    if not _VERSION.match(text):
+        raise KnobError(f"{name} must be a model version such as gpt-4o-2024-08-06")
+    return text
+
+
 _PARSERS = {
     "latency_scale": _scale,
     "fault": _fault,
     "fault_rate": _rate,
     "invalid_json_rate": _rate,
     "output_tokens": _tokens,
+    "model_version": _version,
 }
 
 
@@ -259,4 +277,7 @@ class KnobRegistry:
         value = headers.get(HEADER_OUTPUT_TOKENS)
         if value is not None:
             changes["output_tokens"] = _tokens(value.decode("latin-1"), "x-sim-output-tokens")
+        value = headers.get(HEADER_MODEL_VERSION)
+        if value is not None:
+            changes["model_version"] = _version(value.decode("latin-1"), "x-sim-model-version")
         return replace(knobs, **changes)

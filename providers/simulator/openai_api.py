@@ -81,7 +81,7 @@ def _usage(answer: Answer) -> dict[str, Any]:
         "total_tokens": answer.prompt_tokens + answer.completion_tokens,
         "prompt_tokens_details": {"cached_tokens": answer.cached_tokens, "audio_tokens": 0},
         "completion_tokens_details": {
-            "reasoning_tokens": 0,
+            "reasoning_tokens": answer.reasoning_tokens,
             "audio_tokens": 0,
             "accepted_prediction_tokens": 0,
             "rejected_prediction_tokens": 0,
@@ -115,11 +115,11 @@ def render_chat(answer: Answer, model: str, n: int, azure: bool) -> bytes:
         "id": new_id("chatcmpl-", 14),
         "object": "chat.completion",
         "created": int(time.time()),
-        "model": model,
+        "model": answer.version or model,
         "choices": choices,
         "usage": _usage(answer),
         "service_tier": "default",
-        "system_fingerprint": "fp_sim",
+        "system_fingerprint": answer.fingerprint or "fp_sim",
     }
     if azure:
         body["prompt_filter_results"] = [{"prompt_index": 0, "content_filter_results": AZURE_FILTER_RESULT}]
@@ -132,7 +132,8 @@ def render_chunks(answer: Answer, model: str, options: ChatOptions, azure: bool)
     created = str(int(time.time())).encode()
     base = (
         b'data: {"id":"' + chunk_id + b'","object":"chat.completion.chunk","created":' + created
-        + b',"model":' + orjson.dumps(model) + b',"service_tier":"default","system_fingerprint":"fp_sim"'
+        + b',"model":' + orjson.dumps(answer.version or model) + b',"service_tier":"default","system_fingerprint":'
+        + orjson.dumps(answer.fingerprint or "fp_sim")
     )  # fmt: skip
     head = base + b',"choices":[{"index":0,'
     filters = b'"content_filter_results":{},' if azure else b""

@@ -476,6 +476,7 @@ def parse_chat(data: dict[str, Any], model: str | None = None) -> tuple[Turn, Ch
         json_schema=schema,
         tool=_pick_tool(data),
         after_tool_result=after_tool,
+        reasoning_effort=str(data.get("reasoning_effort") or ""),
     )
     if prompt_tokens >= CACHE_MIN_TOKENS and len(messages) > 1:
         turn.cache_prefix = orjson.dumps(messages[:-1])

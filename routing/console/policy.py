@@ -31,7 +31,7 @@ def _matrix_context(request: HtmxHttpRequest) -> dict:
     unlisted = set(services.unlisted_classes(document))
     matrix = document["matrix"]
     deployments = list(deployments_visible(organization=request.organization).filter(is_active=True))
-    names = sorted(model_names() & ({d.model.name for d in deployments} | set(matrix)))
+    names = sorted(model_names(organization=request.organization) & ({d.model.name for d in deployments} | set(matrix)))
     subjects = [(name, "model") for name in names]
     subjects += [(d.name, "deployment") for d in sorted(deployments, key=lambda d: d.name) if d.name in matrix]
     rows = []
@@ -42,7 +42,15 @@ def _matrix_context(request: HtmxHttpRequest) -> dict:
             {"subject": subject, "kind": kind, "listed": listed, "cells": [(cls, cls in approved) for cls in classes]}
         )
     extra = sorted({d.name for d in deployments} - set(matrix))
-    return {**context, "classes": classes, "rows": rows, "deployment_choices": extra}
+    requirements = document.get("requirements") or {}
+    requirement_rows = [(cls, requirements.get(cls, [])) for cls in classes]
+    return {
+        **context,
+        "classes": classes,
+        "rows": rows,
+        "deployment_choices": extra,
+        "requirement_rows": requirement_rows,
+    }
 
 
 @organization_required
@@ -87,6 +95,25 @@ def matrix_unlist(request: HtmxHttpRequest) -> HttpResponse:
     else:
         announce(request, version)
     return redirect("routing:matrix")
+
+
+@manager_required
+@require_POST
+def requirements_edit(request: HtmxHttpRequest) -> HttpResponse:
+    """Replace one class's attribute rules (one per line)."""
+    lines = [line.strip() for line in request.POST.get("requirements", "").splitlines() if line.strip()]
+    try:
+        version = services.requirements_set(
+            organization=request.organization,
+            actor=request.user,
+            data_class=request.POST.get("data_class", ""),
+            requirements=lines,
+        )
+    except ValidationError as exc:
+        messages.error(request, "; ".join(exc.messages))
+    else:
+        announce(request, version)
+    return redirect(reverse("routing:matrix") + "#requirements")
 
 
 # ---- settings ----------------------------------------------------------------------

@@ -13,6 +13,7 @@ from console.access import HtmxHttpRequest, is_manager, manager_required, organi
 from console.forms import form_error_apply
 from console.keycache import KeyContext, key_context_load
 from console.models import ApiKey
+from evals.facade import deployment_marks
 from providers.selectors import deployments_filter
 from providers.snapshot import catalog_build
 from routing import services
@@ -20,7 +21,7 @@ from routing.console.common import head_context, live_state
 from routing.console.forms import BreakerForm, DryRunForm, HealthFilterForm
 from routing.engine.explain import explain
 from routing.engine.snapshot import policy_compile, routing_build
-from routing.models import DeploymentPolicy
+from routing.models import DeploymentPolicy, DeploymentProbe
 from routing.selectors import (
     deployment_policy_for,
     deployment_recent_stats,
@@ -120,6 +121,8 @@ def health(request: HtmxHttpRequest) -> HttpResponse:
     live = state_backend.inspect(ids)
     recent = deployment_recent_stats(deployment_ids=ids)
     breakers = {p.deployment_id: p for p in DeploymentPolicy.objects.filter(deployment_id__in=ids)}
+    probes = {p.deployment_id: p for p in DeploymentProbe.objects.filter(deployment_id__in=ids)}
+    marks = deployment_marks(organization_id=request.organization.id)
     rows = []
     for deployment in shown:
         health = live[deployment.id]
@@ -132,6 +135,8 @@ def health(request: HtmxHttpRequest) -> HttpResponse:
                 "recent": recent.get(deployment.id),
                 "breaker": breakers.get(deployment.id) or DeploymentPolicy(deployment=deployment),
                 "can_edit": _can_edit(request, deployment),
+                "probe": probes.get(deployment.id),
+                "marks": marks.get(deployment.name, ()),
             }
         )
     context = {

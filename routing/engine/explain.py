@@ -9,6 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.utils import timezone
+
 from console.keycache import KeyContext
 from routing.engine.snapshot import Candidate, CompiledRoute, OrgPolicy
 from routing.engine.state import HEALTHY, RoutingState
@@ -28,6 +30,7 @@ class CandidateRow:
     position: int | None  # 1-based place in the order; None when excluded
     reason: str = ""  # why excluded
     status: str = "healthy"
+    terms: str = ""  # the deployment's compliance facts in short: region, certifications, retention
 
 
 @dataclass
@@ -84,8 +87,7 @@ def _route_view(
         elif candidate.id in route.score_skipped:
             row.reason = route.score_skipped[candidate.id]
         elif candidate.id not in compliant:
-            approved = ", ".join(sorted(policy.approved(candidate), key=policy.rank)) or "no class"
-            row.reason = f"not approved for {data_class} (approved: {approved})"
+            row.reason = _compliance_reason(policy, candidate, data_class)
         elif found_order.panic and row.status != "healthy":
             row.reason = "ejected, but every candidate is: used anyway (panic mode)"
         elif candidate.id in readmitted:
@@ -101,9 +103,30 @@ def _route_view(
     return view
 
 
+def _compliance_reason(policy: OrgPolicy, candidate: Candidate, data_class: str) -> str:
+    """Why the matrix or one of the class's requirements removed the candidate."""
+    if data_class not in policy.approved(candidate):
+        approved = ", ".join(sorted(policy.approved(candidate), key=policy.rank)) or "no class"
+        return f"not approved for {data_class} (approved: {approved})"
+    requirement = policy.unmet(candidate, data_class)
+    if requirement is None:
+        return f"not approved for {data_class}"
+    return f"fails the {data_class} requirement `{requirement.text}` ({requirement.found(candidate.deployment.facts)})"
+
+
 def _row(candidate: Candidate, position: int | None) -> CandidateRow:
     d = candidate.deployment
-    return CandidateRow(d.name, candidate.model.name, d.provider_name, candidate.weight, position)
+    row = CandidateRow(d.name, candidate.model.name, d.provider_name, candidate.weight, position)
+    facts = d.facts
+    parts = [facts.region or "region unknown"]
+    if facts.certifications:
+        parts.append(", ".join(sorted(facts.certifications)))
+    if facts.retention_days is not None:
+        parts.append(f"retains {facts.retention_days} d")
+    if facts.stale(timezone.localdate()):
+        parts.append("stale: past its review date")
+    row.terms = " · ".join(parts)
+    return row
 
 
 def explain(
@@ -139,6 +162,8 @@ def explain(
     except GatewayError as exc:
         out.error = {"status": exc.status, "code": exc.code, "message": exc.message}
         _rules(out, policy, ctx, body)
+        if exc.code == "no_compliant_model":
+            _refused_routes(out, policy, ctx, body, capability=capability, state=state)
         return out
     _rules(out, policy, ctx, body)
     out.rule = ctx.rule
@@ -180,6 +205,34 @@ def explain(
             view.name = f"fallback on {on}: {target}"
             out.routes.append(view)
     return out
+
+
+def _refused_routes(
+    out: Explanation,
+    policy: OrgPolicy,
+    ctx: RequestContext,
+    body: dict[str, Any],
+    *,
+    capability: str,
+    state: RoutingState,
+) -> None:
+    """On a 403 `no_compliant_model`: every candidate of the route, each with what removed it."""
+    from routing.pipeline.route import _facts
+
+    route = policy.destination(ctx.route) if ctx.route else None
+    if route is None:
+        return
+    out.route = route.name
+    out.data_class = ctx.data_class
+    plan = RoutePlan(policy=policy, route=route, capability=capability, facts=_facts(ctx, body))
+    routes = [route] if route.kind != "cascade" else [layer.route for layer in route.layers]
+    for index, inner in enumerate(routes):
+        view = _route_view(
+            policy, inner, plan, data_class=ctx.data_class, capability=capability, stream=ctx.stream, state=state
+        )
+        if route.kind == "cascade":
+            view.name = f"layer {index + 1}: {route.layers[index].name}"
+        out.routes.append(view)
 
 
 def _rules(out: Explanation, policy: OrgPolicy, ctx: RequestContext, body: dict[str, Any]) -> None:

@@ -23,6 +23,7 @@ from providers.snapshot import CatalogSnapshot, DeploymentInfo, ModelInfo
 from routing.engine.rules import CompiledRule, rule_compile
 from routing.engine.state import DEFAULT_BREAKER, Breaker
 from routing.policy.document import DETECTORS, VALIDATOR_DEFAULTS, policy_empty, policy_normalize
+from routing.policy.requirements import Requirement, requirements_compile
 
 logger = logging.getLogger(__name__)
 
@@ -129,6 +130,8 @@ class OrgPolicy:
     unlisted: frozenset[str]
     catalog: CatalogSnapshot
     breakers: Mapping[int, Breaker] | Breakers
+    # Attribute rules per data class: what a deployment's compliance facts must say.
+    requirements: Mapping[str, tuple[Requirement, ...]] = field(default_factory=dict)
     _plain: dict[str, CompiledRoute | None] = field(default_factory=dict)
 
     def rank(self, data_class: str) -> int:
@@ -151,6 +154,13 @@ class OrgPolicy:
         if found is None:
             found = self.approvals.get(candidate.model.name)
         return self.unlisted if found is None else found
+
+    def unmet(self, candidate: Candidate, data_class: str) -> Requirement | None:
+        """The first of the class's requirements the candidate's facts do not meet."""
+        for requirement in self.requirements.get(data_class, ()):
+            if not requirement.met(candidate.deployment.facts):
+                return requirement
+        return None
 
     def destination(self, name: str) -> CompiledRoute | None:
         """A route by name, else the implicit route of a model with that name."""
@@ -184,9 +194,12 @@ class OrgPolicy:
         return route
 
     def _by_class(self, candidates: tuple[Candidate, ...]) -> dict[str, tuple[Candidate, ...]]:
-        if not self.approvals and len(self.unlisted) == len(self.class_rank):
+        if not self.approvals and len(self.unlisted) == len(self.class_rank) and not self.requirements:
             return {}  # no matrix: every candidate serves every class
-        return {cls: tuple(c for c in candidates if cls in self.approved(c)) for cls in self.class_rank}
+        return {
+            cls: tuple(c for c in candidates if cls in self.approved(c) and self.unmet(c, cls) is None)
+            for cls in self.class_rank
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,6 +284,8 @@ def policy_compile(
     Names the registry no longer knows (a deleted deployment, a retired model) are
     skipped rather than failing the whole organization's routing.
     """
+    # The organization's view: its prices, its private models, nothing served only for others.
+    catalog = catalog.for_organization(organization_id)
     classes = document["data_classes"]
     class_rank = {c["name"]: c["rank"] for c in classes}
     settings = document["settings"]
@@ -282,6 +297,7 @@ def policy_compile(
         unlisted = frozenset(class_rank)
     approvals = {subject: frozenset(approved) for subject, approved in document["matrix"].items()}
     rules = tuple(rule_compile(r, team_ids=team_ids) for r in document["rules"] if r["enabled"])
+    requirements = requirements_compile(document.get("requirements"))
     policy = OrgPolicy(
         organization_id=organization_id,
         version=version,
@@ -289,7 +305,9 @@ def policy_compile(
         class_labels={c["name"]: c["label"] for c in classes},
         top_class=max(class_rank, key=class_rank.__getitem__),
         detectors=tuple((kind, document["detectors"][kind]) for kind in DETECTORS if document["detectors"][kind]),
-        detect_needed=bool(approvals) or len(unlisted) < len(class_rank) or any(r.data_classes for r in rules),
+        detect_needed=bool(approvals or requirements)
+        or len(unlisted) < len(class_rank)
+        or any(r.data_classes for r in rules),
         routes={},
         rules=rules,
         default_route=settings["default_route"],
@@ -297,6 +315,7 @@ def policy_compile(
         unlisted=unlisted,
         catalog=catalog,
         breakers=breakers,
+        requirements=requirements,
     )
     by_name = {d.name: (d, m) for m in catalog.models.values() for d in m.deployments}
     standard = [r for r in document["routes"] if r["kind"] != "cascade"]

@@ -36,11 +36,14 @@ def routing_record(ctx: RequestContext, event: UsageEvent) -> None:
         if ctx.model is not None and ctx.usage is not None:
             calls.append(_call(ctx.model, ctx.usage))
         routing["calls"] = calls
-        extra_input = extra_output = Decimal(0)
+        extra_input = extra_output = list_input = list_output = Decimal(0)
         for model, usage in ctx.prior_calls:
             cost = _cost(model, usage)
             extra_input += cost.input
             extra_output += cost.output
+            listed = _cost(model, usage, listed=True)
+            list_input += listed.input
+            list_output += listed.output
             event.input_tokens += usage.prompt_tokens
             event.output_tokens += usage.completion_tokens
             event.cached_tokens += usage.cached_tokens
@@ -49,6 +52,12 @@ def routing_record(ctx: RequestContext, event: UsageEvent) -> None:
         event.input_cost += extra_input
         event.output_cost += extra_output
         event.cost += extra_input + extra_output
+        if event.contracted_cost is not None:
+            event.contracted_cost += extra_input + extra_output
+        if event.list_cost is not None:
+            event.list_input_cost += list_input
+            event.list_output_cost += list_output
+            event.list_cost += list_input + list_output
     if routing:
         event.metadata = {**event.metadata, "routing": routing}
 
@@ -57,16 +66,17 @@ def _plain(value: Decimal) -> str:
     return f"{value:f}"
 
 
-def _cost(model, usage):
+def _cost(model, usage, *, listed: bool = False):
+    price = model.catalog_price if listed else model.price
     return cost_of(
         input_tokens=usage.prompt_tokens,
         output_tokens=usage.completion_tokens,
         cached_tokens=usage.cached_tokens,
         cache_write_5m_tokens=usage.cache_write_5m_tokens,
         cache_write_1h_tokens=usage.cache_write_1h_tokens,
-        input_price=model.price.input,
-        output_price=model.price.output,
-        cached_input_price=model.price.cached_input,
+        input_price=price.input,
+        output_price=price.output,
+        cached_input_price=price.cached_input,
     )
 
 

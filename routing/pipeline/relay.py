@@ -179,6 +179,9 @@ class StreamRelay:
             completion_tokens=relayed,
             cached_tokens=reported.cached_tokens if reported is not None else 0,
             estimated=True,
+            upstream_version=getattr(self.upstream, "upstream_version", ""),
+            system_fingerprint=getattr(self.upstream, "system_fingerprint", ""),
+            reasoning_tokens=reported.reasoning_tokens if reported is not None else 0,
         )
 
     def usage_chunk(self, usage: Usage) -> dict[str, Any]:
@@ -194,5 +197,10 @@ class StreamRelay:
                 "completion_tokens": usage.completion_tokens,
                 "total_tokens": usage.prompt_tokens + usage.completion_tokens,
                 "prompt_tokens_details": {"cached_tokens": usage.cached_tokens},
+                **(
+                    {"completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens}}
+                    if usage.reasoning_tokens
+                    else {}
+                ),
             },
         }

@@ -52,10 +52,33 @@ def _not_found(name: str) -> GatewayError:
     )
 
 
-def no_compliant(name: str, data_class: str, label: str) -> GatewayError:
+def _retired(model) -> GatewayError:
+    """A retired model (decided from the registry snapshot): say so and name the replacement."""
+    when = f" on {model.retired_on.isoformat()}" if model.retired_on else ""
+    instead = f" Use `{model.replacement}` instead." if model.replacement else ""
     return GatewayError(
-        f"No deployment of `{name}` is approved for data classified '{data_class}' ({label}). "
-        "Ask an administrator to approve a model for this class in the compliance matrix.",
+        f"The model `{model.name}` was retired{when} and no longer accepts requests.{instead}",
+        status=404,
+        type="invalid_request_error",
+        code="model_retired",
+        param="model",
+    )
+
+
+def no_compliant(name: str, data_class: str, label: str, unmet: tuple[str, ...] = ()) -> GatewayError:
+    if unmet:
+        if len(unmet) == 1:
+            which = f"No deployment met the requirement {unmet[0]}."
+        else:
+            which = f"Each deployment failed one of the requirements {', '.join(unmet)}."
+        advice = (
+            f"{which} Ask an administrator to record a deployment's compliance facts that meet the class's "
+            "requirements, or to change them."
+        )
+    else:
+        advice = "Ask an administrator to approve a model for this class in the compliance matrix."
+    return GatewayError(
+        f"No deployment of `{name}` is approved for data classified '{data_class}' ({label}). {advice}",
         status=403,
         type="permission_error",
         code="no_compliant_model",
@@ -79,6 +102,21 @@ def eligible(
     allowed = {c.id for c in compliant}
     found = tuple(c for c in capable if c.id in allowed)
     return found, "" if found else "compliance"
+
+
+def unmet_requirements(
+    policy: OrgPolicy, routes: list[CompiledRoute], *, data_class: str, capability: str
+) -> tuple[str, ...]:
+    """The requirements that removed the candidates the matrix approves, when no candidate is left:
+    what the 403 names. Empty when the matrix itself (not a requirement) removed them all."""
+    found: dict[str, None] = {}
+    for route in routes:
+        for candidate in route.candidates:
+            if capability in candidate.model.capabilities and data_class in policy.approved(candidate):
+                requirement = policy.unmet(candidate, data_class)
+                if requirement is not None:
+                    found.setdefault(f"`{requirement.text}`", None)
+    return tuple(found)
 
 
 def _facts(ctx: RequestContext, body: Mapping[str, Any]) -> RequestFacts:
@@ -109,7 +147,8 @@ def route_resolve(ctx: RequestContext, policy: OrgPolicy, body: Mapping[str, Any
         if route is None and policy.default_route:
             route = policy.destination(policy.default_route)
     if route is None:
-        raise _not_found(name)
+        retired = policy.catalog.retired.get(name)
+        raise _not_found(name) if retired is None else _retired(retired)
     if not ctx.key.allows(name):
         raise GatewayError(
             f"This API key is not allowed to use the model `{name}`.",
@@ -139,7 +178,8 @@ def route_resolve(ctx: RequestContext, policy: OrgPolicy, body: Mapping[str, Any
             param="model",
         )
     if reason == "compliance":
-        raise no_compliant(name, data_class, policy.class_labels.get(data_class, data_class))
+        unmet = unmet_requirements(policy, [route], data_class=data_class, capability=capability)
+        raise no_compliant(name, data_class, policy.class_labels.get(data_class, data_class), unmet)
     if reason == "empty":
         raise GatewayError(
             f"No deployment serves the model `{name}` right now.",
@@ -168,7 +208,9 @@ def _resolve_cascade(ctx: RequestContext, plan: RoutePlan, name: str) -> None:
     if not plan.layers:
         if "compliance" in reasons:
             cls = ctx.data_class
-            raise no_compliant(name, cls, plan.policy.class_labels.get(cls, cls))
+            routes = [layer.route for layer in plan.route.layers]
+            unmet = unmet_requirements(plan.policy, routes, data_class=cls, capability="chat")
+            raise no_compliant(name, cls, plan.policy.class_labels.get(cls, cls), unmet)
         raise GatewayError(
             f"No layer of the cascade `{name}` has a deployment right now.",
             status=503,

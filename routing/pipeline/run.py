@@ -266,7 +266,7 @@ async def models(gateway: Gateway, ctx: RequestContext) -> Reply:
 
     async def work() -> Reply:
         key = ctx.key
-        catalog = gateway.snapshots.catalog
+        catalog = gateway.snapshots.catalog.for_organization(key.organization_id)
         data = [
             _model_object(model)
             for name, model in sorted(catalog.models.items())
@@ -284,7 +284,7 @@ async def model_detail(gateway: Gateway, ctx: RequestContext, name: str) -> Repl
     async def work() -> Reply:
         ctx.model_requested = name
         key = ctx.key
-        info = gateway.snapshots.catalog.model(name)
+        info = gateway.snapshots.catalog.for_organization(key.organization_id).model(name)
         if info is None or not key.allows(name) or not info.deployments_for(key.organization_id):
             alias = route_model_object(gateway.snapshots.routing.policy(key.organization_id), key, name)
             if alias is not None:

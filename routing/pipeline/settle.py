@@ -45,11 +45,21 @@ def _event(ctx: RequestContext, *, status: int, error_type: str, error_code: str
         end_user=ctx.end_user,
         metadata=ctx.metadata if not ctx.attempt_trail else {**ctx.metadata, "attempt_trail": ctx.attempt_trail},
     )
+    if deployment is not None and deployment.facts.record:
+        event.deployment_facts = dict(deployment.facts.record)
     if model is not None:
         event.input_price = model.price.input
         event.output_price = model.price.output
         event.cached_input_price = model.price.cached_input
+        _list_prices(event, model.catalog_price)
     return event
+
+
+def _list_prices(event: UsageEvent, listed) -> None:
+    """The catalog's list prices next to the contracted ones that applied."""
+    event.list_input_price = listed.input
+    event.list_output_price = listed.output
+    event.list_cached_input_price = listed.cached_input
 
 
 def usage_begin(ctx: RequestContext, *, prompt_tokens: int) -> None:
@@ -81,6 +91,10 @@ def settle(
         event.tokens_estimated = usage.estimated
         event.cache_write_5m_tokens = usage.cache_write_5m_tokens
         event.cache_write_1h_tokens = usage.cache_write_1h_tokens
+        event.upstream_version = usage.upstream_version
+        event.system_fingerprint = usage.system_fingerprint
+        if usage.reasoning_tokens:  # the rollups read it from the record's metadata
+            event.metadata = {**event.metadata, "reasoning_tokens": usage.reasoning_tokens}
         cost = cost_of(
             input_tokens=usage.prompt_tokens,
             output_tokens=usage.completion_tokens,
@@ -94,6 +108,21 @@ def settle(
         event.input_cost = cost.input
         event.output_cost = cost.output
         event.cost = cost.total
+        event.contracted_cost = cost.total
+        listed, listed_cost = model.catalog_price, cost
+        if listed != model.price:
+            listed_cost = cost_of(
+                input_tokens=usage.prompt_tokens,
+                output_tokens=usage.completion_tokens,
+                cached_tokens=usage.cached_tokens,
+                cache_write_5m_tokens=usage.cache_write_5m_tokens,
+                cache_write_1h_tokens=usage.cache_write_1h_tokens,
+                input_price=listed.input,
+                output_price=listed.output,
+                cached_input_price=listed.cached_input,
+            )
+        event.list_input_cost, event.list_output_cost = listed_cost.input, listed_cost.output
+        event.list_cost = listed_cost.total
         if usage.completion_tokens:
             generation = latency - (ctx.ttft or 0.0)
             if generation > 0:

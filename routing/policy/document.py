@@ -31,6 +31,7 @@ from routing.policy.fields import (  # the field parsers every section uses
     _tristate,
     _unknown,
 )
+from routing.policy.requirements import requirements_normalize
 
 KINDS = ("standard", "cascade")
 STRATEGIES = ("weighted", "round_robin", "least_latency", "least_busy", "lowest_cost")
@@ -392,7 +393,9 @@ def policy_normalize(document: Any) -> dict[str, Any]:
     """The canonical form of a policy document; raises PolicyError listing every problem."""
     problems = _Problems()
     data = _mapping(document, "policy", problems)
-    _unknown(data, {"settings", "data_classes", "detectors", "routes", "rules", "matrix"}, "policy", problems)
+    _unknown(
+        data, {"settings", "data_classes", "detectors", "routes", "rules", "matrix", "requirements"}, "policy", problems
+    )
     settings = _settings(data.get("settings"), problems)
     classes = _classes(data.get("data_classes"), problems)
     class_order = {c["name"]: c["rank"] for c in classes}
@@ -433,12 +436,13 @@ def policy_normalize(document: Any) -> dict[str, Any]:
         rule_names.add(rule["name"])
         rules.append(rule)
     matrix = _matrix(data.get("matrix"), class_order, problems)
+    requirements = requirements_normalize(data.get("requirements"), class_order, problems.add)
     unlisted = settings["unlisted_max_class"]
     if unlisted and unlisted not in class_order:
         problems.add("settings.unlisted_max_class", f"unknown data class {unlisted!r}")
     if problems.items:
         raise PolicyError(problems.items)
-    return {
+    normalized = {
         "settings": settings,
         "data_classes": classes,
         "detectors": detectors,
@@ -446,3 +450,7 @@ def policy_normalize(document: Any) -> dict[str, Any]:
         "rules": rules,
         "matrix": matrix,
     }
+    if requirements:
+        # Only when set: documents from before attribute rules stay byte-identical.
+        normalized["requirements"] = requirements
+    return normalized

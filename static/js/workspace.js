@@ -11,6 +11,9 @@
   var stopButton = document.getElementById("ws-stop");
   var regenerateButton = document.getElementById("ws-regenerate");
   var statusLine = document.getElementById("ws-status");
+  var editField = document.getElementById("ws-edit");
+  var attachmentInput = document.getElementById("ws-attachment");
+  var suggestion = document.getElementById("ws-suggestion");
   var controller = null;
 
   function element(tag, className, text) {
@@ -28,9 +31,15 @@
   function userBubble(text) {
     var box = element("div", "ws-msg ws-user");
     box.dataset.kind = "user";
-    box.appendChild(element("div", "ws-who", "You"));
+    var who = element("div", "ws-who", "You ");
+    var edit = element("button", "btn btn-sm btn-link ws-edit", "Edit");
+    edit.type = "button";
+    edit.title = "Edit and resend from here";
+    who.appendChild(edit);
+    box.appendChild(who);
     box.appendChild(element("div", "ws-body ws-plain", text));
     thread.appendChild(box);
+    return box;
   }
 
   function noteBubble(kind, text) {
@@ -45,7 +54,12 @@
   function answerBubble(modelName) {
     var box = element("div", "ws-msg ws-answer ws-streaming");
     box.dataset.kind = "answer";
-    box.appendChild(element("div", "ws-who", modelName));
+    var who = element("div", "ws-who", modelName + " ");
+    var copy = element("button", "btn btn-sm btn-link ws-copy", "Copy");
+    copy.type = "button";
+    copy.title = "Copy the answer as Markdown";
+    who.appendChild(copy);
+    box.appendChild(who);
     var body = element("div", "ws-body ws-plain");
     box.appendChild(body);
     thread.appendChild(box);
@@ -58,10 +72,20 @@
     var body = box.querySelector(".ws-body");
     body.className = "ws-body ws-markdown";
     body.innerHTML = event.html; // rendered and cleaned by the server (no raw HTML from the model)
+    box.dataset.id = event.id;
+    box.dataset.source = event.content;
     if (event.citations && event.citations.length) {
       var list = element("ol", "ws-citations small");
       event.citations.forEach(function (c) {
-        var item = element("li", "", c.document + ", part " + (c.ordinal + 1));
+        var item = element("li");
+        var label = c.document + ", part " + (c.ordinal + 1);
+        if (c.chunk) {
+          var link = element("a", "", label);
+          link.href = form.dataset.passageUrl.replace("0", String(c.chunk));
+          item.appendChild(link);
+        } else {
+          item.textContent = label;
+        }
         item.value = c.n;
         item.title = c.excerpt;
         list.appendChild(item);
@@ -75,6 +99,10 @@
       )
     );
     meta.appendChild(element("span", "ws-cost", "$" + event.cost));
+    if (event.ttft_ms !== null && event.ttft_ms !== undefined) {
+      meta.appendChild(document.createTextNode(" · "));
+      meta.appendChild(element("span", "ws-ttft", "TTFT " + event.ttft_ms + " ms"));
+    }
     if (event.stopped) meta.appendChild(document.createTextNode(" · stopped"));
     box.appendChild(meta);
   }
@@ -87,6 +115,40 @@
     }
   }
 
+  function dropFrom(id) {
+    var items = thread.querySelectorAll(".ws-msg");
+    var found = false;
+    for (var i = 0; i < items.length; i++) {
+      if (items[i].dataset.id === id) found = true;
+      if (found) items[i].remove();
+    }
+  }
+
+  thread.addEventListener("click", function (event) {
+    var button = event.target.closest("button");
+    if (!button) return;
+    var box = button.closest(".ws-msg");
+    if (button.classList.contains("ws-edit") && box.dataset.id) {
+      content.value = box.querySelector(".ws-body").textContent;
+      editField.value = box.dataset.id;
+      statusLine.textContent = "Editing: sending resends from this question; the answers after it leave the thread.";
+      content.focus();
+    } else if (button.classList.contains("ws-copy")) {
+      var text = box.dataset.source || box.querySelector(".ws-body").textContent;
+      if (navigator.clipboard) {
+        navigator.clipboard.writeText(text).then(
+          function () { statusLine.textContent = "Answer copied."; },
+          function () { statusLine.textContent = "The browser refused the copy."; }
+        );
+      }
+    }
+  });
+  if (suggestion) {
+    document.getElementById("ws-suggestion-dismiss").addEventListener("click", function () {
+      suggestion.hidden = true;
+    });
+  }
+
   function busy(on) {
     sendButton.disabled = on;
     regenerateButton.disabled = on;
@@ -95,7 +157,8 @@
 
   async function send(regenerate) {
     var text = content.value.trim();
-    if (!regenerate && !text) {
+    var attached = !regenerate && attachmentInput && attachmentInput.files.length ? attachmentInput.files[0] : null;
+    if (!regenerate && !text && !attached) {
       statusLine.textContent = "Write a message first.";
       return;
     }
@@ -103,10 +166,16 @@
     data.append("content", regenerate ? "" : text);
     data.append("model", model.value);
     if (regenerate) data.append("regenerate", "1");
+    var editing = !regenerate && editField.value ? editField.value : "";
+    if (editing) data.append("edit", editing);
+    if (attached) data.append("attachment", attached);
     clearEmpty();
+    if (editing) dropFrom(editing);
+    editField.value = "";
     if (regenerate) dropLastAnswer();
-    else userBubble(text);
+    var asked = regenerate ? null : userBubble(text + (attached ? "\n\n(attached: " + attached.name + ")" : ""));
     content.value = "";
+    if (attachmentInput) attachmentInput.value = "";
     statusLine.textContent = "Waiting for the model…";
     controller = new AbortController();
     busy(true);
@@ -145,6 +214,17 @@
             box = null;
           } else if (event.type === "switch") {
             thread.insertBefore(element("div", "ws-msg ws-switch", event.content), box);
+          } else if (event.type === "asked") {
+            if (asked) {
+              asked.dataset.id = event.id;
+              asked.querySelector(".ws-body").textContent = event.content;
+            }
+          } else if (event.type === "remembered") {
+            thread.appendChild(element("div", "ws-msg ws-remembered small", "Saved to your memory: " + event.content));
+          } else if (event.type === "suggestion") {
+            document.getElementById("ws-suggestion-text").textContent = event.content;
+            document.getElementById("ws-suggestion-input").value = event.content;
+            suggestion.hidden = false;
           } else if (event.type === "refusal") {
             if (box) box.remove();
             box = null;
@@ -156,6 +236,7 @@
             statusLine.textContent = "";
           } else if (event.type === "error") {
             statusLine.textContent = event.content;
+            if (asked && !asked.dataset.id) asked.remove();
           }
         });
       }

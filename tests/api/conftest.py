@@ -197,6 +197,9 @@ def json_of(response):
     return json.loads(response.content)
 
 
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+@pytest.fixture
+def operator(a):
+    """A platform operator (Django staff) who is also an owner of org A: the catalog is theirs."""
+    a.owner.is_staff = True
+    a.owner.save(update_fields=["is_staff"])
+    return a.owner

@@ -103,7 +103,7 @@ def test_revoke_marks_the_key_revoked_and_is_idempotent(a):
     assert again.status_code == 200
     a.member_key.refresh_from_db()
     assert a.member_key.revoked_at is not None
-    assert client.patch(f"{KEYS}{a.member_key.id}/", {"name": "zombie"}, format="json").status_code == 400
+    assert client.patch(f"{KEYS}{a.member_key.id}/", {"name": "zombie"}, format="json").status_code == 409
 
 
 def test_rotate_returns_a_new_secret_once_and_revokes_the_old_key(a):
@@ -117,7 +117,7 @@ def test_rotate_returns_a_new_secret_once_and_revokes_the_old_key(a):
     assert new.user_id == a.member.id and new.team_id == a.team.id
     a.member_key.refresh_from_db()
     assert a.member_key.status == "revoked"
-    assert client.post(f"{KEYS}{a.member_key.id}/rotate/").status_code == 400
+    assert client.post(f"{KEYS}{a.member_key.id}/rotate/").status_code == 409
     assert data["secret"] not in body_text(client.get(f"{KEYS}{new.id}/"))
 
 
@@ -180,5 +180,5 @@ def test_an_expired_key_shows_as_expired_and_cannot_be_rotated_into_a_fresh_one(
     client = client_for(a.admin, a.org)
     assert client.get(f"{KEYS}{a.member_key.id}/").json()["status"] == "expired"
     rotated = client.post(f"{KEYS}{a.member_key.id}/rotate/")
-    assert rotated.status_code == 400 and "expired" in rotated.json()["detail"]
+    assert rotated.status_code == 409 and "expired" in rotated.json()["detail"]
     assert ApiKey.objects.filter(organization=a.org).count() == 2

@@ -44,8 +44,8 @@ def test_models_are_retrieved_by_id_or_by_name(a, models):
     assert client.get("/api/v1/models/no-such-model/").status_code == 404
 
 
-def test_owner_creates_and_updates_model_cards_with_decimal_prices(a):
-    client = client_for(a.owner, a.org)
+def test_operator_creates_and_updates_model_cards_with_decimal_prices(a, operator):
+    client = client_for(operator, a.org)
     response = client.post(
         "/api/v1/models/",
         {
@@ -53,7 +53,7 @@ def test_owner_creates_and_updates_model_cards_with_decimal_prices(a):
             "vendor": "meta",
             "tier": "open-weight",
             "input_price": "0.100001",
-            "output_price": 0.2,
+            "output_price": "0.2",
             "capabilities": ["chat"],
         },
         format="json",
@@ -73,8 +73,8 @@ def test_owner_creates_and_updates_model_cards_with_decimal_prices(a):
 
 
 @pytest.mark.parametrize("price", ["-1", "abc", "0.1234567", "", None, "NaN", "Infinity"])
-def test_negative_or_non_numeric_prices_are_rejected(a, price):
-    client = client_for(a.admin, a.org)
+def test_negative_or_non_numeric_prices_are_rejected(a, operator, price):
+    client = client_for(operator, a.org)
     response = client.patch("/api/v1/models/gpt-test/", {"input_price": price}, format="json")
     assert response.status_code == 400, response.content
     assert "input_price" in response.json()

@@ -4,7 +4,6 @@ service, so it is audited."""
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth import get_user_model
 
 from audit.models import AuditEvent
 from console import services
@@ -88,47 +87,13 @@ def test_team_list_runs_a_fixed_number_of_queries(a, django_assert_max_num_queri
 # --- members -------------------------------------------------------------------------
 
 
-def test_adding_a_new_user_creates_the_user_and_the_membership(a):
+def test_members_are_not_added_by_username_any_more(b, a):
+    """People join by invitation (tests/console/test_invitations.py); the old POST is gone."""
     client = client_for(a.admin, a.org)
-    response = client.post(
-        "/api/v1/members/",
-        {"username": "carol", "email": "carol@a.test", "password": "Str0ng-passphrase!", "role": "finance"},
-        format="json",
-    )
-    assert response.status_code == 201, response.content
-    data = response.json()
-    assert data["user"]["username"] == "carol" and data["role"] == "finance"
-    assert "password" not in response.content.decode()
-    carol = get_user_model().objects.get(username="carol")
-    assert carol.check_password("Str0ng-passphrase!")
-    assert Membership.objects.get(organization=a.org, user=carol).role == "finance"
-
-
-def test_adding_an_existing_user_never_changes_their_account(b, a):
-    client = client_for(a.admin, a.org)
-    response = client.post(
-        "/api/v1/members/",
-        {"username": b.finance.username, "email": "evil@a.test", "password": "Other-passw0rd!", "role": "member"},
-        format="json",
-    )
-    assert response.status_code == 201
-    b.finance.refresh_from_db()
-    assert b.finance.email == "finance@b.test"
-    assert not b.finance.check_password("Other-passw0rd!")
-    again = client.post("/api/v1/members/", {"username": b.finance.username, "role": "admin"}, format="json")
-    assert again.status_code == 400 and "username" in again.json()
-
-
-def test_weak_passwords_and_unknown_roles_are_rejected(a):
-    client = client_for(a.admin, a.org)
-    response = client.post(
-        "/api/v1/members/", {"username": "dave", "password": "123", "role": "emperor"}, format="json"
-    )
-    assert response.status_code == 400
-    assert set(response.json()) == {"role"}
-    weak = client.post("/api/v1/members/", {"username": "dave", "password": "123", "role": "member"}, format="json")
-    assert weak.status_code == 400 and "password" in weak.json()
-    assert not get_user_model().objects.filter(username="dave").exists()
+    response = client.post("/api/v1/members/", {"username": b.finance.username, "role": "member"}, format="json")
+    assert response.status_code == 405
+    assert not Membership.objects.filter(organization=a.org, user=b.finance).exists()
+    assert "finance@b.test" not in response.content.decode()
 
 
 def test_changing_a_role_and_removing_a_member(a):

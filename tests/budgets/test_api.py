@@ -15,7 +15,7 @@ from budgets import services
 from budgets.clock import SYSTEM_CLOCK as clock
 from budgets.models import BudgetAlert, BudgetCounter, usd_to_units
 from budgets.periods import zone_of
-from tests.api.conftest import a, b, client_for, fast_password_hashing, models  # noqa: F401
+from tests.api.conftest import a, b, client_for, models  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 

@@ -246,3 +246,16 @@ def test_daily_rows_and_hourly_rows_give_the_same_answers(world, seeded, dimensi
     assert key(whole.grouped(dimension)) == key(every_key.grouped(dimension))
     assert key(whole.daily(dimension)) == key(every_key.daily(dimension))
     assert whole.totals() == every_key.totals()
+
+
+def test_explorer_chart_data_as_a_table_and_csv_adds_up_to_the_groups(client, world, finance, seeded):
+    client.force_login(finance)
+    params = {"period": "90d", "group": "model"}
+    series = read_csv(client.get("/finops/spend/", {**params, "format": "csv", "table": "series"}))
+    groups = read_csv(client.get("/finops/spend/", {**params, "format": "csv", "table": "groups"}))
+    assert len(series) == 90 and set(series[0]) == {"Day", "gpt-4o", "gpt-4o-mini", "llama-3-8b"}
+    for group in groups:
+        per_day = sum(Decimal(row[group["Model used"]] or "0") for row in series)
+        assert per_day == Decimal(group["Cost"])
+    html = client.get("/finops/spend/", params).content.decode()
+    assert 'data-testid="table-series"' in html

@@ -42,7 +42,7 @@ def sample(registry, name: str, labels: dict) -> float | None:
 
 def test_prometheus_counts_requests_tokens_spend_and_histograms():
     telemetry = Telemetry(prometheus=PrometheusMetrics())
-    telemetry.record(event())
+    telemetry.record(event(metadata={"reasoning_tokens": 12}))
     telemetry.record(event(status_code=502, output_tokens=0, ttft_ms=None, attempts=1))
     registry = telemetry.prometheus.registry
     base = {"organization": "7", "model": "gpt-4o-mini", "provider": "openai"}
@@ -50,6 +50,7 @@ def test_prometheus_counts_requests_tokens_spend_and_histograms():
     assert sample(registry, "gatehouse_requests_total", {**base, "status_class": "5xx"}) == 1
     assert sample(registry, "gatehouse_tokens_total", {**base, "direction": "input"}) == 200
     assert sample(registry, "gatehouse_tokens_total", {**base, "direction": "output"}) == 20
+    assert sample(registry, "gatehouse_tokens_total", {**base, "direction": "reasoning"}) == 12
     assert sample(registry, "gatehouse_spend_usd_total", base) == pytest.approx(0.0008)
     assert sample(registry, "gatehouse_fallbacks_total", base) == 1
     assert sample(registry, "gatehouse_time_to_first_token_seconds_count", base) == 1

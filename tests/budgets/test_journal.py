@@ -219,3 +219,18 @@ def test_records_the_buffer_bound_dropped_come_back_from_the_journal(tmp_path, c
     assert sink.flush() == 1
     assert sink.flush_final() == 0
     assert not list(tmp_path.glob("usage-*.jsonl"))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_begun_request_with_unstorable_text_is_journaled_and_replayed_storable(tmp_path):
+    # A lone surrogate cannot be encoded as UTF-8: the begin entry is made storable first;
+    # a model name too long and with a NUL is made storable when replayed.
+    journal = UsageJournal(tmp_path)
+    journal.begin(event("req-surrogate", model_requested="gpt-\ud800"))
+    journal.begin(event("req-long", model_requested="m\x00" + "x" * 300))
+    journal.close(flushed=False)
+    report = replay(tmp_path)
+    assert (report.records, report.written) == (2, 2)
+    assert UsageRecord.objects.get(request_id="req-surrogate").model_requested.startswith("gpt-")
+    long = UsageRecord.objects.get(request_id="req-long")
+    assert "\x00" not in long.model_requested and len(long.model_requested) <= 200 and long.sanitized

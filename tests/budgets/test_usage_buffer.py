@@ -12,7 +12,7 @@ from decimal import Decimal
 
 import orjson
 import pytest
-from django.db import connection
+from django.db import connection, connections
 
 from audit.models import AuditEvent
 from budgets.models import UsageDeadLetter, UsageRecord
@@ -43,8 +43,11 @@ def test_records_added_while_flushing_are_all_written(sink):
     stop = threading.Event()
 
     def flusher() -> None:
-        while not stop.is_set():
-            sink.flush()
+        try:
+            while not stop.is_set():
+                sink.flush()
+        finally:
+            connections.close_all()  # this thread's connection, before the test database is dropped
 
     thread = threading.Thread(target=flusher)
     thread.start()

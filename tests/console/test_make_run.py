@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parent.parent.parent
 STANDIN = """#!/bin/bash
 # Stand-in: manage.py steps finish at once; long-running programs wait like a server.
 case "$*" in
-  *migrate*|*seed_demo*|*seed_usage*) echo "stand-in: $*"; exit 0 ;;
+  *migrate*|*seed_demo*|*seed_usage*|*evals_seed*) echo "stand-in: $*"; exit 0 ;;
 esac
 echo "stand-in running: $(basename "$0") $1"
 exec sleep 300

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from django.urls import reverse
 from django.utils import timezone
 
 from evals.models import Regression, Run, Score
@@ -17,7 +18,7 @@ from providers.services import provider_update
 from tests.conftest import FAST
 
 
-def test_a_score_drop_on_a_pinned_suite_raises_an_alert_and_marks_the_deployment(demo, starter):
+def test_a_score_drop_on_a_pinned_suite_raises_an_alert_and_marks_the_deployment(demo, starter, client):
     suite = suite_update(suite=starter["extraction"], pinned=True, models=["gpt-5.5"])
     first = run_execute(run_id=run_create(suite=suite, models=["gpt-5.5"], trigger="regression", enqueue=False).id)
     before = Score.objects.get(run=first).score
@@ -42,6 +43,11 @@ def test_a_score_drop_on_a_pinned_suite_raises_an_alert_and_marks_the_deployment
     assert regression.previous == before and regression.current == after
     assert [h["event"] for h in heard] == ["evals.regression"]
     assert heard[0]["organization_id"] == demo.org.id and heard[0]["payload"]["deployment"] == regression.deployment
+    # The health page marks the deployment while the model's latest score is the one that fell.
+    client.force_login(demo.owner)
+    page = client.get(reverse("routing:health")).content.decode()
+    row = page[page.index(f"<strong>{regression.deployment}</strong>") :][:600]
+    assert 'data-mark="regression"' in row and f"fell on {suite.name}" in row
 
 
 def test_no_alert_when_the_score_holds(demo, starter):

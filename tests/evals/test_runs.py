@@ -99,7 +99,7 @@ def test_result_pages_show_leaderboard_diff_and_model_scores(starter, client):
     run = run_execute(run_id=run_create(suite=suite, models=["gpt-4o-mini", "gpt-5.5"], enqueue=False).id)
     client.force_login(starter_owner(suite))
     page = client.get(reverse("evals:suite-detail", args=[suite.pk])).content.decode()
-    assert 'data-testid="leaderboard"' in page and "gpt-5.5" in page and "Plotly.newPlot" in page
+    assert 'data-testid="leaderboard"' in page and "gpt-5.5" in page and "data-plotly-figure=" in page
     assert "vendor/plotly.min.js" in page
     detail = client.get(reverse("evals:run-detail", args=[run.pk]))
     assert detail.status_code == 200 and b'data-status="done"' in detail.content

@@ -142,3 +142,24 @@ def test_console_pages_create_import_export_and_isolate(client):
     assert b"Delete the suite" in confirm.content
     assert client.post(reverse("evals:suite-delete", args=[suite.pk])).status_code == 302
     assert not Suite.objects.filter(pk=suite.pk).exists()
+
+
+def test_make_runs_seed_installs_starter_suites_once_and_never_brings_back_a_deleted_one(demo):
+    """`make run` calls `evals_seed --once` at every start: an operator's deletion stays."""
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    from evals.models import Suite
+
+    call_command("evals_seed", "--once", "--organization", demo.org.slug, stdout=StringIO())
+    names = set(Suite.objects.filter(organization=demo.org).values_list("name", flat=True))
+    assert {"arithmetic", "sentiment-classification", "invoice-extraction"} <= names
+    Suite.objects.filter(organization=demo.org, name="arithmetic").delete()
+    out = StringIO()
+    call_command("evals_seed", "--once", "--organization", demo.org.slug, stdout=out)
+    assert not Suite.objects.filter(organization=demo.org, name="arithmetic").exists()
+    assert "left as they are" in out.getvalue()
+    # Without --once the command installs what is missing (the documented way to get them back).
+    call_command("evals_seed", "--organization", demo.org.slug, stdout=StringIO())
+    assert Suite.objects.filter(organization=demo.org, name="arithmetic").exists()

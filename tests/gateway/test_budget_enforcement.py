@@ -16,6 +16,7 @@ import pytest
 
 from budgets import services
 from budgets.models import BudgetHold, HoldStatus, UsageRecord
+from budgets.reconcile import reconcile
 from tests.budgets.helpers import (  # noqa: F401 - fixtures
     PROMPT,
     budget_sync,
@@ -26,7 +27,7 @@ from tests.budgets.helpers import (  # noqa: F401 - fixtures
     wait_until,
     worst_case_usd,
 )
-from tests.conftest import usage_wait
+from tests.conftest import server_gateway, usage_wait
 
 
 def chat(demo, model, *, max_tokens=20, stream=False, key=None, timeout=15, **extra):
@@ -74,8 +75,29 @@ def test_success_books_the_real_cost_exactly(demo, store, model):
     costs = [usage_wait(request_id).cost for request_id in ids]
     row = settled(budget, spent=sum(costs, Decimal(0)))
     assert row.spent == worst_case_usd(max_tokens=5) + worst_case_usd(max_tokens=20) + worst_case_usd(max_tokens=50)
-    holds = wait_until(lambda: list(BudgetHold.objects.filter(request_id__in=ids, status=HoldStatus.SETTLED)))
-    assert sorted(h.actual_units for h in holds) == sorted(int(c * 10**10) for c in costs)
+    # The first request is decided on its own (its hold booked with its cost); the budget is
+    # far from its limit, so the next ones run within a lease, booked once they have settled.
+    (hold,) = wait_until(lambda: list(BudgetHold.objects.filter(request_id=ids[0], status=HoldStatus.SETTLED)))
+    assert hold.actual_units == int(costs[0] * 10**10)
+    server_gateway().call_soon(lambda: _retire_leases(server_gateway()))
+    # (One lease, or two when the first turned a second old between the requests.)
+    leases = wait_until(
+        lambda: (
+            list(BudgetHold.objects.filter(request_id__startswith="lease:", status=HoldStatus.SETTLED))
+            if not BudgetHold.objects.filter(request_id__startswith="lease:", status=HoldStatus.HELD).exists()
+            else None
+        )
+    )
+    assert sorted(m for lease in leases for m in lease.members) == sorted(ids[1:])
+    assert sum(lease.actual_units for lease in leases) == int((costs[1] + costs[2]) * 10**10)
+    assert not BudgetHold.objects.filter(request_id__in=ids[1:]).exists()
+    (check,) = reconcile(budget_id=budget.id, rollup=True)
+    assert check.ok and check.ledger_requests == 3, check.drift
+
+
+async def _retire_leases(gateway) -> None:
+    gateway.budgets.leases.retire_all()
+    await gateway.budgets.tick()
 
 
 def test_streams_settle_at_their_end_with_the_tokens_really_used(demo, store, model):

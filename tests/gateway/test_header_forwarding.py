@@ -37,6 +37,7 @@ class _Recorder(BaseHTTPRequestHandler):
         _Recorder.seen.append({k.lower(): v for k, v in self.headers.items()})
         self.send_response(200)
         self.send_header("content-type", "application/json")
+        self.send_header("set-cookie", "__cf_bm=tenant-state; Path=/; HttpOnly")  # as CDNs in front of APIs do
         self.send_header("content-length", str(len(ANSWER)))
         self.end_headers()
         self.wfile.write(ANSWER)
@@ -52,21 +53,25 @@ def recorder():
     server.server_close()
 
 
-@pytest.mark.parametrize("allowed", [[], ["traceparent"]])
-def test_only_allowed_client_headers_reach_the_upstream(demo, recorder, allowed):
+def recording_model(demo, recorder, allowed=()) -> None:
     provider = provider_services.provider_create(
         name="recording",
         kind="openai",
         base_url=f"http://127.0.0.1:{recorder.server_address[1]}/v1",
         secret="sk-provider-own",
         organization=demo.org,
-        forward_headers=allowed,
+        forward_headers=list(allowed),
     )
     card, _ = provider_services.model_card_upsert(
         name="recorded-model", vendor="openai", input_price=Decimal(1), output_price=Decimal(2), capabilities=["chat"]
     )
     provider_services.deployment_create(model=card, provider=provider, name="recorded@local")
     gateway_sync()
+
+
+@pytest.mark.parametrize("allowed", [[], ["traceparent"]])
+def test_only_allowed_client_headers_reach_the_upstream(demo, recorder, allowed):
+    recording_model(demo, recorder, allowed)
     response = httpx.post(
         demo.base_url + "/chat/completions",
         json={"model": "recorded-model", "messages": [{"role": "user", "content": "hi"}]},
@@ -87,3 +92,19 @@ def test_only_allowed_client_headers_reach_the_upstream(demo, recorder, allowed)
         assert seen["traceparent"].startswith("00-4bf92f35")
     else:
         assert "traceparent" not in seen
+
+
+def test_a_cookie_an_upstream_sets_is_never_sent_back(demo, recorder):
+    """The upstream client is shared by every tenant: it keeps no cookies."""
+    recording_model(demo, recorder)
+    for _ in range(3):
+        response = httpx.post(
+            demo.base_url + "/chat/completions",
+            json={"model": "recorded-model", "messages": [{"role": "user", "content": "hi"}]},
+            headers={"authorization": f"Bearer {demo.secret}"},
+            timeout=15,
+        )
+        assert response.status_code == 200, response.text
+        assert "set-cookie" not in response.headers  # nor is it passed on to the client
+    assert len(_Recorder.seen) == 3
+    assert all("cookie" not in seen for seen in _Recorder.seen)

@@ -22,6 +22,7 @@ from tests.audit.conftest import ledger_transactional  # noqa: F401 - fixture
 from tests.conftest import usage_wait
 
 HELLO = [{"role": "user", "content": "hi"}]
+SECRET = "prompt-marker-7Qx3ZvK9"  # can't occur by chance in ids, prefixes or hashes
 
 
 def post(demo, body, path="/chat/completions"):
@@ -46,8 +47,9 @@ def leaf_wait(request_id: str, timeout: float = 5.0) -> PendingLeaf | Leaf:
 
 
 def test_every_request_leaves_one_leaf_with_hashes_and_no_content(demo, ledger_transactional):  # noqa: F811
-    ok = post(demo, {"model": "gpt-4o-mini", "messages": HELLO})
-    bad = post(demo, {"model": "no-such-model", "messages": HELLO})
+    asked = [{"role": "user", "content": SECRET}]
+    ok = post(demo, {"model": "gpt-4o-mini", "messages": asked})
+    bad = post(demo, {"model": "no-such-model", "messages": asked})
     assert ok.status_code == 200 and bad.status_code == 404
     for response in (ok, bad):
         request_id = response.headers["x-request-id"]
@@ -58,7 +60,7 @@ def test_every_request_leaves_one_leaf_with_hashes_and_no_content(demo, ledger_t
         assert leaf["status"] == response.status_code
         assert leaf["key_prefix"] == demo.key.prefix
         assert len(leaf["request_sha256"]) == 64 and len(leaf["response_sha256"]) == 64
-        assert "hi" not in json.dumps(leaf)  # hashes only, never content
+        assert SECRET not in json.dumps(leaf)  # hashes only, never content
     leaf = json.loads(leaf_wait(ok.headers["x-request-id"]).data)
     assert leaf["model_used"] == "gpt-4o-mini" and leaf["deployment"]
     assert leaf["response_sha256"] == hashlib.sha256(ok.content).hexdigest()

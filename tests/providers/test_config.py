@@ -101,7 +101,8 @@ def test_export_is_stable_and_keeps_prices_as_strings(registry):
     text = config_export()
     assert text == config_export()
     document = yaml.safe_load(text)
-    assert list(document)[:4] == ["version", "models", "providers", "deployments"]
+    # The catalog, each organization's layer over it (private models, its settings), then the rest.
+    assert list(document)[:6] == ["version", "models", "private_models", "model_settings", "providers", "deployments"]
     mini = next(m for m in document["models"] if m["name"] == "gpt-4o-mini")
     assert mini["input_price"] == "0.15" and mini["output_price"] == "0.6"
     assert list(mini)[:4] == ["name", "display_name", "vendor", "version"]

@@ -15,6 +15,9 @@ from providers.snapshot import catalog_build
 @pytest.fixture
 def owner(db, client):
     user = console_services.user_create(username="reg-owner", password="pw-123456789")
+    # The catalog is the platform operator's: this owner is also staff (see test_catalog_tenancy).
+    user.is_staff = True
+    user.save(update_fields=["is_staff"])
     org = console_services.organization_create(name="Reg", slug="reg", owner=user)
     member = console_services.user_create(username="reg-dev", password="pw-123456789")
     console_services.membership_set(organization=org, user=member, role="member")

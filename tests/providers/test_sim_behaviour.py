@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+from django.conf import settings
 from httpx_aiohttp import AiohttpTransport
 
 from providers.adapters import get_adapter
@@ -89,12 +90,50 @@ async def test_health_and_bad_knobs(sim_url: str, http: httpx.AsyncClient) -> No
     assert bad.status_code == 400 and "x-sim-fault" in bad.json()["error"]["message"]
 
 
+def control_auth() -> dict[str, str]:
+    return {"authorization": f"Bearer {settings.GATEHOUSE['SIMULATOR_CONTROL_TOKEN']}"}
+
+
+@pytest.mark.asyncio
+@pytest.mark.parametrize("method", ["GET", "POST", "DELETE"])
+async def test_control_refuses_without_the_admin_token(sim_url: str, http: httpx.AsyncClient, method: str) -> None:
+    body = {"model": "*", "fault": "503"} if method == "POST" else None
+    missing = await http.request(method, f"{sim_url}/_control", json=body)
+    assert missing.status_code == 401 and "control token" in missing.json()["error"]["message"]
+    assert missing.headers["www-authenticate"].startswith("Bearer")
+    wrong = await http.request(method, f"{sim_url}/_control", json=body, headers={"authorization": "Bearer nope"})
+    assert wrong.status_code == 403
+    other_scheme = await http.request(
+        method,
+        f"{sim_url}/_control",
+        json=body,
+        headers={"authorization": f"Basic {control_auth()['authorization'][7:]}"},
+    )
+    assert other_scheme.status_code == 401
+    listed = await http.get(f"{sim_url}/_control", headers=control_auth())
+    assert listed.status_code == 200 and listed.json()["overrides"] == {}  # nothing was injected
+    ok = await http.post(
+        f"{sim_url}/openai/v1/chat/completions",
+        json={"model": "m", "messages": USER},
+        headers={**OPENAI_AUTH, "x-sim-latency-scale": "0"},
+    )
+    assert ok.status_code == 200
+
+
+def test_simulator_needs_a_control_token() -> None:
+    from providers.simulator.app import SimulatorApp
+
+    with pytest.raises(ValueError, match="control token"):
+        SimulatorApp(control_token="")
+
+
 @pytest.mark.asyncio
 async def test_control_overrides_per_model(sim_url: str, http: httpx.AsyncClient) -> None:
     url = f"{sim_url}/openai/v1/chat/completions"
     fast = {**OPENAI_AUTH, "x-sim-latency-scale": "0"}
+    admin = control_auth()
     try:
-        set_fault = await http.post(f"{sim_url}/_control", json={"model": "ctl-model", "fault": "503"})
+        set_fault = await http.post(f"{sim_url}/_control", json={"model": "ctl-model", "fault": "503"}, headers=admin)
         assert set_fault.status_code == 200 and set_fault.json()["override"] == {"fault": "503"}
         hit = await http.post(url, json={"model": "ctl-model", "messages": USER}, headers=fast)
         assert hit.status_code == 503
@@ -104,15 +143,17 @@ async def test_control_overrides_per_model(sim_url: str, http: httpx.AsyncClient
             url, json={"model": "ctl-model", "messages": USER}, headers={**fast, "x-sim-fault": "none"}
         )
         assert header_wins.status_code == 200
-        everyone = await http.post(f"{sim_url}/_control", json={"model": "*", "fault": "429", "fault_rate": 1})
+        everyone = await http.post(
+            f"{sim_url}/_control", json={"model": "*", "fault": "429", "fault_rate": 1}, headers=admin
+        )
         assert everyone.status_code == 200
         assert (await http.post(url, json={"model": "other-model", "messages": USER}, headers=fast)).status_code == 429
-        listed = await http.get(f"{sim_url}/_control")
+        listed = await http.get(f"{sim_url}/_control", headers=admin)
         assert set(listed.json()["overrides"]) == {"ctl-model", "*"}
-        refused = await http.post(f"{sim_url}/_control", json={"model": "x", "latency_scale": -1})
+        refused = await http.post(f"{sim_url}/_control", json={"model": "x", "latency_scale": -1}, headers=admin)
         assert refused.status_code == 400
     finally:
-        cleared = await http.delete(f"{sim_url}/_control")
+        cleared = await http.delete(f"{sim_url}/_control", headers=admin)
     assert cleared.json()["overrides"] == {}
     assert (await http.post(url, json={"model": "ctl-model", "messages": USER}, headers=fast)).status_code == 200
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -88,9 +87,9 @@ def routing_clock() -> Iterator:
 
 
 def outcomes_written() -> None:
-    """Let the Redis backend send its queued outcome updates (it flushes within ms)."""
-    if server_gateway().state.name == "redis":
-        time.sleep(0.05)
+    """Wait until the outcomes queued on the server's gateway are in the shared state."""
+    gateway = server_gateway()
+    gateway.call_soon(gateway.state.written, timeout=5)
 
 
 def chat(

@@ -179,3 +179,17 @@ def test_state_is_built_from_explicit_arguments():
     if os.environ.get("REDIS_URL"):
         shared = routing_state_build(clock=clock, redis_url=os.environ["REDIS_URL"], prefix="p:test", cache_ttl=0.0)
         assert shared.name == "redis" and shared.clock is clock and shared.prefix == "p:test"
+
+
+def test_written_returns_once_queued_updates_are_readable_by_others(state):
+    """What a probe round relies on: no wait for the backend's own flush delay."""
+    breaker = Breaker(threshold=1, window=60, cooldown=10, error_rate=0.5)
+
+    async def scenario():
+        outcomes(state, 9, breaker, "x")
+        await state.written()
+        assert state.inspect([9])[9].status(state.now()) == "ejected"  # the console's synchronous read
+        await state.written()  # nothing queued: returns at once
+        await state.flush()
+
+    run(scenario())

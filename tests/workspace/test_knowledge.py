@@ -36,10 +36,10 @@ def test_chunking_packs_paragraphs_and_cuts_long_ones_with_overlap():
     assert "".join(p[4:] if i else p for i, p in enumerate(pieces)).startswith(long)
 
 
-def test_uploads_must_be_text_markdown_or_pdf():
+def test_uploads_must_be_text_markdown_html_or_pdf():
     from workspace.knowledge import upload_text
 
-    with pytest.raises(ValidationError, match="Upload a .txt, .md or .pdf"):
+    with pytest.raises(ValidationError, match="Upload a .txt, .md, .html or .pdf"):
         upload_text(name="x.exe", data=b"MZ")
     with pytest.raises(ValidationError, match="not UTF-8"):
         upload_text(name="x.txt", data=b"\xff\xfe\x00bad")
@@ -120,3 +120,16 @@ def test_a_pdf_upload_is_read_as_text():
     from workspace.knowledge import upload_text
 
     assert "Badges are renewed every year" in upload_text(name="rules.PDF", data=_pdf("Badges are renewed every year"))
+
+
+def test_an_html_upload_keeps_the_visible_text_in_paragraphs_and_drops_scripts():
+    from workspace.knowledge import upload_text
+
+    page = (
+        b"<html><head><title>t</title><style>p{}</style></head><body><h1>Travel</h1>"
+        b"<p>Trains are booked&nbsp;through <b>the portal</b>.</p><script>alert(1)</script><p>Taxis are refunded.</p>"
+        b"</body></html>"
+    )
+    assert upload_text(name="travel.html", data=page) == (
+        "Travel\n\nTrains are booked through the portal.\n\nTaxis are refunded."
+    )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.urls import reverse
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -12,7 +13,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture
 def member_client(client, member):
-    client.login(username="mia", password="pw-Member-123")
+    client.force_login(get_user_model().objects.get(username="mia"))
     return client
 
 
@@ -37,6 +38,14 @@ def test_the_model_picker_offers_only_chat_models_the_key_may_use(demo, member, 
         allowed_models=["gpt-4o-mini", "claude-sonnet-4-6", "text-embedding-3-small"],
         retention_days=0,
     )
+    from workspace.models import WorkspaceKey
+
+    # Reading the page issues no key: the member opens the workspace with a POST.
+    page = member_client.get(reverse("workspace:conversation-list"))
+    assert page.status_code == 200 and "Open my workspace" in page.content.decode()
+    assert not WorkspaceKey.objects.filter(user=member).exists()
+    member_client.post(reverse("workspace:open"))
+    assert WorkspaceKey.objects.filter(user=member).count() == 1
     page = member_client.get(reverse("workspace:conversation-list"))
     assert page.status_code == 200
     html = page.content.decode()
@@ -59,7 +68,7 @@ def test_start_stream_and_see_a_turn_with_its_cost(demo, member, member_client):
     streamed = member_client.post(reverse("workspace:conversation-turn", args=[conversation.pk]), {"content": "Hello"})
     assert streamed["Content-Type"] == "text/event-stream"
     events = _events(streamed)
-    assert [e["type"] for e in events][:2] == ["start", "delta"]
+    assert [e["type"] for e in events][:3] == ["asked", "start", "delta"]
     answer = next(e for e in events if e["type"] == "answer")
     assert events[-1]["type"] == "total" and events[-1]["cost"] == answer["cost"]
 
@@ -98,7 +107,22 @@ def test_list_search_rename_pin_and_delete_with_confirmation(demo, member, membe
     found = member_client.get(reverse("workspace:conversation-list"), {"q": "tax"}).content.decode()
     assert "Tax plan" in found and "Holiday" not in found
 
-    member_client.post(reverse("workspace:conversation-rename", args=[first.pk]), {"title": "Tax plan 2027"})
+    # The search answers the list alone for htmx (typed in the search box).
+    partial = member_client.get(reverse("workspace:conversation-list"), {"q": "holi"}, HTTP_HX_REQUEST="true")
+    assert "Holiday" in partial.content.decode() and "<h1>" not in partial.content.decode()
+
+    # Renamed from the list, back to the list; a `next` off this site is not followed.
+    listed = member_client.get(reverse("workspace:conversation-list")).content.decode()
+    assert f'id="ws-title-{first.pk}"' in listed
+    back = member_client.post(
+        reverse("workspace:conversation-rename", args=[first.pk]),
+        {"title": "Tax plan 2027", "next": reverse("workspace:conversation-list")},
+    )
+    assert back.url == reverse("workspace:conversation-list")
+    away = member_client.post(
+        reverse("workspace:conversation-rename", args=[first.pk]), {"title": "Tax plan 2027", "next": "https://x.test/"}
+    )
+    assert away.url == reverse("workspace:conversation-detail", args=[first.pk])
     member_client.post(reverse("workspace:conversation-pin", args=[first.pk]), {"pinned": "1"})
     first.refresh_from_db()
     assert first.title == "Tax plan 2027" and first.pinned
@@ -122,21 +146,32 @@ def test_export_markdown_and_json(demo, member, member_client):
     assert member_client.get(reverse("workspace:conversation-export", args=[conversation.pk, "pdf"])).status_code == 404
 
 
-def test_upload_a_document_and_start_a_conversation_with_its_knowledge_base(demo, member, member_client):
+def test_upload_is_queued_refused_when_off_and_the_knowledge_base_starts_a_conversation(demo, member, member_client):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
+    from workspace import services
     from workspace.models import Conversation, Document, KnowledgeBase
 
     member_client.post(reverse("workspace:knowledge-list"), {"name": "Policies"})
     base = KnowledgeBase.objects.get(organization=demo.org, name="Policies")
-    upload = SimpleUploadedFile("travel.md", b"# Travel\n\nTrains are booked through the travel desk.")
-    page = member_client.post(reverse("workspace:knowledge-detail", args=[base.pk]), {"file": upload}, follow=True)
-    assert "travel.md indexed in 1 parts." in page.content.decode()
-    assert Document.objects.get(knowledge_base=base).status == "ready"
-
     bad = SimpleUploadedFile("run.exe", b"MZ")
     page = member_client.post(reverse("workspace:knowledge-detail", args=[base.pk]), {"file": bad})
-    assert page.status_code == 200 and "Upload a .txt, .md or .pdf file." in page.content.decode()
+    assert page.status_code == 200 and "Upload a .txt, .md, .html or .pdf file" in page.content.decode()
+
+    services.settings_put(
+        organization=demo.org,
+        actor=demo.owner,
+        enabled=True,
+        allowed_models=[],
+        retention_days=0,
+        uploads_allowed=False,
+    )
+    page = member_client.get(reverse("workspace:knowledge-detail", args=[base.pk])).content.decode()
+    assert "Uploading documents is turned off" in page
+    upload = SimpleUploadedFile("travel.md", b"# Travel\n\nTrains are booked through the travel desk.")
+    page = member_client.post(reverse("workspace:knowledge-detail", args=[base.pk]), {"file": upload})
+    assert "Uploading documents is turned off" in page.content.decode()
+    assert not Document.objects.filter(knowledge_base=base).exists()
 
     member_client.post(
         reverse("workspace:conversation-list"),
@@ -159,7 +194,7 @@ def test_admin_pages_personas_settings_and_lock_are_for_owners_and_admins(demo, 
     assert not Persona.objects.exists()
 
     owner = client.__class__()
-    owner.login(username="owner", password="pw-Owner-123")
+    owner.force_login(get_user_model().objects.get(username="owner"))
     response = owner.post(
         reverse("workspace:persona-list"),
         {
@@ -205,3 +240,32 @@ def test_memory_page_add_edit_and_forget_with_confirmation(demo, member, member_
     assert not MemoryFact.objects.exists()
     empty = member_client.post(reverse("workspace:memory"), {"text": ""})
     assert empty.status_code == 200 and not MemoryFact.objects.exists()
+
+
+def test_a_text_file_attached_to_a_turn_goes_with_the_question(demo, member, member_client):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from workspace import services
+    from workspace.models import Message
+
+    conversation = services.conversation_create(organization=demo.org, user=member, model="gpt-4o-mini")
+    url = reverse("workspace:conversation-turn", args=[conversation.pk])
+    notes = SimpleUploadedFile("notes.txt", b"Budget review on Friday.\nBring the Q3 figures.")
+    events = _events(member_client.post(url, {"content": "Summarise this", "attachment": notes}))
+
+    asked = events[0]
+    assert asked["type"] == "asked"
+    assert asked["content"].startswith("Summarise this\n\nAttached file notes.txt:\n\n````\nBudget review on Friday.")
+    assert Message.objects.get(pk=asked["id"]).content == asked["content"]
+    assert "answer" in [e["type"] for e in events]
+
+    bad = SimpleUploadedFile("tool.exe", b"MZ")
+    events = _events(member_client.post(url, {"content": "And this", "attachment": bad}))
+    assert events == [
+        {
+            "type": "error",
+            "content": "The attachment tool.exe was not added: Upload a .txt, .md, .html or .pdf file "
+            "(or .csv, .json, .log).",
+        }
+    ]
+    assert Message.objects.filter(conversation=conversation, kind="user").count() == 1

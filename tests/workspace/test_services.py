@@ -26,8 +26,8 @@ def test_a_locked_conversation_refuses_a_switch_without_calling_a_model(demo, me
 
     events = turn(conversation_id=conversation.pk, user_id=member.pk, content="Hi", model="claude-sonnet-4-6")
 
-    assert [e["type"] for e in events] == ["refusal", "total"]
-    assert events[0]["content"] == (
+    assert [e["type"] for e in events] == ["asked", "refusal", "total"]
+    assert events[1]["content"] == (
         "Switch to claude-sonnet-4-6 refused: An administrator locked this conversation to gpt-4o-mini."
     )
     assert UsageRecord.objects.count() == before
@@ -36,16 +36,16 @@ def test_a_locked_conversation_refuses_a_switch_without_calling_a_model(demo, me
 
 
 def test_a_persona_gives_the_system_prompt_default_model_and_limits_the_models(demo, member):
-    from workspace import services
+    from workspace import personas, services
     from workspace.models import Message
 
     with pytest.raises(PermissionDenied):
-        services.persona_save(organization=demo.org, actor=member, name="Editor")
+        personas.persona_save(organization=demo.org, actor=member, name="Editor")
     with pytest.raises(ValidationError):
-        services.persona_save(
+        personas.persona_save(
             organization=demo.org, actor=demo.owner, name="Bad", default_model="gpt-5.5", allowed_models=["gpt-4o-mini"]
         )
-    persona = services.persona_save(
+    persona = personas.persona_save(
         organization=demo.org,
         actor=demo.owner,
         name="Editor",
@@ -65,7 +65,7 @@ def test_a_persona_gives_the_system_prompt_default_model_and_limits_the_models(d
     assert plan.headers["x-gatehouse-tags"] == "workspace"
 
     refused = turn(conversation_id=conversation.pk, user_id=member.pk, content="x", model="gpt-5.5")
-    assert refused[0]["content"] == "Switch to gpt-5.5 refused: gpt-5.5 is not offered in this workspace."
+    assert refused[1]["content"] == "Switch to gpt-5.5 refused: gpt-5.5 is not offered in this workspace."
     assert Message.objects.filter(conversation=conversation, kind="refusal").count() == 1
 
 

@@ -1,19 +1,21 @@
-"""Personas (every member sees them; owners and admins edit them) and workspace settings."""
+"""Personas (shared with the organization or teams by owners and admins; private ones by
+members when allowed) and the workspace settings."""
 
 from __future__ import annotations
 
 from django.contrib import messages
-from django.core.exceptions import ValidationError
-from django.http import HttpResponse
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 
 from console.access import HtmxHttpRequest, is_manager, manager_required, organization_required
 from console.forms import form_error_apply
+from workspace import personas as persona_services
 from workspace import services
 from workspace.forms import PersonaForm, SettingsForm
 from workspace.models import Persona
-from workspace.selectors import workspace_settings
+from workspace.selectors import personas_for, personas_managed, workspace_settings
 
 
 def _persona_fields(form: PersonaForm) -> dict:
@@ -25,17 +27,27 @@ def _persona_fields(form: PersonaForm) -> dict:
         "default_model": data["default_model"],
         "allowed_models": data["allowed_models"],
         "temperature": data["temperature"],
+        "knowledge_base": data["knowledge_base"],
+        "data_class": data["data_class"],
+        "teams": list(data.get("teams") or []),
+        "private": bool(data.get("private")),
     }
+
+
+def _persona_form(request: HtmxHttpRequest, *args, **kwargs) -> PersonaForm:
+    return PersonaForm(*args, organization=request.organization, manager=is_manager(request), **kwargs)
 
 
 @organization_required
 def persona_list(request: HtmxHttpRequest) -> HttpResponse:
-    form = PersonaForm()
+    """Shared personas (and the member's private ones); owners and admins create shared or
+    team personas, members private ones when the organization allows it."""
+    form = _persona_form(request)
     if request.method == "POST":
-        form = PersonaForm(request.POST)
+        form = _persona_form(request, request.POST)
         if form.is_valid():
             try:
-                persona = services.persona_save(
+                persona = persona_services.persona_save(
                     organization=request.organization, actor=request.user, **_persona_fields(form)
                 )
             except ValidationError as exc:
@@ -43,15 +55,32 @@ def persona_list(request: HtmxHttpRequest) -> HttpResponse:
             else:
                 messages.success(request, f"Persona {persona.name} created.")
                 return redirect("workspace:persona-list")
-    personas = Persona.objects.filter(organization=request.organization)
-    return render(
-        request, "workspace/personas.html", {"personas": personas, "form": form, "can_manage": is_manager(request)}
-    )
+    manager = is_manager(request)
+    if manager:
+        personas = personas_managed(organization=request.organization, user=request.user)
+    else:
+        personas = personas_for(organization=request.organization, user=request.user).prefetch_related("teams")
+    context = {
+        "personas": personas,
+        "form": form,
+        "can_manage": manager,
+        "can_create": manager or workspace_settings(organization=request.organization).private_personas,
+    }
+    return render(request, "workspace/personas.html", context)
 
 
-@manager_required
-def persona_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+def _editable(request: HtmxHttpRequest, pk: int) -> Persona:
     persona = get_object_or_404(Persona, pk=pk, organization=request.organization)
+    if persona.owner_id is not None and persona.owner_id != request.user.pk:
+        raise Http404("No such persona.")
+    if persona.owner_id is None and not is_manager(request):
+        raise PermissionDenied("Only owners and admins edit shared personas.")
+    return persona
+
+
+@organization_required
+def persona_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    persona = _editable(request, pk)
     initial = {
         "name": persona.name,
         "description": persona.description,
@@ -59,13 +88,17 @@ def persona_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         "default_model": persona.default_model,
         "allowed_models": ", ".join(persona.allowed_models),
         "temperature": persona.temperature,
+        "knowledge_base": persona.knowledge_base_id,
+        "data_class": persona.data_class,
+        "teams": list(persona.teams.all()),
+        "private": persona.owner_id is not None,
     }
-    form = PersonaForm(initial=initial)
+    form = _persona_form(request, initial=initial)
     if request.method == "POST":
-        form = PersonaForm(request.POST)
+        form = _persona_form(request, request.POST)
         if form.is_valid():
             try:
-                services.persona_save(
+                persona_services.persona_save(
                     organization=request.organization, actor=request.user, persona=persona, **_persona_fields(form)
                 )
             except ValidationError as exc:
@@ -76,11 +109,11 @@ def persona_edit(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     return render(request, "workspace/persona_form.html", {"form": form, "persona": persona})
 
 
-@manager_required
+@organization_required
 def persona_delete(request: HtmxHttpRequest, pk: int) -> HttpResponse:
-    persona = get_object_or_404(Persona, pk=pk, organization=request.organization)
+    persona = _editable(request, pk)
     if request.method == "POST":
-        services.persona_delete(persona=persona, actor=request.user)
+        persona_services.persona_delete(persona=persona, actor=request.user)
         messages.success(request, f"Persona {persona.name} deleted.")
         return redirect("workspace:persona-list")
     return render(
@@ -104,6 +137,8 @@ def settings_edit(request: HtmxHttpRequest) -> HttpResponse:
             "enabled": current.enabled,
             "allowed_models": ", ".join(current.allowed_models),
             "retention_days": current.retention_days,
+            "uploads_allowed": current.uploads_allowed,
+            "private_personas": current.private_personas,
         }
     )
     if request.method == "POST":

@@ -7,6 +7,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from console.access import HtmxHttpRequest, is_manager, organization_required, render_page
@@ -14,9 +15,9 @@ from console.forms import form_error_apply
 from workspace import selectors, services
 from workspace.forms import ConversationForm, RenameForm
 from workspace.markdown import MarkdownRenderer
-from workspace.models import Conversation, KnowledgeBase, Persona
+from workspace.models import Conversation, KnowledgeBase
 from workspace.turns import turn_run, with_gateway
-from workspace.views.common import chat_models, require_enabled, serving_gateway
+from workspace.views.common import attachment_of, chat_models, model_picker, require_enabled, serving_gateway
 
 
 def _conversation(request: HtmxHttpRequest, pk: int) -> Conversation:
@@ -33,7 +34,7 @@ def _conversation(request: HtmxHttpRequest, pk: int) -> Conversation:
 def conversation_list(request: HtmxHttpRequest) -> HttpResponse:
     require_enabled(request)
     org = request.organization
-    personas = Persona.objects.filter(organization=org)
+    personas = selectors.personas_for(organization=org, user=request.user)
     bases = KnowledgeBase.objects.filter(organization=org)
     form = ConversationForm(personas=personas, knowledge_bases=bases)
     if request.method == "POST":
@@ -41,6 +42,7 @@ def conversation_list(request: HtmxHttpRequest) -> HttpResponse:
         if form.is_valid():
             persona = form.cleaned_data["persona"]
             try:
+                services.workspace_key_ensure(organization=org, user=request.user)
                 conversation = services.conversation_create(
                     organization=org,
                     user=request.user,
@@ -66,9 +68,20 @@ def conversation_list(request: HtmxHttpRequest) -> HttpResponse:
         "personas": personas,
         "knowledge_bases": bases,
         "models": chat_models(request),
+        "has_key": selectors.workspace_key_of(organization=org, user=request.user) is not None,
         "can_manage": is_manager(request),
     }
     return render_page(request, "workspace/conversation_list.html", "conversations", context)
+
+
+@organization_required
+@require_POST
+def workspace_open(request: HtmxHttpRequest) -> HttpResponse:
+    """Issue the member's workspace key (explicitly: pages never issue one on a GET)."""
+    require_enabled(request)
+    key = services.workspace_key_ensure(organization=request.organization, user=request.user)
+    messages.success(request, f"Your workspace is open; its traffic uses the key {key.api_key.name}.")
+    return redirect("workspace:conversation-list")
 
 
 @organization_required
@@ -83,7 +96,7 @@ def conversation_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     context = {
         "conversation": conversation,
         "thread": thread,
-        "models": chat_models(request, conversation.persona),
+        "picker": model_picker(request, conversation.persona, conversation.data_class),
         "can_manage": is_manager(request),
         "rename_form": RenameForm(initial={"title": conversation.title}),
     }
@@ -98,6 +111,7 @@ def conversation_send(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     conversation = _conversation(request, pk)
     regenerate = request.POST.get("regenerate") == "1"
     try:
+        attachment = attachment_of(request)
         with_gateway(
             serving_gateway(request),
             lambda gateway: turn_run(
@@ -107,6 +121,8 @@ def conversation_send(request: HtmxHttpRequest, pk: int) -> HttpResponse:
                 content=request.POST.get("content", ""),
                 model=request.POST.get("model", ""),
                 regenerate=regenerate,
+                edit_of=int(request.POST["edit"]) if request.POST.get("edit", "").isdigit() else None,
+                attachment=attachment,
             ),
         )
     except ValidationError as exc:
@@ -124,7 +140,10 @@ def conversation_rename(request: HtmxHttpRequest, pk: int) -> HttpResponse:
         messages.success(request, "Conversation renamed.")
     else:
         messages.error(request, "A conversation needs a title (at most 200 characters).")
-    return redirect(request.POST.get("next") or reverse("workspace:conversation-detail", args=[pk]))
+    back = request.POST.get("next", "")
+    if back and url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+        return redirect(back)
+    return redirect("workspace:conversation-detail", pk)
 
 
 @organization_required

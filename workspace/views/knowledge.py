@@ -1,4 +1,5 @@
-"""Knowledge base pages: create, upload (indexed inline), delete with confirmation."""
+"""Knowledge base pages: create, upload (indexed by a Celery task, progress polled),
+cited passages, delete with confirmation."""
 
 from __future__ import annotations
 
@@ -10,14 +11,14 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 
-from console.access import HtmxHttpRequest, is_manager, organization_required
+from console.access import HtmxHttpRequest, is_manager, organization_required, render_page
 from console.forms import form_error_apply
 from workspace import knowledge
 from workspace.forms import KnowledgeBaseForm, UploadForm
-from workspace.models import Document, KnowledgeBase
+from workspace.models import Chunk, Document, DocumentStatus, KnowledgeBase
+from workspace.selectors import workspace_settings
 from workspace.services import workspace_key_ensure
-from workspace.turns import with_gateway
-from workspace.views.common import require_enabled, serving_gateway
+from workspace.views.common import require_enabled
 
 
 @organization_required
@@ -35,7 +36,11 @@ def knowledge_list(request: HtmxHttpRequest) -> HttpResponse:
                 form_error_apply(form, exc)
             else:
                 return redirect("workspace:knowledge-detail", base.pk)
-    bases = KnowledgeBase.objects.filter(organization=request.organization).annotate(document_count=Count("documents"))
+    bases = (
+        KnowledgeBase.objects.filter(organization=request.organization)
+        .annotate(document_count=Count("documents"))
+        .order_by("name", "id")
+    )
     page = Paginator(bases, 25).get_page(request.GET.get("page"))
     context = {"form": form, "page": page, "can_manage": is_manager(request)}
     return render(request, "workspace/knowledge_list.html", context)
@@ -43,34 +48,56 @@ def knowledge_list(request: HtmxHttpRequest) -> HttpResponse:
 
 @organization_required
 def knowledge_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """The documents, their indexing progress (polled while one is pending), an upload."""
     require_enabled(request)
     base = get_object_or_404(KnowledgeBase, pk=pk, organization=request.organization)
+    can_upload = workspace_settings(organization=request.organization).uploads_allowed or is_manager(request)
     form = UploadForm()
     if request.method == "POST":
         form = UploadForm(request.POST, request.FILES)
         if form.is_valid():
             upload = form.cleaned_data["file"]
             try:
+                key = workspace_key_ensure(organization=request.organization, user=request.user)
                 document = knowledge.document_create(
-                    knowledge_base=base, actor=request.user, name=upload.name, data=upload.read()
+                    knowledge_base=base,
+                    actor=request.user,
+                    name=upload.name,
+                    data=upload.read(),
+                    key_id=key.api_key_id,
                 )
             except ValidationError as exc:
                 form_error_apply(form, exc)
+            except PermissionDenied as exc:
+                form.add_error(None, str(exc))
             else:
-                # Indexed inline: small files take a moment; see docs/workspace.md.
-                key = workspace_key_ensure(organization=request.organization, user=request.user)
-                document = with_gateway(
-                    serving_gateway(request),
-                    lambda gateway: knowledge.document_ingest(gateway, document_id=document.pk, key_id=key.api_key_id),
-                )
-                if document.status == "ready":
-                    messages.success(request, f"{document.name} indexed in {document.chunk_count} parts.")
-                else:
-                    messages.error(request, f"{document.name} could not be indexed: {document.error}")
+                messages.success(request, f"{document.name} is being indexed ({document.chunk_count} parts).")
                 return redirect("workspace:knowledge-detail", base.pk)
     documents = Paginator(base.documents.all(), 50).get_page(request.GET.get("page"))
-    context = {"base": base, "form": form, "documents": documents, "can_manage": is_manager(request)}
-    return render(request, "workspace/knowledge_detail.html", context)
+    context = {
+        "base": base,
+        "form": form,
+        "documents": documents,
+        "indexing": any(d.status == DocumentStatus.PENDING for d in documents.object_list),
+        "can_manage": is_manager(request),
+        "can_upload": can_upload,
+    }
+    return render_page(request, "workspace/knowledge_detail.html", "documents", context)
+
+
+@organization_required
+def chunk_detail(request: HtmxHttpRequest, pk: int) -> HttpResponse:
+    """The passage an answer cited, with the parts around it in its document."""
+    require_enabled(request)
+    chunk = get_object_or_404(
+        Chunk.objects.select_related("document", "knowledge_base"),
+        pk=pk,
+        knowledge_base__organization=request.organization,
+    )
+    around = Chunk.objects.filter(
+        document_id=chunk.document_id, ordinal__gte=chunk.ordinal - 1, ordinal__lte=chunk.ordinal + 1
+    ).order_by("ordinal")
+    return render(request, "workspace/chunk_detail.html", {"chunk": chunk, "around": around})
 
 
 @organization_required

@@ -8,6 +8,7 @@ from django.core.paginator import Paginator
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from console.access import HtmxHttpRequest, organization_required
@@ -35,6 +36,9 @@ def memory_list(request: HtmxHttpRequest) -> HttpResponse:
                 form_error_apply(form, exc)
             else:
                 messages.success(request, "Saved to your memory.")
+                back = request.POST.get("next", "")
+                if back and url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}):
+                    return redirect(back)
                 return redirect("workspace:memory")
     facts = selectors.memory_of(organization=request.organization, user=request.user)
     page = Paginator(facts, 50).get_page(request.GET.get("page"))

@@ -13,7 +13,7 @@ from routing.facade import gateway_open
 from workspace.models import Conversation
 from workspace.selectors import workspace_settings
 from workspace.turns import turn_events
-from workspace.views.common import serving_gateway
+from workspace.views.common import attachment_of, serving_gateway
 
 
 def _frame(event: dict) -> bytes:
@@ -35,12 +35,23 @@ async def conversation_turn(request: HttpRequest, pk: int) -> HttpResponse:
         return JsonResponse({"error": "Sign in first."}, status=401)
     if not await sync_to_async(_owned)(request, user, pk):
         return JsonResponse({"error": "No such conversation."}, status=404)
+    try:
+        attachment = await sync_to_async(attachment_of)(request)
+    except ValidationError as exc:
+        error = " ".join(exc.messages)
+
+        async def refused() -> AsyncIterator[bytes]:
+            yield _frame({"type": "error", "content": error})
+
+        return StreamingHttpResponse(refused(), content_type="text/event-stream", headers={"Cache-Control": "no-cache"})
     arguments = {
         "conversation_id": pk,
         "user_id": user.pk,
         "content": request.POST.get("content", ""),
         "model": request.POST.get("model", ""),
         "regenerate": request.POST.get("regenerate") == "1",
+        "edit_of": int(request.POST["edit"]) if request.POST.get("edit", "").isdigit() else None,
+        "attachment": attachment,
     }
     serving = serving_gateway(request)
 

@@ -53,7 +53,7 @@ class Command(BaseCommand):
             if user is None:
                 raise CommandError(f"No user {options['user']!r}.")
         models = _csv(options["models"])
-        unknown = sorted(set(models) - models_known(models))
+        unknown = sorted(set(models) - models_known(models, organization_id=organization.id))
         if unknown:
             raise CommandError(f"--models: unknown model {', '.join(map(repr, unknown))}.")
         expires_at = None

@@ -116,6 +116,10 @@ class RoutingState(Protocol):
         """Forget what is known (all, or these deployments): tests and operators."""
         ...
 
+    async def written(self) -> None:
+        """Return once every update queued so far is in the state others read."""
+        ...
+
     async def flush(self) -> None:
-        """Send queued updates now (shutdown)."""
+        """Send queued updates now and let go of the connection (shutdown)."""
         ...

@@ -169,5 +169,8 @@ class MemoryState:
         for deployment_id in ids:
             self._slots.pop(deployment_id, None)
 
+    async def written(self) -> None:
+        return None  # updates apply at once
+
     async def flush(self) -> None:
         return None

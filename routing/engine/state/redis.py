@@ -304,11 +304,20 @@ class RedisState:
                 MAX_WINDOW,
             )
 
+    async def written(self) -> None:
+        link = self._links.get(asyncio.get_running_loop())
+        if link is None:
+            return
+        sending = link.flushing  # a send already under way finishes first
+        await self._flush(link)
+        if sending is not None and not sending.done():
+            await sending
+
     async def flush(self) -> None:
         loop = asyncio.get_running_loop()
         link = self._links.get(loop)
         if link is not None:
-            await self._flush(link)
+            await self.written()
             await link.client.aclose()
             self._links.pop(loop, None)
 
