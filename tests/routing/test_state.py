@@ -193,3 +193,36 @@ def test_written_returns_once_queued_updates_are_readable_by_others(state):
         await state.flush()
 
     run(scenario())
+
+
+@pytest.mark.skipif(not os.environ.get("REDIS_URL"), reason="the Redis backend's read cache")
+def test_a_successful_probe_is_not_hidden_by_the_read_cache():
+    """A process that probed an ejected deployment and saw it succeed does not go on
+    deciding on its cached copy of the ejection (which would skip the deployment
+    for up to the cache's lifetime, its probe already spent)."""
+    from routing.engine.state.redis import RedisState
+
+    clock = SettableClock()
+    breaker = Breaker(threshold=1, window=60, cooldown=10, error_rate=0.5)
+    with clock.frozen(START):
+        state = RedisState(os.environ["REDIS_URL"], prefix="gatehouse:routing:test", cache_ttl=60.0, clock=clock)
+        state.configure(namespace=uuid.uuid4().hex[:8])
+
+        async def scenario():
+            outcomes(state, 3, breaker, "x")
+            await state.written()
+            state.clock.advance(timedelta(seconds=11))
+            health, _ = await state.read([3])  # cached for a minute from here
+            assert health[3].status(state.now()) == "half_open"
+            assert await state.claim_probe(3, ttl=5)
+            state.begin(3)
+            state.end(3, ok=True, breaker=breaker, latency=1.0)
+            await state.written()
+            health, _ = await state.read([3])
+            assert health[3].status(state.now()) == "healthy"
+            await state.flush()
+
+        try:
+            run(scenario())
+        finally:
+            state.reset()

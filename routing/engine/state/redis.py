@@ -228,7 +228,10 @@ class RedisState:
         latency: float | None = None,
         ttft: float | None = None,
     ) -> None:
-        if ok is False:
+        cached = self._cache.get(deployment_id)
+        if ok is False or (ok and cached is not None and cached[1].opened):
+            # A failure may eject it, and a successful probe returns it to the pool:
+            # either way the copy read before is out of date for the next decision here.
             self._cache.pop(deployment_id, None)
         self._queue("end", (deployment_id, ok, breaker, latency, ttft, self.now()))
 
