@@ -1,9 +1,17 @@
 """A per-process write-ahead journal of usage records, replayed after a crash.
 
 Each gateway process appends one JSON line per event to a file of its own
-(`usage-<pid>-<random>.jsonl` in the journal directory), with `os.write` on an
-O_APPEND descriptor and no fsync: a killed process loses nothing the kernel has
-(only a machine crash can lose the last lines). The file is locked with `flock`
+(`usage-<pid>-<random>.jsonl` in the journal directory). A line is copied into a
+shared memory map of the file: the bytes are in the kernel's page cache the moment
+the copy ends, so a killed process loses nothing (only a machine crash can lose
+the last lines; there is no fsync), and no system call is made per line. A write
+call would release the GIL and, whenever another thread (the usage writer, say) is
+waiting for it, hand it over and wait to get it back: measured in a served
+gateway, 21-24 us of CPU per line instead of about 1. The file is extended
+`GROW_BYTES` at a time with `posix_fallocate`, which reserves the blocks, so a
+full disk fails that call (logged, the request goes on) instead of a store into
+the map. Readers ignore the NUL padding after the last line; a file kept for
+replay is cut to its length when it is closed. The file is locked with `flock`
 while the process lives, so whoever replays knows which files are orphaned.
 
 Entries:
@@ -25,8 +33,10 @@ file once every record written there has been flushed.
 
 from __future__ import annotations
 
+import errno
 import fcntl
 import logging
+import mmap
 import os
 import secrets
 import threading
@@ -52,6 +62,8 @@ LOST_TYPE = "gateway_error"
 LOST_CODE = "gateway_worker_lost"
 LOST_MESSAGE = "The gateway process ended before this request settled; tokens are the last ones it journaled."
 DEFAULT_ROTATE_BYTES = 1 << 20
+GROW_BYTES = 256 << 10  # how much a journal file is extended (and its blocks reserved) at a time
+PADDING = b"\0"  # what follows the last line of a file still being written
 
 
 def _dumps(entry: dict[str, Any]) -> bytes:
@@ -69,10 +81,46 @@ def journal_dir_ensure(directory: Path) -> Path:
 class _File:
     path: Path
     fd: int
+    map: mmap.mmap | None = None
+    capacity: int = 0  # bytes reserved and mapped
+    length: int = 0  # bytes written
+
+    def grow(self, needed: int) -> None:
+        """Reserve and map at least `needed` bytes."""
+        capacity = max(needed, self.capacity + GROW_BYTES)
+        capacity += -capacity % GROW_BYTES
+        try:
+            os.posix_fallocate(self.fd, 0, capacity)
+        except OSError as exc:
+            if exc.errno not in (errno.EOPNOTSUPP, errno.EINVAL):
+                raise
+            os.ftruncate(self.fd, capacity)  # a file system that cannot reserve: extend it as it is
+        new = mmap.mmap(self.fd, capacity)
+        old, self.map, self.capacity = self.map, new, capacity
+        if old is not None:
+            old.close()
+
+    def append(self, line: bytes) -> None:
+        end = self.length + len(line)
+        if end > self.capacity:
+            self.grow(end)
+        self.map[self.length : end] = line
+        self.length = end
+
+    def close(self, *, keep: bool) -> None:
+        """Unmap and close; a file kept for replay is cut to what was written."""
+        try:
+            if self.map is not None:
+                self.map.close()
+                self.map = None
+            if keep:
+                os.ftruncate(self.fd, self.length)
+        finally:
+            os.close(self.fd)
 
 
 class UsageJournal:
-    """This process's journal file; `begin`, `progress` and `done` cost one write each.
+    """This process's journal file; `begin`, `progress` and `done` cost one line each.
 
     A failing disk never fails a request: the first error of a kind is logged and
     the journal carries on (the usage buffer still writes the records).
@@ -96,7 +144,7 @@ class UsageJournal:
 
     def _open(self) -> _File:
         path = self.directory / f"usage-{os.getpid()}-{secrets.token_hex(4)}.jsonl"
-        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         return _File(path, fd)
 
@@ -104,11 +152,8 @@ class UsageJournal:
         if self.closed:
             return
         try:
-            view = memoryview(line)
-            while view:
-                written = os.write(self._current.fd, view)
-                view = view[written:]
-        except OSError as exc:
+            self._current.append(line)
+        except (OSError, ValueError) as exc:
             if str(exc) != self._failing:
                 self._failing = str(exc)
                 logger.error("usage journal %s cannot be written: %s", self._current.path, exc)
@@ -202,14 +247,14 @@ class UsageJournal:
             if clean:
                 _remove(file)
             else:
-                os.close(file.fd)
+                file.close(keep=True)
 
 
 def _remove(file: _File) -> None:
     try:
         file.path.unlink(missing_ok=True)
     finally:
-        os.close(file.fd)
+        file.close(keep=False)
 
 
 # --------------------------------------------------------------------------- replay
@@ -275,14 +320,17 @@ def _lost_record(entry: dict[str, Any]) -> UsageEvent:
     return event
 
 
+def journal_lines(content: bytes) -> list[bytes]:
+    """The lines of a journal file's content, without its padding and blank lines."""
+    return [line for line in content.rstrip(PADDING).splitlines() if line.strip()]
+
+
 def journal_records(contents: list[bytes], report: ReplayReport, *, settled_only: bool = False) -> list[UsageEvent]:
     """Records from the lines of one process's files (a done wins over its begin, wherever it is)."""
     done: dict[str, dict[str, Any]] = {}
     begun: dict[str, dict[str, Any]] = {}
     for content in contents:
-        for line in content.splitlines():
-            if not line.strip():
-                continue
+        for line in journal_lines(content):
             try:
                 entry = orjson.loads(line)
                 kind = entry["t"]

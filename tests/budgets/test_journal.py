@@ -16,7 +16,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from budgets.journal import LOST_CODE, UsageJournal, replay
+from budgets.journal import LOST_CODE, UsageJournal, journal_lines, replay
 from budgets.models import UsageRecord
 from budgets.pricing import cost_of
 from budgets.usage import UsageEvent, UsageSink
@@ -122,7 +122,7 @@ def test_rotation_keeps_files_small_and_running_requests_survive_it(tmp_path):
     files = list(tmp_path.glob("usage-*.jsonl"))
     assert len(files) == 1
     assert UsageRecord.objects.count() == 3
-    kinds = [orjson.loads(line)["t"] for line in files[0].read_bytes().splitlines()]
+    kinds = [orjson.loads(line)["t"] for line in journal_lines(files[0].read_bytes())]
     assert kinds == ["begin", "progress", "done"]  # req-r carried over, its progress, req-s4
     kill9(worker)
 
@@ -234,3 +234,70 @@ def test_a_begun_request_with_unstorable_text_is_journaled_and_replayed_storable
     assert UsageRecord.objects.get(request_id="req-surrogate").model_requested.startswith("gpt-")
     long = UsageRecord.objects.get(request_id="req-long")
     assert "\x00" not in long.model_requested and len(long.model_requested) <= 200 and long.sanitized
+
+
+def test_lines_are_readable_by_others_at_once_and_the_file_grows_past_its_reservation(tmp_path):
+    """Lines go into a shared map of the file: another reader sees each one as soon as it
+    is written (a killed process loses none), across several extensions of the file;
+    a file kept for replay is cut to what was written."""
+    from budgets.journal import GROW_BYTES
+
+    journal = UsageJournal(tmp_path)
+    journal.begin(event("req-first", input_tokens=10))
+    content = journal.path.read_bytes()
+    assert len(content) == GROW_BYTES and content.endswith(b"\0")  # reserved ahead, padded
+    assert [orjson.loads(line)["rec"]["request_id"] for line in journal_lines(content)] == ["req-first"]
+    ids = [f"req-{i:05d}" for i in range(3 * GROW_BYTES // 1000)]
+    for rid in ids:
+        journal.done(event(rid, metadata={"pad": "x" * 600}))
+    lines = journal_lines(journal.path.read_bytes())
+    assert [orjson.loads(line)["rec"]["request_id"] for line in lines] == ["req-first", *ids]
+    size = sum(len(line) + 1 for line in lines)
+    assert size > 3 * GROW_BYTES
+    path = journal.path
+    journal.close(flushed=False)
+    assert path.stat().st_size == size  # no padding left behind
+    with open(path, "ab") as handle:
+        handle.write(b'{"t": "done", "rec": {"request_id": "req-cut"')  # a cut line after the last one
+    assert len(journal_lines(path.read_bytes())) == len(lines) + 1
+
+
+FULL_DISK = """
+import os, resource, signal, sys
+import django
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gatehouse.settings")
+django.setup()
+from datetime import UTC, datetime
+from budgets.journal import GROW_BYTES, UsageJournal
+from budgets.usage import UsageEvent
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+resource.setrlimit(resource.RLIMIT_FSIZE, (GROW_BYTES + 1, GROW_BYTES + 1))
+journal = UsageJournal(sys.argv[1])
+for i in range(GROW_BYTES // 500):
+    journal.done(UsageEvent(request_id=f"req-{i}", created_at=datetime.now(UTC), organization_id=1,
+                            endpoint="chat", status_code=200, metadata={"pad": "x" * 600}))
+journal.close(flushed=False)
+print("survived")
+"""
+
+
+def test_a_file_that_cannot_grow_is_logged_and_the_process_goes_on(tmp_path):
+    """No room for the next extension (here a file size limit; a full disk alike) fails
+    the reservation, which is logged once, never a store into the map (SIGBUS)."""
+    from django.conf import settings
+
+    env = {**os.environ, "DATABASE_URL": database_url_for_tests(), "GATEHOUSE_ENV": "test"}
+    done = subprocess.run(
+        [sys.executable, "-c", FULL_DISK, str(tmp_path)],
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "survived"
+    assert done.stderr.count("cannot be written") == 1
+    (path,) = tmp_path.glob("usage-*.jsonl")
+    lines = journal_lines(path.read_bytes())
+    assert 0 < len(lines) < 500 and orjson.loads(lines[0])["rec"]["request_id"] == "req-0"
