@@ -106,6 +106,7 @@ class CompiledPolicy:
     hash_salt: bytes
     document: Mapping[str, Any]  # the merged policy, for display
     output_detector: Detector | None = None  # secrets and PII in answers, when an output rule looks for them
+    inert: bool = False  # nothing to look for in a request: no entity, rule, topic, size limit or injection check
 
     @classmethod
     def build(
@@ -127,13 +128,25 @@ class CompiledPolicy:
         if output["new_pii"] != "off":
             watch.extend(PII_ENTITIES)
         output_detector = Detector(watch, custom if output["new_pii"] != "off" else ()) if watch else None
+        deny = RuleSet.build(merged["input"]["deny"], "input.deny")
+        topics = _topics(merged["input"]["topics"])
+        inert = (
+            not detector.entities
+            and not detector.custom
+            and not deny
+            and not topics
+            and merged["input"]["max_prompt_chars"] is None
+            and injection["action"] == "off"
+            and injection["indirect_action"] == "off"
+        )
         return cls(
             output_detector=output_detector,
+            inert=inert,
             actions=live,
             detector=detector,
-            deny=RuleSet.build(merged["input"]["deny"], "input.deny"),
+            deny=deny,
             allow=RuleSet.build([{**r, "action": "allow"} for r in merged["input"]["allow"]], "input.allow"),
-            topics=_topics(merged["input"]["topics"]),
+            topics=topics,
             max_chars=merged["input"]["max_prompt_chars"],
             output_secrets=output["secrets"],
             output_new_pii=output["new_pii"],

@@ -30,6 +30,8 @@ from guardrails.snapshot import GuardSnapshot
 from guardrails.stream import StreamGuard
 from guardrails.vault import ConversationMemory, Vault
 
+NOTHING_FOUND = Verdict()
+
 __all__ = [
     "Guard",
     "Inbound",
@@ -87,6 +89,8 @@ class Guard:
         conversation: str | None = None,
     ) -> Inbound:
         policy = self.policy(organization_id=organization_id, team_id=team_id, key_id=key_id, data_class=data_class)
+        if policy.inert:  # a policy that turns every input check off costs nothing on the way in
+            return Inbound(body, Vault(None), NOTHING_FOUND, None, policy)
         memory = self.memory if conversation else None
         if conversation:
             conversation = f"{organization_id}:{conversation}"  # one organization never sees another's numbering
@@ -213,6 +217,8 @@ class Guard:
     def outbound(self, inbound: Inbound, payload: dict[str, Any]) -> Outbound:
         """Restore placeholders in a chat completion and apply the output rules."""
         checker = OutputChecker(inbound)
+        if not checker.active and not inbound.vault:
+            return Outbound(payload, inbound.verdict, None)  # nothing to restore, no output rule
         out = payload
         copied: set[int] = set()
         choices = payload.get("choices")

@@ -37,7 +37,7 @@ class StreamGuard:
         self.refusal: Refusal | None = None
         self._channels: dict[tuple[int, int], _Channel] = {}
         self._template: dict[str, Any] | None = None
-        self._passthrough = not self.vault and not self.checker.active
+        self.passthrough = not self.vault and not self.checker.active  # nothing to restore, no output rule
 
     @property
     def verdict(self) -> Verdict:
@@ -49,7 +49,7 @@ class StreamGuard:
     def feed(self, chunk: dict[str, Any]) -> list[dict[str, Any]]:
         if self.refusal is not None:
             return []
-        if self._passthrough:
+        if self.passthrough:
             return [chunk]
         choices = chunk.get("choices")
         if not isinstance(choices, list) or not choices:

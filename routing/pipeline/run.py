@@ -231,6 +231,8 @@ async def chat_stream(gateway: Gateway, ctx: RequestContext, body: dict[str, Any
             ctx, gateway.http, route_plan, upstream_body, take=limits.take, give_back=limits.give_back
         )
         guard = gateway.guard.stream(ctx.guard)  # guard (out), chunk by chunk
+        if guard.passthrough:
+            guard = None  # nothing to restore and no output rule: chunks go out as they come
         relay = StreamRelay(gateway, ctx, upstream, body, settle=settle_safely, guard=guard)
         return Reply(status=200, payload={}, headers=gateway_headers(ctx), relay=relay)
 
