@@ -131,6 +131,15 @@ doc["routes"] = [{{"name": "fast", "strategy": "weighted",
 doc["rules"] = [{{"name": f"rule {{i}}", "route": "fast", "keywords": [f"keyword{{i}}", f"other{{i}}"],
                   "workflows": [f"workflow-{{i}}"] if i % 3 == 0 else []}} for i in range(20)]
 r.policy_propose(organization=routed, actor=owner, document=doc, bypass_approval=True)
+from guardrails import services as g
+from guardrails.detectors import BUILTIN_ENTITIES
+unguarded = c.organization_create(name="Bench Guard Off", owner=owner)
+g.policy_set(organization=unguarded, document={{
+    "pii": {{"*": {{entity: "off" for entity in BUILTIN_ENTITIES}}}},
+    "output": {{"secrets": "off", "new_pii": "off", "deny": []}},
+    "injection": {{"action": "off", "indirect_action": "off"}},
+}})
+print(c.api_key_create(organization=unguarded, name="bench guard off").secret)
 print(c.api_key_create(organization=routed, name="bench routed").secret)
 print(capped_key.secret)
 print(c.api_key_create(organization=org, name="bench").secret)
@@ -139,7 +148,7 @@ print(c.api_key_create(organization=org, name="bench").secret)
         [PY, "manage.py", "shell", "-c", script], cwd=ROOT, env=env, check=True, capture_output=True, text=True
     )
     lines = out.stdout.strip().splitlines()
-    return lines[-1], lines[-2], lines[-3]
+    return lines[-1], lines[-2], lines[-3], lines[-4]
 
 
 def redis_url() -> str | None:
@@ -253,6 +262,12 @@ def main() -> None:
     parser.add_argument("--no-budgets", action="store_true", help="skip the runs with budgets and rate limits on")
     parser.add_argument("--no-routing", action="store_true", help="skip the run through a route with rules")
     parser.add_argument("--only", choices=["routing"], help="run only the plain and routed cases")
+    parser.add_argument(
+        "--guard-off",
+        action="store_true",
+        help="also run the plain cases for an organization whose guard policy is all off "
+        "(what the data plane costs without the guard)",
+    )
     args = parser.parse_args()
     n = {1: 3000, 16: 8000, 64: 8000, "stream": 3000}
     if args.quick:
@@ -263,6 +278,7 @@ def main() -> None:
     env = {
         **os.environ,
         "GATEHOUSE_ENV": "development",
+        "GATEHOUSE_DEBUG": "false",  # as in production: no per-query SQL capture
         "GATEHOUSE_DATA_DIR": str(DATA),
         "GATEHOUSE_SIMULATOR": "false",
         "GATEHOUSE_SIM_LATENCY_SCALE": "0",
@@ -270,9 +286,11 @@ def main() -> None:
     }
     env.pop("DATABASE_URL", None)
     env.pop("REDIS_URL", None)
-    key, capped_key, routed_key = prepare(env, sim_url)
+    key, capped_key, routed_key, unguarded_key = prepare(env, sim_url)
     redis = None if args.no_budgets else redis_url()
     modes: list[tuple[str, bool, dict[str, str], str]] = [("async dispatch", False, {}, key)]
+    if args.guard_off:
+        modes.append(("guard off", False, {}, unguarded_key))
     if not args.no_routing:
         modes.append(("route of 5 deployments, 20 rules", False, {}, routed_key))
     if args.only == "routing":
@@ -317,7 +335,7 @@ def main() -> None:
             ]
             if stock:
                 cases = [(1, False, n[1]), (16, False, n[16])]
-            elif mode_key != key or mode.endswith("Redis"):
+            elif mode_key not in (key, unguarded_key) or mode.endswith("Redis"):
                 cases = [(1, False, n[1]), (16, False, n[16]), (16, True, n["stream"])]
             model = "fast" if mode_key == routed_key else "bench-model"
             for concurrency, stream, total in cases:
