@@ -77,20 +77,19 @@ class GatewayASGIHandler:
             request.META[TOO_LARGE_FLAG] = True
         process = asyncio.ensure_future(self._respond(request, send))
         listen = asyncio.ensure_future(self._listen_for_disconnect(receive))
-        done, _ = await asyncio.wait((process, listen), return_when=asyncio.FIRST_COMPLETED)
-        if process not in done:
+        await asyncio.wait((process, listen), return_when=asyncio.FIRST_COMPLETED)
+        if not process.done():
             # The client went away before the answer was complete: cancel it, which
             # stops the upstream call and lets the view settle the usage record.
             process.cancel()
-        else:
-            listen.cancel()
+        listen.cancel()
+        # Both are waited for without raising in this frame: an exception raised here
+        # would reference the frame, the frame the tasks and a task the exception, and
+        # that cycle (the whole request with it) would wait for the garbage collector.
+        await asyncio.wait((process, listen))
         for task in (process, listen):
-            try:
-                await task
-            except (asyncio.CancelledError, RequestAborted):
-                pass
-            except Exception:
-                logger.exception("gateway handler task failed")
+            if not task.cancelled() and task.exception() is not None:
+                logger.error("gateway handler task failed", exc_info=task.exception())
 
     async def _read_body(self, receive) -> tuple[bytes, bool]:
         chunks: list[bytes] = []
@@ -114,10 +113,11 @@ class GatewayASGIHandler:
         return (b"".join(chunks) if len(chunks) != 1 else chunks[0]), too_large
 
     async def _listen_for_disconnect(self, receive) -> None:
+        """Returns when the client goes away (or, with some servers, once the answer is sent)."""
         while True:
             message = await receive()
             if message["type"] == "http.disconnect":
-                raise RequestAborted
+                return
 
     async def _get_response(self, request) -> HttpResponse:
         set_urlconf(None)

@@ -111,6 +111,10 @@ class GatewayView(APIView):
             return await handler(drf_request, *args, **kwargs)
         except Exception as exc:
             return self.handle_exception(exc)
+        finally:
+            # DRF's request and this view refer to each other through `parser_context`:
+            # break the cycle so the request is freed when it is done, not by the GC.
+            drf_request.parser_context = None
 
     def method_not_allowed(self, method: str) -> HttpResponse:
         return error_response(

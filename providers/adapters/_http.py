@@ -277,6 +277,17 @@ def error_from_event(payload: Any) -> UpstreamError:
     return map_error(status, info)
 
 
+_SPENT = httpx.ByteStream(b"")
+
+
+def _release(response: httpx.Response) -> None:
+    """Once a response is closed, drop its stream. httpx's response and its stream refer
+    to each other; without this every response (with its request, headers and the
+    transport's objects) is freed by the cyclic garbage collector instead of at once."""
+    if response.is_closed:
+        response.stream = _SPENT
+
+
 async def post_json(http: httpx.AsyncClient, target: Target, url: str, payload: Any, headers: dict[str, str]) -> Any:
     """POST a JSON body within the target's deadline; the parsed JSON answer or UpstreamError."""
     try:
@@ -285,6 +296,7 @@ async def post_json(http: httpx.AsyncClient, target: Target, url: str, payload: 
     except Exception as exc:  # any transport failure, including aiohttp's own exceptions
         raise transport_error(exc, target) from exc
     content = response.content
+    _release(response)
     if response.status_code != 200:
         raise error_from_response(response.status_code, content, response.headers)
     try:
@@ -312,6 +324,7 @@ async def open_stream(
         content = f"(error body unreadable: {type(exc).__name__})".encode()
     finally:
         await response.aclose()
+        _release(response)
     raise error_from_response(response.status_code, content, response.headers)
 
 
@@ -423,6 +436,7 @@ class SSEChatStream:
             version_stamp(self.usage, self.upstream_version, self.system_fingerprint)
         finally:
             await self._response.aclose()
+            _release(self._response)
 
     def _translate(self, event: bytes, data: bytes) -> Iterable[dict[str, Any]]:
         try:
@@ -444,6 +458,7 @@ class SSEChatStream:
         if gen is not None and not gen.ag_running:
             await gen.aclose()
         await self._response.aclose()
+        _release(self._response)
 
 
 def version_stamp(usage: Usage | None, version: Any, fingerprint: Any = "") -> None:

@@ -203,17 +203,17 @@ class DeploymentLimits:
     charged (`take`), and given back if it fails without answering, so the limit is
     charged to the deployment that answers — not to the first candidate with room."""
 
-    __slots__ = ("ctx", "tokens", "taken", "refused")
+    __slots__ = ("budgets", "tokens", "taken", "refused")
 
     def __init__(self, ctx: RequestContext) -> None:
-        self.ctx = ctx
+        self.budgets = ctx.gateway.budgets  # not the context, which holds this object
         self.tokens = ctx.worst_tokens or 0
         self.taken: dict[int, tuple[tuple[str, int], ...]] = {}
         self.refused = 0
 
     async def take(self, candidate) -> bool:
         try:
-            ok, charged = await self.ctx.gateway.budgets.deployment_take(candidate.id, self.tokens)
+            ok, charged = await self.budgets.deployment_take(candidate.id, self.tokens)
         except facade.BudgetUnavailable as exc:
             raise _unavailable(exc) from None
         if not ok:
@@ -226,7 +226,7 @@ class DeploymentLimits:
     def give_back(self, candidate) -> None:
         charged = self.taken.pop(candidate.id, ())
         if charged:
-            self.ctx.gateway.budgets.deployment_give_back(charged, tokens=self.tokens)
+            self.budgets.deployment_give_back(charged, tokens=self.tokens)
 
     def answered(self) -> tuple[tuple[str, int], ...]:
         """The buckets of the deployment that answered (trued up at settlement)."""
