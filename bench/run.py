@@ -7,6 +7,7 @@ admission step's own cost (`bench/admission.py`).
     make bench                      # the full run (about three minutes)
     make bench BENCH_ARGS="--quick" # fewer requests
     make bench BENCH_ARGS="--no-budgets" # skip the budget runs
+    make bench BENCH_ARGS="--guard-off"  # also the plain cases with the guard policy all off
 
 The simulator runs in its own process with zero added latency; the load
 generator (aiohttp) runs in this process. CPU time per request is read from
