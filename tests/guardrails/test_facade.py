@@ -243,9 +243,9 @@ def test_mask_redact_and_salted_hash(tenant):
     guard = policy_guard(tenant, {"pii": {"*": {"EMAIL": "mask", "PHONE": "redact", "CREDIT_CARD": "hash"}}})
     text = f"mail {EMAIL}, call +1 415 555 0132, card {CARD}"
     first = inbound(guard, chat(user(text)), org=tenant.org.id).body["messages"][0]["content"]
-    assert "*" * len(EMAIL) in first and EMAIL not in first
-    assert "[REDACTED]" in first and "555" not in first
-    hashed = first.rsplit("card ", 1)[1]
+    # The whole text but the hash, which is random per organization (it may hold "555" too).
+    masked, hashed = first.rsplit("card ", 1)
+    assert masked == f"mail {'*' * len(EMAIL)}, call [REDACTED], "
     assert len(hashed) == 64 and all(c in "0123456789abcdef" for c in hashed)
     again = inbound(guard, chat(user(text)), org=tenant.org.id).body["messages"][0]["content"]
     assert again == first  # the salt is per organization and stable
