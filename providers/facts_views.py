@@ -41,30 +41,43 @@ def _save(request: HtmxHttpRequest, form: FactsForm, **subject: Any) -> bool:
     return True
 
 
+def _facts_page(request: HtmxHttpRequest, *, kind: str, subject, provider, stated, facts, **extra) -> HttpResponse:
+    """The facts form of a provider or a deployment: shown, and saved by whoever may edit it."""
+    can_edit = _can_edit(request, provider)
+    form = _form(request, stated, deployment=kind == "deployment", owner_org=provider.organization_id)
+    if request.method == "POST":
+        if not can_edit:
+            raise PermissionDenied(f"Shared {kind}s' facts are stated by the operator.")
+        if _save(request, form, **{kind: subject}):
+            messages.success(request, f"Compliance facts of {subject.name} saved.")
+            return redirect(f"providers:{kind}-facts", pk=subject.pk)
+    context = {
+        "subject": subject,
+        "kind": kind,
+        "provider": provider,
+        "form": form,
+        "can_edit": can_edit,
+        "facts": facts,
+        "stale": facts.stale(timezone.localdate()),
+        **extra,
+    }
+    return render(request, "providers/facts_form.html", context)
+
+
 @organization_required
 @require_http_methods(["GET", "POST"])
 def provider_facts(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     provider = get_object_or_404(provider_list_for(organization=request.organization), pk=pk)
-    can_edit = _can_edit(request, provider)
     stated = facts_services.facts_stated(provider=provider)
-    form = _form(request, stated, deployment=False, owner_org=provider.organization_id)
-    if request.method == "POST":
-        if not can_edit:
-            raise PermissionDenied("Shared providers' facts are stated by the operator.")
-        if _save(request, form, provider=provider):
-            messages.success(request, f"Compliance facts of {provider.name} saved.")
-            return redirect("providers:provider-facts", pk=provider.pk)
-    context = {
-        "subject": provider,
-        "kind": "provider",
-        "provider": provider,
-        "form": form,
-        "can_edit": can_edit,
-        "facts": (facts := facts_resolve(deployment=None, provider=stated)),
-        "stale": facts.stale(timezone.localdate()),
-        "history": facts_services.facts_history(kind="provider", subject_ids=[provider.id]),
-    }
-    return render(request, "providers/facts_form.html", context)
+    return _facts_page(
+        request,
+        kind="provider",
+        subject=provider,
+        provider=provider,
+        stated=stated,
+        facts=facts_resolve(deployment=None, provider=stated),
+        history=facts_services.facts_history(kind="provider", subject_ids=[provider.id]),
+    )
 
 
 @organization_required
@@ -72,27 +85,16 @@ def provider_facts(request: HtmxHttpRequest, pk: int) -> HttpResponse:
 def deployment_facts(request: HtmxHttpRequest, pk: int) -> HttpResponse:
     deployment = get_object_or_404(deployment_list_for(organization=request.organization), pk=pk)
     provider = deployment.provider
-    can_edit = _can_edit(request, provider)
-    stated = facts_services.facts_stated(deployment=deployment)
-    form = _form(request, stated, deployment=True, owner_org=provider.organization_id)
-    if request.method == "POST":
-        if not can_edit:
-            raise PermissionDenied("Shared deployments' facts are stated by the operator.")
-        if _save(request, form, deployment=deployment):
-            messages.success(request, f"Compliance facts of {deployment.name} saved.")
-            return redirect("providers:deployment-facts", pk=deployment.pk)
-    context = {
-        "subject": deployment,
-        "kind": "deployment",
-        "provider": provider,
-        "form": form,
-        "can_edit": can_edit,
-        "facts": (facts := facts_services.facts_effective(deployment)),
-        "stale": facts.stale(timezone.localdate()),
-        "inherited": facts_services.facts_stated(provider=provider),
-        "history": facts_services.deployment_facts_history(deployment),
-    }
-    return render(request, "providers/facts_form.html", context)
+    return _facts_page(
+        request,
+        kind="deployment",
+        subject=deployment,
+        provider=provider,
+        stated=facts_services.facts_stated(deployment=deployment),
+        facts=facts_services.facts_effective(deployment),
+        inherited=facts_services.facts_stated(provider=provider),
+        history=facts_services.deployment_facts_history(deployment),
+    )
 
 
 @organization_required
