@@ -133,7 +133,6 @@ class UsageJournal:
         self._running: dict[str, dict[str, Any]] = {}  # request id -> its begin entry (with the last progress)
         self._retired: list[_File] = []
         self._current = self._open()
-        self._size = 0
         self._fresh = 0  # entries written since the file was opened (carried-over begins excluded)
         self._failing = ""
         self.closed = False
@@ -158,7 +157,6 @@ class UsageJournal:
                 self._failing = str(exc)
                 logger.error("usage journal %s cannot be written: %s", self._current.path, exc)
             return
-        self._size += len(line)
         self._fresh += 1
 
     def begin(self, event: UsageEvent) -> None:
@@ -210,7 +208,7 @@ class UsageJournal:
     def rotate_if_due(self) -> bool:
         """Start a new file when this one is big enough; call before taking a batch to flush."""
         with self._lock:
-            if self.closed or not self._fresh or self._size < self.rotate_bytes:
+            if self.closed or not self._fresh or self._current.length < self.rotate_bytes:
                 return False
             try:
                 new = self._open()
@@ -219,7 +217,6 @@ class UsageJournal:
                 return False
             self._retired.append(self._current)
             self._current = new
-            self._size = 0
             carried = b"".join(_dumps(entry) for entry in self._running.values())
             if carried:
                 self._write(carried)
