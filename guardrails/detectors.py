@@ -211,6 +211,9 @@ ADDRESS_RE = re.compile(
 )
 SECRET_WORDS = ("key", "secret", "token", "passw", "credential", "bearer", "auth")
 PEM_BEGIN = "-----BEGIN "
+_DIGIT = re.compile("[0-9]")  # what makes `raw.translate(_MAP)` hold b"0" in `Detector.find`
+_COLONS = re.compile(":[^:]{0,4}:")  # what `_ipv6_windows` needs to open a window
+_SECRET_WORD = re.compile("|".join(SECRET_WORDS))  # over lowered text: any(word in lowered)
 PEM_LABEL_END = "PRIVATE KEY-----"
 
 
@@ -388,6 +391,39 @@ class Detector:
         self._mapped_needed = bool(
             self.entities & {CREDIT_CARD, IBAN, US_SSN, PHONE, IP_ADDRESS, ADDRESS, DATE_OF_BIRTH}
         )
+
+    # The longest literal `triggers` looks for, less one: a region scanned for them must
+    # start this far back into text already scanned, to see a literal cut in two.
+    TRIGGER_OVERLAP = len("hooks.slack.com") - 1
+
+    def triggers(self, text: str) -> bool:
+        """Whether `text` holds anything one of this detector's prefilters in `find` waits for.
+
+        A superset of those prefilters, each reduced to what must occur: a digit for the
+        number shapes, "@", two colons at most five characters apart for IPv6 (what
+        `_ipv6_windows` needs; prose is full of single colons), "_" for GitHub tokens,
+        the secrets' literals and the generic secret's words. Where no part of a text
+        holds one, `find` finds nothing in it, so a stream can skip `find` until one
+        arrives. Always true with organization recognizers (their patterns need no literal).
+        """
+        if self.custom:
+            return True
+        wanted = self.entities
+        if self._mapped_needed and _DIGIT.search(text):
+            return True
+        if (EMAIL in wanted and "@" in text) or (IP_ADDRESS in wanted and ":" in text and _COLONS.search(text)):
+            return True
+        if GITHUB_TOKEN in wanted and "_" in text:
+            return True
+        if AWS_ACCESS_KEY in wanted and ("AKIA" in text or "ASIA" in text or "AROA" in text or "AIDA" in text):
+            return True
+        if SLACK_TOKEN in wanted and ("xox" in text or "hooks.slack.com" in text):
+            return True
+        if (OPENAI_KEY in wanted and "sk-" in text) or (JWT in wanted and "eyJ" in text):
+            return True
+        if PRIVATE_KEY in wanted and PEM_BEGIN in text:
+            return True
+        return API_KEY in wanted and _SECRET_WORD.search(text.lower()) is not None
 
     def find(self, text: str) -> list[Span]:
         if not text:

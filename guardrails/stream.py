@@ -13,14 +13,21 @@ LOOK_BEHIND = 256
 
 
 class _Channel:
-    """One stream of text (a choice's content, or one tool call's arguments)."""
+    """One stream of text (a choice's content, or one tool call's arguments).
 
-    __slots__ = ("held", "window", "json_string")
+    `window` is the end of the text let out so far; `out` is how long that text is,
+    and `hot` where the last text that held a detector's trigger ended (both counted
+    over the text let out): while the window reaches back past `hot`, it may hold one.
+    """
+
+    __slots__ = ("held", "window", "json_string", "out", "hot")
 
     def __init__(self, json_string: bool) -> None:
         self.held = ""
         self.window = ""
         self.json_string = json_string
+        self.out = 0
+        self.hot = -1
 
 
 class StreamGuard:
@@ -37,7 +44,12 @@ class StreamGuard:
         self.refusal: Refusal | None = None
         self._channels: dict[tuple[int, int], _Channel] = {}
         self._template: dict[str, Any] | None = None
-        self.passthrough = not self.vault and not self.checker.active  # nothing to restore, no output rule
+        self.restoring = bool(self.vault)
+        self.passthrough = not self.restoring and not self.checker.active  # nothing to restore, no output rule
+        # With only the detector's output rules (no deny rule), text in which the detector's
+        # prefilters find nothing can skip it (see `_push`).
+        policy = inbound.policy
+        self.gate = policy.output_detector if self.checker.active and not policy.output_deny else None
 
     @property
     def verdict(self) -> Verdict:
@@ -52,6 +64,20 @@ class StreamGuard:
         if self.passthrough:
             return [chunk]
         choices = chunk.get("choices")
+        if type(choices) is list and len(choices) == 1:
+            # The common chunk: one choice whose delta holds text and nothing else to look at.
+            choice = choices[0]
+            delta = choice.get("delta") if type(choice) is dict else None
+            if type(delta) is dict and "tool_calls" not in delta and choice.get("finish_reason") is None:
+                content = delta.get("content")
+                if type(content) is str:
+                    self._template = chunk
+                    text = self._push((choice.get("index", 0), -1), content, False, json_string=False)
+                    if self.refusal is not None:
+                        return []
+                    if text == content:
+                        return [chunk]
+                    return [{**chunk, "choices": [{**choice, "delta": {**delta, "content": text}}]}]
         if not isinstance(choices, list) or not choices:
             return [chunk]
         self._template = chunk
@@ -114,19 +140,38 @@ class StreamGuard:
         if channel is None:
             channel = self._channels[key] = _Channel(json_string)
         buffer = channel.held + text if channel.held else text
-        cut = len(buffer) if final or not self.vault else self.vault.hold_from(buffer)
-        emit, channel.held = buffer[:cut], buffer[cut:]
-        if not emit:
-            return ""
-        emit = self.vault.restore(emit, json_string=json_string)
+        if self.restoring:
+            cut = len(buffer) if final else self.vault.hold_from(buffer)
+            emit, channel.held = buffer[:cut], buffer[cut:]
+            if not emit:
+                return ""
+            emit = self.vault.restore(emit, json_string=json_string)
+        else:
+            emit = buffer
+            if not emit:
+                return ""
         if self.checker.active:
             window = channel.window
-            checked = self.checker.check(window + emit, floor=len(window))
+            joined = window + emit
+            gate = self.gate
+            if gate is not None:
+                # Whatever a trigger literal lies in, it is in this region or further back,
+                # where `hot` remembers it; with none in the text, the detector finds nothing.
+                if gate.triggers(joined[-(len(emit) + gate.TRIGGER_OVERLAP) :]):
+                    channel.hot = channel.out + len(emit)
+                if channel.hot <= channel.out - len(window):
+                    channel.out += len(emit)
+                    channel.window = joined[-LOOK_BEHIND:]
+                    return emit
+            checked = self.checker.check(joined, floor=len(window))
             if self.checker.refusal is not None:
                 self.refusal = self.checker.refusal
                 return ""
-            emit = checked[len(window) :]
-            channel.window = (window + emit)[-LOOK_BEHIND:]
+            if checked is not joined:
+                emit = checked[len(window) :]
+                joined = window + emit
+            channel.out += len(emit)
+            channel.window = joined[-LOOK_BEHIND:]
         return emit
 
     def _flush_calls(self, number: int) -> list[tuple[int, str]]:

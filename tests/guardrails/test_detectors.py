@@ -2,11 +2,21 @@
 
 from __future__ import annotations
 
+import random
 import time
 
 import pytest
 
-from guardrails.detectors import CustomRecognizer, Detector, custom_pattern_compile, iban_valid, luhn_valid
+from guardrails.detectors import (
+    BUILTIN_ENTITIES,
+    PII_ENTITIES,
+    SECRET_ENTITIES,
+    CustomRecognizer,
+    Detector,
+    custom_pattern_compile,
+    iban_valid,
+    luhn_valid,
+)
 from guardrails.normalize import normalize
 
 DETECTOR = Detector()
@@ -98,6 +108,62 @@ def test_normalization_finds_disguised_values_and_maps_back(text, entity, value)
 def test_normalize_leaves_ascii_alone():
     norm = normalize("plain text")
     assert norm.text == "plain text" and norm.origin is None
+
+
+FRAGMENTS = [
+    "jane.doe@example.com",
+    "+1 415 555 0132",
+    "4111 1111 1111 1111",
+    "DE89 3704 0044 0532 0130 00",
+    "123-45-6789",
+    "10.20.30.40",
+    "2001:db8::8a2e:370:7334",
+    "born on 1985-03-12",
+    "1600 Pennsylvania Avenue",
+    "AKIAIOSFODNN7EXAMPLE",
+    "ghp_" + "a1B2" * 9,
+    "xoxb-123456789012-abcdefghijkl",
+    "sk-proj-abcdefghijklmnopqrstuvwx1234",
+    "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0.dozjgNryP4J3jVmNHl0w5N_XgL0n3I9PlFUP0THsR8U",
+    "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA\n-----END RSA PRIVATE KEY-----",
+    "API_KEY = 'Zx8Kq2Lm9Pw4Rt7Yv3Bn6Hj1'",
+    "PaSsWoRd: Qm4Vx7Zt2Np9Lk3Hs8Df5Gj",
+    "the Bearer Zx8Kq2Lm9Pw4Rt7Yv3Bn6Hj1",
+    # the same kinds without a digit, so each is found through its own literal in `triggers`
+    "host dead:beef::cafe:face up",
+    "dead:beef:cafe:face:dead:beef:cafe:face",
+    "ghp_" + "aBcD" * 9,
+    "AKIAIOSFODNNEXAMPLEX",
+    "sk-proj-abcdefghijklmnopqrstuvwxyzab",
+    "xoxb-abcdefghijkl-abcdefghijkl",
+    "eyJhbGciOiJIUzIiJ.eyJzdWIiOiJhYmMifQ.dozjgNryPJjVmNHlwNXgLnIPlFUPTHsRU",
+    "-----BEGIN EC PRIVATE KEY-----\nMHcCAQEE\n-----END EC PRIVATE KEY-----",
+    "Hello, how can I help?",
+    " and ",
+    "\u212aey=Zx8Kq2Lm9Pw4Rt7Yv3Bn6Hj1",
+    "caf\u00e9 \u0130 ",
+]
+
+
+def test_triggers_holds_wherever_a_recognizer_finds_something():
+    """`triggers` lets a stream skip `find` over text it calls empty: wherever `find`
+    finds a span, for any set of entities, `triggers` must be true."""
+    rng = random.Random(7)
+    texts = FRAGMENTS + [" ".join(rng.choices(FRAGMENTS, k=rng.randint(1, 4))) for _ in range(300)]
+    texts += [text[start:] for text in texts[:60] for start in (1, 3, 7)]  # fragments cut anywhere
+    entity_sets = [(entity,) for entity in BUILTIN_ENTITIES] + [BUILTIN_ENTITIES, PII_ENTITIES, SECRET_ENTITIES]
+    found_any = 0
+    for entities in entity_sets:
+        detector = Detector(entities)
+        for text in texts:
+            if detector.find(text):
+                found_any += 1
+                assert detector.triggers(text), (entities, text)
+    assert found_any > 500  # the texts hold entities for the detectors that look for them
+    prose = "Hello! How can I help you today? Note: the weather is calm, the evening clear."
+    assert not Detector().triggers(prose) and not Detector(SECRET_ENTITIES).triggers(prose.upper())
+    employee = CustomRecognizer("EMPLOYEE_ID", custom_pattern_compile(r"\bEMP-\d{6}\b"))
+    assert Detector((), [employee]).triggers(prose)  # organization patterns need no literal
 
 
 def test_custom_recognizer_with_checksum_and_context():

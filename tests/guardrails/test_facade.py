@@ -9,6 +9,7 @@ import pytest
 
 from console.models import ChangeEvent
 from guardrails import services
+from guardrails.engine import REDACTED
 from guardrails.facade import Guard
 from tests.guardrails.conftest import chat, delta_chunk, inbound, user
 
@@ -357,6 +358,45 @@ def test_blocked_stream_ends_with_an_error_event(tenant):
     assert stream.error_event()["error"]["code"] == "content_policy_violation"
     assert stream.feed(delta_chunk("more")) == [] and stream.finish() == []
     assert stream.verdict.as_dict()["rules"] == ["output.secrets"]
+
+
+@pytest.mark.parametrize("new_pii", ["redact", "off"])
+def test_streamed_output_rules_see_every_secret_whatever_the_chunking(tenant, new_pii):
+    """A stream skips the output detector while the text it can see holds none of the
+    detector's trigger literals. An output deny rule turns that skipping off (its words
+    are not among the literals); with one that never matches, both streams must let out
+    the same text and reach the same verdict, however the answer is cut."""
+    output = {"secrets": "redact", "new_pii": new_pii}
+    gated = policy_guard(tenant, {"output": output})
+    request = inbound(gated, chat(user(f"Reply to {EMAIL}")), org=tenant.org.id)
+    assert gated.stream(request).gate is not None
+    ungated = policy_guard(tenant, {"output": {**output, "deny": [{"match": "keyword", "value": "zq-never-said-zq"}]}})
+    request_ungated = inbound(ungated, chat(user(f"Reply to {EMAIL}")), org=tenant.org.id)
+    assert ungated.stream(request_ungated).gate is None
+    filler = "The weather report says the afternoon will be calm and the evening clear. "
+    answers = [
+        f"Write to <EMAIL_1> or to ceo@other.example, the key is AKIAIOSFODNN7EXAMPLE. {filler * 5}Bye.",
+        f"{filler * 4}Your api key: Zx8Kq2Lm9Pw4Rt7Yv3Bn6Hj1 and the token ghp_{'aBcD' * 9} {filler}",
+        f"{filler * 2}Call +1 415 555 0132.{filler * 4}The host is dead:beef::cafe:face.{filler}sk-proj-{'a' * 30}",
+        f"-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEA\n-----END RSA PRIVATE KEY-----{filler * 6}",
+        filler * 8,
+    ]
+    for text in answers:
+        for size in (1, 2, 3, 5, 7, 11, 16, 40):
+            outcomes = []
+            for guard, req in ((gated, request), (ungated, request_ungated)):
+                stream = guard.stream(req)
+                emitted = []
+                for start in range(0, len(text), size):
+                    for chunk in stream.feed(delta_chunk(text[start : start + size])):
+                        emitted.append(chunk["choices"][0]["delta"].get("content") or "")
+                for chunk in stream.finish():
+                    emitted.append(chunk["choices"][0]["delta"]["content"])
+                outcomes.append(("".join(emitted), stream.verdict.as_dict()["rules"]))
+            assert outcomes[0] == outcomes[1], (text, size)
+            assert (REDACTED in outcomes[0][0]) == (text != answers[-1])
+    redacted, rules = outcomes[0]  # the last answer holds nothing: let out as it came
+    assert redacted == answers[-1] and rules == []
 
 
 # ---- injection ------------------------------------------------------------------------------------
