@@ -184,7 +184,7 @@ class UsageJournal:
 
     def done(self, event: UsageEvent) -> None:
         """The settled record (already storable: the usage sink made it so)."""
-        line = _dumps({"t": "done", "rec": event_encode(event)})
+        line = _dumps({"t": "done", "rec": event})  # orjson writes the dataclass's fields itself
         with self._lock:
             self._running.pop(event.request_id, None)
             self._write(line)

@@ -75,7 +75,7 @@ class IdleWatch:
         self._handle = self.loop.call_at(self.loop.time() + seconds, self._check)
 
     def begin(self) -> None:
-        self.task = asyncio.current_task()
+        self.task = asyncio.current_task(self.loop)  # with the loop: no lookup (a system call in 3.11)
         self._cancelling = self.task.cancelling() if self.task is not None else 0
         self.since = self.loop.time()
 
