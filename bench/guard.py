@@ -6,7 +6,9 @@
    content rules, injection score; budget 0.15 ms);
 2. the same prompt holding 5 entities, tokenized (budget 0.4 ms);
 3. stream restore per chunk: a 200-chunk answer holding the 5 placeholders, some
-   split across chunks (budget 10 us per chunk), with and without the output rules.
+   split across chunks (budget 10 us per chunk), with and without the output rules;
+4. the output rules per chunk of a plain answer (nothing tokenized, nothing to find),
+   the common stream.
 
 Uses the built-in default policy (no database); CPU time via time.process_time.
 """
@@ -88,6 +90,23 @@ def main() -> None:
     for checked, label in ((False, "stream restore per chunk"), (True, "stream restore + output rules per chunk")):
         seconds = per_call(stream(checked), 50) / len(chunks)
         rows.append((label, seconds * 1e6, "us", 10 if not checked else None))
+
+    plain_request = inbound(body("Say hello in five words."))
+    prose = "Sure: here is a short greeting for you. Hello there, have a lovely day! " * 4
+    plain_chunks = [
+        {"id": "c", "choices": [{"index": 0, "delta": {"content": prose[i : i + 6]}, "finish_reason": None}]}
+        for i in range(0, len(prose), 6)
+    ]
+
+    def plain_stream():
+        sg = guard.stream(plain_request)
+        for chunk in plain_chunks:
+            sg.feed(chunk)
+        sg.finish()
+
+    rows.append(
+        ("output rules per chunk, plain answer", per_call(plain_stream, 200) / len(plain_chunks) * 1e6, "us", None)
+    )
     for label, value, unit, budget in rows:
         limit = f"(budget {budget} {unit})" if budget is not None else ""
         sys.stdout.write(f"{label:<42}{value:>9.3f} {unit} {limit}\n")
