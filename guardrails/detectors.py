@@ -19,8 +19,10 @@ import math
 import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import regex
+if TYPE_CHECKING:
+    from guardrails.patterns import CustomRecognizer
 
 EMAIL = "EMAIL"
 PHONE = "PHONE"
@@ -217,6 +219,14 @@ _SECRET_WORD = re.compile("|".join(SECRET_WORDS))  # over lowered text: any(word
 PEM_LABEL_END = "PRIVATE KEY-----"
 
 
+def _aws_marked(text: str) -> bool:
+    return "AKIA" in text or "ASIA" in text or "AROA" in text or "AIDA" in text
+
+
+def _slack_marked(text: str) -> bool:
+    return "xox" in text or "hooks.slack.com" in text
+
+
 def _regex(pattern: re.Pattern, entity: str, score: float, text: str, out: list[Span]) -> None:
     for match in pattern.finditer(text):
         out.append(Span(match.start(), match.end(), entity, score))
@@ -304,64 +314,6 @@ def _dob(text: str, out: list[Span]) -> None:
             out.append(Span(match.start(), match.end(), DATE_OF_BIRTH, 0.8))
 
 
-PATTERN_TIMEOUT = 0.02  # seconds one organization pattern may spend on one text
-
-
-def pattern_matches(pattern: regex.Pattern, text: str, timeout: float = PATTERN_TIMEOUT) -> list[regex.Match]:
-    """An organization's pattern over `text`, cut off after `timeout` (what it found so far)."""
-    found: list[regex.Match] = []
-    try:
-        for match in pattern.finditer(text, timeout=timeout):
-            found.append(match)
-    except TimeoutError:
-        pass
-    return found
-
-
-@dataclass(frozen=True, slots=True)
-class CustomRecognizer:
-    """An organization's own entity: a pattern, an optional checksum, optional context words."""
-
-    entity: str
-    pattern: regex.Pattern
-    checksum: str = ""
-    context: tuple[str, ...] = ()
-    score: float = 0.8
-
-    def find(self, text: str, lowered: str, out: list[Span]) -> None:
-        check = CHECKSUMS.get(self.checksum)
-        for match in pattern_matches(self.pattern, text):
-            if match.end() == match.start():
-                continue
-            if check is not None and not check(match.group()):
-                continue
-            if self.context:
-                window = lowered[max(0, match.start() - 60) : match.start()]
-                if not any(word in window for word in self.context):
-                    continue
-            out.append(Span(match.start(), match.end(), self.entity, self.score))
-
-
-NESTED_QUANTIFIER = re.compile(r"\((?:[^()\\]|\\.)*[+*}](?:[^()\\]|\\.)*\)[+*{]")
-
-
-def custom_pattern_compile(pattern: str) -> regex.Pattern:
-    """Compile an organization's pattern; refuse what could backtrack without bound.
-
-    Patterns run through the `regex` module with a time limit (`pattern_matches`), a
-    second line of defence for slow shapes this check cannot see.
-    """
-    if not pattern or len(pattern) > 500:
-        raise ValueError("a pattern of 1 to 500 characters")
-    if NESTED_QUANTIFIER.search(pattern) or re.search(r"\\\d|\(\?<?[=!]", pattern):
-        raise ValueError("nested repetition, back-references and look-arounds are not allowed (they can be slow)")
-    try:
-        re.compile(pattern)  # the syntax both engines accept
-        return regex.compile(pattern, regex.VERSION0)
-    except (re.error, regex.error) as exc:
-        raise ValueError(f"not a valid regular expression: {exc}") from None
-
-
 def _resolve(spans: list[Span]) -> list[Span]:
     """Overlaps go to the highest score, then the longest span (one sweep, n log n)."""
     if len(spans) < 2:
@@ -415,9 +367,9 @@ class Detector:
             return True
         if GITHUB_TOKEN in wanted and "_" in text:
             return True
-        if AWS_ACCESS_KEY in wanted and ("AKIA" in text or "ASIA" in text or "AROA" in text or "AIDA" in text):
+        if AWS_ACCESS_KEY in wanted and _aws_marked(text):
             return True
-        if SLACK_TOKEN in wanted and ("xox" in text or "hooks.slack.com" in text):
+        if SLACK_TOKEN in wanted and _slack_marked(text):
             return True
         if (OPENAI_KEY in wanted and "sk-" in text) or (JWT in wanted and "eyJ" in text):
             return True
@@ -457,11 +409,11 @@ class Detector:
 
     def _secrets(self, text: str, out: list[Span]) -> None:
         wanted = self.entities
-        if AWS_ACCESS_KEY in wanted and ("AKIA" in text or "ASIA" in text or "AROA" in text or "AIDA" in text):
+        if AWS_ACCESS_KEY in wanted and _aws_marked(text):
             _regex(AWS_RE, AWS_ACCESS_KEY, 0.95, text, out)
         if GITHUB_TOKEN in wanted and ("gh" in text and ("_" in text)):
             _regex(GITHUB_RE, GITHUB_TOKEN, 0.95, text, out)
-        if SLACK_TOKEN in wanted and ("xox" in text or "hooks.slack.com" in text):
+        if SLACK_TOKEN in wanted and _slack_marked(text):
             _regex(SLACK_RE, SLACK_TOKEN, 0.95, text, out)
         if OPENAI_KEY in wanted and "sk-" in text:
             _regex(OPENAI_RE, OPENAI_KEY, 0.9, text, out)

@@ -17,17 +17,10 @@ from typing import Any
 from presidio_anonymizer import AnonymizerEngine
 from presidio_anonymizer.entities import OperatorConfig, RecognizerResult
 
-from guardrails.detectors import (
-    PII_ENTITIES,
-    SECRET_ENTITIES,
-    CustomRecognizer,
-    Detector,
-    Span,
-    custom_pattern_compile,
-    pattern_matches,
-)
+from guardrails.detectors import PII_ENTITIES, SECRET_ENTITIES, Detector, Span
 from guardrails.injection import InjectionScorer
 from guardrails.normalize import fold_homoglyphs, normalize
+from guardrails.patterns import CustomRecognizer, custom_pattern_compile, pattern_matches
 from guardrails.policy import TOPICS, entity_actions, rule_name, rules_regex
 from guardrails.vault import ConversationMemory, Vault
 

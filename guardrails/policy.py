@@ -28,7 +28,8 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from guardrails.detectors import BUILTIN_ENTITIES, ENTITY_NAME, SECRET_ENTITIES, custom_pattern_compile
+from guardrails.detectors import BUILTIN_ENTITIES, ENTITY_NAME, SECRET_ENTITIES
+from guardrails.patterns import custom_pattern_compile
 
 PII_ACTIONS = ("tokenize", "mask", "redact", "hash", "block", "flag", "off")
 RULE_ACTIONS = ("block", "flag", "redact")

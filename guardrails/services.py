@@ -16,8 +16,9 @@ from django.utils import timezone
 from audit.events import audit_record
 from console.models import ApiKey, Organization, Team
 from console.services import change_publish
-from guardrails.detectors import BUILTIN_ENTITIES, CHECKSUMS, ENTITY_NAME, custom_pattern_compile
+from guardrails.detectors import BUILTIN_ENTITIES, CHECKSUMS, ENTITY_NAME
 from guardrails.models import GuardPolicy, GuardRecognizer, GuardReview, ReviewStatus
+from guardrails.patterns import custom_pattern_compile
 from guardrails.policy import PolicyError, policy_parse
 
 TOPIC = "guard"

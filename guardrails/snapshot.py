@@ -17,8 +17,8 @@ from typing import Any
 
 from django.conf import settings
 
-from guardrails.detectors import CustomRecognizer, custom_pattern_compile
 from guardrails.engine import CompiledPolicy
+from guardrails.patterns import CustomRecognizer, custom_pattern_compile
 from guardrails.policy import policy_merge
 
 

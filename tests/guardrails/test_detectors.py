@@ -11,13 +11,12 @@ from guardrails.detectors import (
     BUILTIN_ENTITIES,
     PII_ENTITIES,
     SECRET_ENTITIES,
-    CustomRecognizer,
     Detector,
-    custom_pattern_compile,
     iban_valid,
     luhn_valid,
 )
 from guardrails.normalize import normalize
+from guardrails.patterns import CustomRecognizer, custom_pattern_compile
 
 DETECTOR = Detector()
 
