@@ -140,16 +140,12 @@ class StreamGuard:
         if channel is None:
             channel = self._channels[key] = _Channel(json_string)
         buffer = channel.held + text if channel.held else text
+        cut = len(buffer) if final or not self.restoring else self.vault.hold_from(buffer)
+        emit, channel.held = buffer[:cut], buffer[cut:]
+        if not emit:
+            return ""
         if self.restoring:
-            cut = len(buffer) if final else self.vault.hold_from(buffer)
-            emit, channel.held = buffer[:cut], buffer[cut:]
-            if not emit:
-                return ""
             emit = self.vault.restore(emit, json_string=json_string)
-        else:
-            emit = buffer
-            if not emit:
-                return ""
         if self.checker.active:
             window = channel.window
             joined = window + emit
