@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import functools
 import re
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping
@@ -280,6 +281,17 @@ def error_from_event(payload: Any) -> UpstreamError:
 _SPENT = httpx.ByteStream(b"")
 
 
+@functools.lru_cache(maxsize=64)
+def _timeouts(seconds: float) -> httpx.Timeout:
+    """The transport's timeouts for a call bounded by `seconds`: connecting and waiting
+    for a pooled connection, but no read timeout. aiohttp re-arms a read timer at every
+    socket read (a timer made and cancelled per chunk of a stream); here the whole call
+    runs inside one `asyncio.timeout`, and a stream's caller bounds its first chunk and
+    the gaps between chunks with one timer each for the whole stream (the pipeline's
+    TTFT and idle timeouts, never longer than the deployment's `timeout`)."""
+    return httpx.Timeout(seconds, read=None)
+
+
 def _release(response: httpx.Response) -> None:
     """Once a response is closed, drop its stream. httpx's response and its stream refer
     to each other; without this every response (with its request, headers and the
@@ -292,7 +304,9 @@ async def post_json(http: httpx.AsyncClient, target: Target, url: str, payload: 
     """POST a JSON body within the target's deadline; the parsed JSON answer or UpstreamError."""
     try:
         async with asyncio.timeout(target.timeout):
-            response = await http.post(url, content=orjson.dumps(payload), headers=headers, timeout=target.timeout)
+            response = await http.post(
+                url, content=orjson.dumps(payload), headers=headers, timeout=_timeouts(target.timeout)
+            )
     except Exception as exc:  # any transport failure, including aiohttp's own exceptions
         raise transport_error(exc, target) from exc
     content = response.content
@@ -309,7 +323,9 @@ async def open_stream(
     http: httpx.AsyncClient, target: Target, url: str, payload: Any, headers: dict[str, str]
 ) -> httpx.Response:
     """Start a streaming POST; return the open response once the status says 200."""
-    request = http.build_request("POST", url, content=orjson.dumps(payload), headers=headers, timeout=target.timeout)
+    request = http.build_request(
+        "POST", url, content=orjson.dumps(payload), headers=headers, timeout=_timeouts(target.timeout)
+    )
     try:
         async with asyncio.timeout(target.timeout):
             response = await http.send(request, stream=True)

@@ -23,7 +23,7 @@ class Target:
     base_url: str  # no trailing slash, e.g. "https://api.openai.com/v1"
     api_key: str  # decrypted secret ("" when the upstream needs none)
     upstream_model: str  # model id (OpenAI/Anthropic/Gemini) or deployment name (Azure)
-    timeout: float = 60.0  # seconds, for the whole call (read timeout for streams)
+    timeout: float = 60.0  # seconds: a whole call; for a stream, until its response starts (the caller bounds the rest)
     api_version: str = ""  # Azure `api-version`, Anthropic `anthropic-version` override
     extra_headers: tuple[tuple[str, str], ...] = ()
     default_max_tokens: int = 4096  # sent when a provider requires max_tokens

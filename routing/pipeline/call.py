@@ -93,14 +93,18 @@ def call_budget(ctx: RequestContext, route: CompiledRoute) -> CallBudget:
 
 
 def ttft_timeout(route: CompiledRoute, deployment: DeploymentInfo) -> float:
-    """The tighter of the route's and the deployment's TTFT timeouts, else the gateway default."""
+    """The tighter of the route's and the deployment's TTFT timeouts, else the gateway
+    default; never longer than the deployment's own `timeout` (which bounds every wait
+    for the upstream, and is not also armed on each socket read: see `_http.py`)."""
     found = [v for v in (route.ttft_timeout, deployment.ttft_timeout) if v]
-    return min(found) if found else routing_conf().ttft_timeout
+    return min(min(found) if found else routing_conf().ttft_timeout, deployment.target.timeout)
 
 
 def idle_timeout(route: CompiledRoute, deployment: DeploymentInfo) -> float:
+    """The tighter of the route's and the deployment's idle timeouts, else the gateway
+    default; never longer than the deployment's own `timeout`."""
     found = [v for v in (route.stream_idle_timeout, deployment.stream_idle_timeout) if v]
-    return min(found) if found else routing_conf().stream_idle_timeout
+    return min(min(found) if found else routing_conf().stream_idle_timeout, deployment.target.timeout)
 
 
 def _upstream_body(body: dict[str, Any], deployment: DeploymentInfo) -> dict[str, Any]:

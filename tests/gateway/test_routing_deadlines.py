@@ -144,3 +144,27 @@ def test_a_stream_that_stalls_ends_with_an_idle_timeout_event(demo):
     assert error["code"] == "stream_idle_timeout" and "0.3s" in error["message"]
     record = usage_wait(request_id)
     assert record.status_code == 504 and record.error_code == "stream_idle_timeout"
+
+
+def test_the_deployment_timeout_bounds_a_streams_first_token_and_its_gaps(demo):
+    """The transport arms no read timer per chunk; the deployment's own `timeout` still
+    bounds every wait of a stream, through its TTFT and idle timers."""
+    card = model_card("tight-mute")
+    mute = sim_deployment(card, "tight-mute@a", {"x-sim-fault": "slow_first_token"}, timeout=0.3)
+    stalling = sim_deployment(model_card("tight-stall"), "tight-stall@a", {"x-sim-fault": "stall"}, timeout=0.3)
+    reset_state(mute, stalling)
+    gateway_sync()
+
+    started = time.monotonic()
+    status, lines, request_id = stream(demo, "tight-mute")
+    assert time.monotonic() - started < 5
+    assert status == 504 and orjson.loads(lines[0])["error"]["code"] == "ttft_timeout"
+    assert usage_wait(request_id).error_code == "ttft_timeout"
+
+    started = time.monotonic()
+    status, lines, request_id = stream(demo, "tight-stall")
+    assert time.monotonic() - started < 5
+    assert status == 200 and '"chat.completion.chunk"' in lines[0]
+    error = orjson.loads(lines[-1].removeprefix("data: "))["error"]
+    assert error["code"] == "stream_idle_timeout" and "0.3s" in error["message"]
+    assert usage_wait(request_id).error_code == "stream_idle_timeout"
