@@ -9,6 +9,7 @@ themselves (or anyone) an owner.
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
@@ -16,7 +17,7 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
 from console import services
-from console.api.base import ScopedViewSet
+from console.api.base import Conflict, ScopedViewSet
 from console.api.permissions import MANAGERS
 from console.models import Membership, Role
 
@@ -90,5 +91,9 @@ class MemberViewSet(ScopedViewSet):
     def destroy(self, request, pk=None):
         membership = self.get_object()
         self._require_owner_for(membership.role)
-        services.membership_remove(membership=membership, actor=request.user)
+        try:
+            services.membership_remove(membership=membership, actor=request.user)
+        except DjangoValidationError as exc:
+            # The organization's last owner: its state, not the request, forbids the removal.
+            raise Conflict(" ".join(exc.messages)) from exc
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -110,7 +110,7 @@ def test_the_last_owner_cannot_be_removed_or_demoted(a):
     client = client_for(a.owner, a.org)
     owner = a.memberships["owner"]
     removed = client.delete(f"/api/v1/members/{owner.id}/")
-    assert removed.status_code == 400
+    assert removed.status_code == 409
     assert removed.json() == {"detail": "An organization keeps at least one owner."}
     demoted = client.patch(f"/api/v1/members/{owner.id}/", {"role": "admin"}, format="json")
     assert demoted.status_code == 400 and "owner" in demoted.json()["role"][0]
