@@ -27,6 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from paired import tree_bench, tree_env  # noqa: E402
+from run import uvicorn_command  # noqa: E402
 
 
 def main() -> None:
@@ -48,23 +49,7 @@ def main() -> None:
         "valgrind",
         "--tool=callgrind",
         f"--callgrind-out-file={out}",
-        sys.executable,
-        "-m",
-        "uvicorn",
-        "gatehouse.asgi:application",
-        "--host",
-        "127.0.0.1",
-        "--port",
-        str(port),
-        "--workers",
-        "1",
-        "--loop",
-        "uvloop",
-        "--http",
-        "httptools",
-        "--no-access-log",
-        "--log-level",
-        "warning",
+        *uvicorn_command("gatehouse.asgi:application", port, sys.executable),
     ]
     gateway = subprocess.Popen(command, cwd=bench.ROOT, env=env, stderr=subprocess.DEVNULL)
     try:

@@ -74,8 +74,13 @@ def wait_http(url: str, timeout: float = 30) -> None:
 
 
 def uvicorn(app: str, port: int, env: dict[str, str]) -> subprocess.Popen:
-    cmd = [
-        PY,
+    return subprocess.Popen(uvicorn_command(app, port, PY), cwd=ROOT, env=env)
+
+
+def uvicorn_command(app: str, port: int, python: str) -> list[str]:
+    """One worker under uvicorn with uvloop and httptools, as the bench serves the gateway."""
+    return [
+        python,
         "-m",
         "uvicorn",
         app,
@@ -93,7 +98,6 @@ def uvicorn(app: str, port: int, env: dict[str, str]) -> subprocess.Popen:
         "--log-level",
         "warning",
     ]
-    return subprocess.Popen(cmd, cwd=ROOT, env=env)
 
 
 def prepare(env: dict[str, str], sim_url: str) -> str:
