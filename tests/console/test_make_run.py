@@ -11,6 +11,7 @@ import os
 import pty
 import select
 import shutil
+import signal
 import time
 from pathlib import Path
 
@@ -58,6 +59,12 @@ def test_ctrl_c_ends_make_run_cleanly_with_a_clean_message(tmp_path):
 
     pid, fd = pty.fork()
     if pid == 0:  # the child: make in a terminal of its own, as a person runs it
+        # As in a person's shell, SIGINT is neither ignored nor blocked, whatever state the
+        # test process is in (a runner started in the background of a shell without job
+        # control ignores it; a blocked or ignored signal stays so across exec, and a
+        # non-interactive shell cannot trap a signal it was started with ignored).
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
         os.chdir(ROOT)
         os.execvp("make", ["make", "--no-print-directory", "run", f"VENV={venv}", "PORT=8999", "WORKERS=1"])
     try:
