@@ -28,16 +28,8 @@ from ._convert import (
     text_of,
     unsupported,
 )
-from ._http import (
-    TRANSLATION_ERRORS,
-    SSEChatStream,
-    bad_response,
-    error_from_event,
-    headers_for,
-    open_stream,
-    post_json,
-    version_stamp,
-)
+from ._errors import TRANSLATION_ERRORS, bad_response, error_from_event, headers_for
+from ._http import SSEChatStream, open_stream, post_json, version_stamp
 from .base import ChatResult, EmbeddingResult, Target, Usage
 
 DEFAULT_VERSION = "2023-06-01"

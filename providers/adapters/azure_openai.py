@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from ._http import headers_for
+from ._errors import headers_for
 from .base import Target
 from .openai import OpenAIAdapter
 

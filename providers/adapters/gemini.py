@@ -32,17 +32,9 @@ from ._convert import (
     text_of,
     unsupported,
 )
+from ._errors import TRANSLATION_ERRORS, bad_response, error_from_event, headers_for
 from ._gemini_schema import has_properties, to_gemini_schema
-from ._http import (
-    TRANSLATION_ERRORS,
-    SSEChatStream,
-    bad_response,
-    error_from_event,
-    headers_for,
-    open_stream,
-    post_json,
-    version_stamp,
-)
+from ._http import SSEChatStream, open_stream, post_json, version_stamp
 from .base import ChatResult, EmbeddingResult, Target, UpstreamError, Usage
 
 FINISH = {

@@ -16,16 +16,8 @@ import orjson
 
 from providers.tokens import estimate_prompt_tokens, estimate_text_tokens
 
-from ._http import (
-    SSEChatStream,
-    bad_response,
-    error_from_event,
-    headers_for,
-    open_stream,
-    openai_usage,
-    post_json,
-    version_stamp,
-)
+from ._errors import bad_response, error_from_event, headers_for
+from ._http import SSEChatStream, open_stream, openai_usage, post_json, version_stamp
 from .base import ChatResult, EmbeddingResult, Target, Usage
 
 _NO_CHUNKS: tuple[dict[str, Any], ...] = ()

@@ -7,8 +7,9 @@ import time
 import pytest
 
 from providers import tokens
+from providers.adapters._errors import error_from_event, error_from_response
 from providers.adapters._gemini_schema import to_gemini_schema
-from providers.adapters._http import SSEDecoder, error_from_event, error_from_response
+from providers.adapters._http import SSEDecoder
 from providers.adapters.anthropic import build_payload as anthropic_payload
 from providers.adapters.base import Target
 from providers.adapters.gemini import build_payload as gemini_payload
